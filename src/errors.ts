@@ -1,0 +1,104 @@
+import type { PortalLogoutOutcome } from './outcome';
+
+/**
+ * Errors of the Chargebee client. None of them carries the API key, the Authorization header or the
+ * request configuration: they hold only what is safe to log.
+ */
+
+/** Base class of every error the Chargebee client rejects with. */
+export class ChargebeeError extends Error {
+  /** True when retrying the same call later may succeed. */
+  readonly retryable: boolean;
+
+  constructor(message: string, retryable: boolean) {
+    super(message);
+    this.name = new.target.name;
+    this.retryable = retryable;
+  }
+}
+
+/** API error codes that mean the client is configured wrong (key, permissions or site), not that one call failed. */
+const CONFIGURATION_FAULT_CODES = new Set([
+  'api_authentication_failed',
+  'basic_authentication_failed',
+  'api_authorization_failed',
+  'site_not_found',
+]);
+
+const RETRYABLE_STATUSES = new Set([429, 500, 502, 503, 504]);
+
+/** Chargebee (or a proxy in front of it) answered with an HTTP error status or an unusable body. */
+export class ChargebeeApiError extends ChargebeeError {
+  /** HTTP status of the answer. */
+  readonly status: number;
+  /** Chargebee's `api_error_code`, when the body was a Chargebee error. */
+  readonly apiErrorCode: string | undefined;
+  /** Chargebee's error `type` (`invalid_request`, `operation_failed`, `payment`), when sent. */
+  readonly type: string | undefined;
+  /** The request parameter Chargebee blamed, when sent. */
+  readonly param: string | undefined;
+  /** Seconds from a `Retry-After` header, when sent with a whole number. */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(fields: {
+    status: number;
+    message: string;
+    apiErrorCode?: string;
+    type?: string;
+    param?: string;
+    retryAfterSeconds?: number;
+  }) {
+    super(fields.message, RETRYABLE_STATUSES.has(fields.status));
+    this.status = fields.status;
+    this.apiErrorCode = fields.apiErrorCode;
+    this.type = fields.type;
+    this.param = fields.param;
+    this.retryAfterSeconds = fields.retryAfterSeconds;
+  }
+
+  /** True for 401, 403 and `site_not_found`: the API key, its permissions or the site are wrong. */
+  get isConfigurationFault(): boolean {
+    return this.status === 401 || this.status === 403 || CONFIGURATION_FAULT_CODES.has(this.apiErrorCode ?? '');
+  }
+}
+
+/** No answer came within the time allowed. */
+export class ChargebeeTimeoutError extends ChargebeeError {
+  readonly timeoutMs: number;
+
+  constructor(timeoutMs: number) {
+    super(`Chargebee did not answer within ${timeoutMs} ms`, true);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The connection failed or broke: refused, reset, DNS failure, or a response cut short. */
+export class ChargebeeNetworkError extends ChargebeeError {
+  /** The system error code, such as `ECONNREFUSED` or `ECONNRESET`, when known. */
+  readonly code: string | undefined;
+
+  constructor(code: string | undefined) {
+    super(`Could not reach Chargebee${code ? ` (${code})` : ''}`, true);
+    this.code = code;
+  }
+}
+
+/**
+ * Passed to `next(err)` when the middleware is set to fail closed and a portal session could not be
+ * logged out. Its message names no portal session; `outcome` holds the details for the app.
+ */
+export class PortalLogoutError extends Error {
+  /** HTTP status an error handler may answer with. */
+  readonly status = 502;
+  readonly statusCode = 502;
+  /** Tells error handlers such as http-errors' users not to show the message to the client. */
+  readonly expose = false;
+  /** The logout's outcome, as also put on `res.locals.chargebeePortalLogout`. */
+  readonly outcome: PortalLogoutOutcome;
+
+  constructor(message: string, outcome: PortalLogoutOutcome) {
+    super(message);
+    this.name = 'PortalLogoutError';
+    this.outcome = outcome;
+  }
+}

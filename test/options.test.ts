@@ -1,0 +1,62 @@
+import { chargebeePortalLogout, type ChargebeePortalLogoutOptions } from '../src';
+
+const valid = { site: 'acme-test', apiKey: 'test_key' };
+
+function setupError(options: unknown): TypeError {
+  try {
+    chargebeePortalLogout(options as ChargebeePortalLogoutOptions);
+  } catch (error) {
+    expect(error).toBeInstanceOf(TypeError);
+    return error as TypeError;
+  }
+  throw new Error('expected chargebeePortalLogout to throw');
+}
+
+describe('options validated at setup', () => {
+  it('accepts the minimal options', () => {
+    expect(typeof chargebeePortalLogout(valid)).toBe('function');
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    ['no options', undefined, /options must be an object/],
+    ['a missing apiKey', { site: 'acme' }, /option apiKey is required/],
+    ['an empty apiKey', { site: 'acme', apiKey: '' }, /option apiKey is required/],
+    ['an apiKey with a newline', { site: 'acme', apiKey: 'k\ney' }, /option apiKey must be/],
+    ['a missing site and baseUrl', { apiKey: 'k' }, /option site \(or baseUrl\) is required/],
+    ['a malformed site name', { site: 'acme.evil.com/x', apiKey: 'k' }, /option site must be a Chargebee site name/],
+    ['a site that is not a string', { site: 42, apiKey: 'k' }, /option site must be a string/],
+    ['a baseUrl that is not a URL', { baseUrl: 'not a url', apiKey: 'k' }, /option baseUrl must be an absolute http\(s\) URL/],
+    ['a baseUrl with another scheme', { baseUrl: 'ftp://x/api/v2', apiKey: 'k' }, /option baseUrl must use http or https/],
+    ['a baseUrl with credentials', { baseUrl: 'https://u:p@x.test/api/v2', apiKey: 'k' }, /must not hold credentials/],
+    ['an unknown option', { ...valid, failOpen: true }, /unknown option failOpen/],
+    ['a zero timeout', { ...valid, timeoutMs: 0 }, /option timeoutMs must be a positive number/],
+    ['a store name that does not exist', { ...valid, store: 'redis' }, /option store must be "session", "cookie"/],
+    ['a store without read', { ...valid, store: { write() {} } }, /option store must be/],
+    ['cookie settings with the session store', { ...valid, cookie: { name: 'x' } }, /option cookie is given but store is "session"/],
+    ['sessionKey with the cookie store', { ...valid, store: 'cookie', sessionKey: 'k' }, /sessionKey and store "cookie" cannot be used together/],
+    ['an unknown cookie option', { ...valid, store: 'cookie', cookie: { sameSite: 'none' } }, /unknown option cookie.sameSite/],
+    ['a bad cookie name', { ...valid, store: 'cookie', cookie: { name: 'a b' } }, /option cookie.name must be a valid cookie name/],
+    ['an empty cookie secret', { ...valid, store: 'cookie', cookie: { secret: '' } }, /option cookie.secret must be/],
+    ['a cookie domain with ;', { ...valid, store: 'cookie', cookie: { domain: 'a.com; x' } }, /option cookie.domain must be/],
+    ['an invalid default entity', { ...valid, businessEntityId: 'a\r\nb' }, /option businessEntityId must be letters/],
+    ['an entity option of the wrong type', { ...valid, businessEntityId: 5 }, /option businessEntityId must be a string or a function/],
+    ['an invalid entity key', { ...valid, businessEntities: { 'a b': { apiKey: 'x' } } }, /option businessEntities has an invalid entity ID/],
+    ['an unknown entity override', { ...valid, businessEntities: { eu: { region: 'eu' } } }, /unknown option businessEntities.eu.region/],
+    ['a malformed entity site', { ...valid, businessEntities: { eu: { site: 'bad site' } } }, /option businessEntities.eu.site must be a Chargebee site name/],
+    ['an origin header rule that is not a function', { ...valid, originHeaders: { ip: '1.2.3.4' } }, /option originHeaders.ip must be a function/],
+    ['an unknown origin header rule', { ...valid, originHeaders: { country: () => 'x' } }, /unknown option originHeaders.country/],
+    ['a suppression flag that is not boolean', { ...valid, suppressEvents: { webhooks: 'yes' } }, /option suppressEvents.webhooks must be a boolean/],
+    ['an unknown suppression kind', { ...valid, suppressEvents: { sms: true } }, /unknown option suppressEvents.sms/],
+    ['failClosed that is not boolean', { ...valid, failClosed: 'true' }, /option failClosed must be a boolean/],
+    ['maxRemembered out of range', { ...valid, maxRemembered: 0 }, /option maxRemembered must be a whole number from 1 to 100/],
+    ['a logger that is not pino', { ...valid, logger: console }, /option logger must be a pino logger/],
+    ['onOutcome that is not a function', { ...valid, onOutcome: 'log' }, /option onOutcome must be a function/],
+  ])('refuses %s with a TypeError naming it', (_name, options, message) => {
+    expect(setupError(options).message).toMatch(message);
+  });
+
+  it('never puts the API key in a setup error', () => {
+    const error = setupError({ site: 'bad site', apiKey: 'live_SECRETKEY123' });
+    expect(error.message).not.toContain('live_SECRETKEY123');
+  });
+});
