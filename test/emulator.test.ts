@@ -515,6 +515,7 @@ describe('faults', () => {
     emulator.injectFault({ drop: 'before-response', times: 1 });
     await expect(logout(seeded.id)).rejects.toThrow();
     expect(emulator.getSession(seeded.id)?.status).toBe('created');
+    expect(emulator.logoutRequests(seeded.id)).toHaveLength(1);
     expect((await logout(seeded.id)).status).toBe(200);
   });
 
@@ -662,6 +663,12 @@ describe('control API', () => {
     expect(listed.faults[0]).toMatchObject({ remaining: 4, match: { pathRegex: 'logout$' } });
     expect((await control('/faults', 'DELETE')).status).toBe(200);
     expect((await logout('portal_x')).status).toBe(404);
+  });
+
+  it('refuses a session for an unknown site or without customerId with 400', async () => {
+    expect((await control('/sessions', 'POST', { site: 'nope', customerId: 'c' })).status).toBe(400);
+    expect((await control('/sessions', 'POST', {})).status).toBe(400);
+    expect(emulator.sessions()).toEqual([]);
   });
 
   it('refuses a bad fault with 400', async () => {

@@ -52,6 +52,10 @@ function time(unixSeconds: number | undefined): string {
   return Number.isNaN(d.getTime()) ? escapeHtml(unixSeconds) : escapeHtml(d.toISOString().replace('.000Z', 'Z'));
 }
 
+function from(ip: string | undefined): string {
+  return ip === undefined ? '' : ` <span class="muted">from</span> ${escapeHtml(ip)}`;
+}
+
 /** Only http(s) URLs become links: a `javascript:` redirect URL must not be clickable. */
 function safeHref(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;
@@ -147,7 +151,7 @@ function renderSite(site: OverviewSite, logoutRequests: Map<string, RecordedRequ
   const rows = site.sessions.map((s) => {
     const row = `<tr><td><code>${escapeHtml(s.id)}</code></td><td>${escapeHtml(s.customer_id)}</td>` +
       `<td class="status-${escapeHtml(s.status)}">${escapeHtml(s.status)}</td>` +
-      `<td>${time(s.created_at)}</td><td>${time(s.login_at)}</td><td>${time(s.logout_at)}</td></tr>`;
+      `<td>${time(s.created_at)}</td><td>${time(s.login_at)}${from(s.login_ipaddress)}</td><td>${time(s.logout_at)}${from(s.logout_ipaddress)}</td></tr>`;
     const requests = logoutRequests.get(s.id);
     if (!requests) return row;
     return `${row}\n<tr class="req"><td colspan="6">${requests.map(renderLogoutRequest).join('')}</td></tr>`;

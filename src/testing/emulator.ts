@@ -82,6 +82,10 @@ export interface ChargebeeErrorBody {
   error_param?: string;
 }
 
+/**
+ * A fault applies to API requests only, before the site and the API key are checked, as a proxy's
+ * would. Faults are tried in the order they were added; the first that matches applies.
+ */
 export interface EmulatorFault {
   /**
    * Which API requests the fault applies to; every field given must match. `path` is the part after
@@ -910,7 +914,8 @@ export class ChargebeeEmulator {
         }
         send(res, this.control(method, parts, query, value));
       } catch (err) {
-        send(res, controlError(err instanceof TypeError || err instanceof SyntaxError ? 400 : 500, err instanceof Error ? err.message : String(err)));
+        // Everything control() throws comes from checking the caller's input.
+        send(res, controlError(400, err instanceof Error ? err.message : String(err)));
       }
     });
   }

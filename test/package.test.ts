@@ -1,0 +1,35 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import packageJson from '../package.json';
+
+const root = path.resolve(__dirname, '..');
+
+describe('the published package', () => {
+  let outDir: string;
+  beforeAll(() => {
+    outDir = mkdtempSync(path.join(root, '.build-test-')); // inside the repo, so the build resolves node_modules
+    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json'), '--outDir', outDir], { cwd: root });
+  }, 60_000);
+  afterAll(() => rmSync(outDir, { recursive: true, force: true }));
+
+  it('builds JavaScript and .d.ts files for both entry points of the exports map', () => {
+    for (const entry of ['.', './testing'] as const) {
+      const target = (packageJson.exports as unknown as Record<string, { types: string; default: string }>)[entry];
+      for (const file of [target.types, target.default]) {
+        expect(existsSync(path.join(outDir, path.relative('./dist', file)))).toBe(true);
+      }
+    }
+  });
+
+  it('loads the built main entry and exposes the middleware factory and client', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const built = require(path.join(outDir, 'index.js'));
+    expect(typeof built.chargebeePortalLogout).toBe('function');
+    expect(typeof built.ChargebeeClient).toBe('function');
+  });
+
+  it('declares express as a peer dependency for Express 4 and 5', () => {
+    expect(packageJson.peerDependencies.express).toBe('^4.17.0 || ^5.0.0');
+  });
+});

@@ -1,0 +1,42 @@
+// Type-level tests: `npm test` runs `tsc --noEmit` over this file, so a wrong type fails the build.
+// Each @ts-expect-error line must be an error, or tsc reports the directive as unused.
+import type { Request, Response } from 'express';
+import { chargebeePortalLogout, type PortalLogoutOutcome, type PortalSessionStatus } from '../src';
+
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+function assertType<T extends true>(): T | undefined {
+  return undefined;
+}
+
+const portalLogout = chargebeePortalLogout({ site: 'acme-test', apiKey: 'k' });
+
+describe('public types', () => {
+  it('types res.locals.chargebeePortalLogout and req.session.chargebeePortalSessions', () => {
+    const check = (req: Request, res: Response) => {
+      assertType<Equal<typeof res.locals.chargebeePortalLogout, PortalLogoutOutcome | undefined>>();
+      const remembered = req.session.chargebeePortalSessions?.[0];
+      assertType<Equal<typeof remembered, { id: string; businessEntityId?: string } | undefined>>();
+    };
+    expect(typeof check).toBe('function');
+  });
+
+  it('refuses wrong option types at compile time', () => {
+    // @ts-expect-error apiKey is required
+    expect(() => chargebeePortalLogout({ site: 'acme-test' })).toThrow(TypeError);
+    // @ts-expect-error store must be a known store
+    expect(() => chargebeePortalLogout({ site: 'acme-test', apiKey: 'k', store: 'redis' })).toThrow(TypeError);
+    // @ts-expect-error failClosed is a boolean
+    expect(() => chargebeePortalLogout({ site: 'acme-test', apiKey: 'k', failClosed: 'yes' })).toThrow(TypeError);
+  });
+
+  it('exposes remember() and clientFor() on the middleware', () => {
+    assertType<Equal<Parameters<typeof portalLogout.remember>[3], { businessEntityId?: string } | undefined>>();
+    expect(typeof portalLogout.remember).toBe('function');
+    expect(portalLogout.clientFor().baseUrl).toBe('https://acme-test.chargebee.com/api/v2');
+  });
+
+  it('lists the portal-session statuses', () => {
+    const statuses: Record<PortalSessionStatus, true> = { logged_out: true, already_logged_out: true, not_found: true, invalid_id: true, failed: true };
+    expect(Object.keys(statuses)).toHaveLength(5);
+  });
+});
