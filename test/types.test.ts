@@ -12,10 +12,10 @@ const portalLogout = chargebeePortalLogout({ site: 'acme-test', apiKey: 'k' });
 
 describe('public types', () => {
   it('types res.locals.chargebeePortalLogout and req.session.chargebeePortalSessions', () => {
-    const check = (req: Request, res: Response) => {
-      assertType<Equal<typeof res.locals.chargebeePortalLogout, PortalLogoutOutcome | undefined>>();
-      const remembered = req.session.chargebeePortalSessions?.[0];
-      assertType<Equal<typeof remembered, { id: string; businessEntityId?: string } | undefined>>();
+    const check = (req: Request, _res: Response) => {
+      assertType<Equal<typeof _res.locals.chargebeePortalLogout, PortalLogoutOutcome | undefined>>();
+      const _remembered = req.session.chargebeePortalSessions?.[0];
+      assertType<Equal<typeof _remembered, { id: string; businessEntityId?: string } | undefined>>();
     };
     expect(typeof check).toBe('function');
   });
