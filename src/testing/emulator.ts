@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { LinkedCustomer } from '../client';
 import { renderOverview, renderPortalPage, type OverviewSite, type PortalPageOutcome } from './emulator-pages';
 
 export interface EmulatorSiteConfig {
@@ -44,13 +45,8 @@ export interface RecordedRequest {
 
 export type PortalSessionStatus = 'created' | 'logged_in' | 'logged_out' | 'not_yet_activated' | 'activated';
 
-export interface LinkedCustomer {
-  customer_id: string;
-  email?: string;
-  has_billing_address: boolean;
-  has_payment_method: boolean;
-  has_active_subscription: boolean;
-}
+// The emulator speaks the same portal-session shapes as the client reads.
+export type { LinkedCustomer } from '../client';
 
 /** Chargebee's `portal_session` object, snake_case like the API. Timestamps are Unix seconds. */
 export interface EmulatedPortalSession {
