@@ -143,7 +143,9 @@ export class ChargebeeClient {
    */
   async logout(portalSessionId: string, headers: ChargebeeHeaders = {}, options: CallOptions = {}): Promise<PortalSession> {
     const id = checkPortalSessionId(portalSessionId);
-    return this.portalSession(await this.send('post', `/portal_sessions/${id}/logout`, '', headers, options));
+    // Chargebee's error messages may quote what it was sent; none of it may reach a log through the error.
+    const secrets = [id, headers['chargebee-request-origin-user'], headers['chargebee-request-origin-user-encoded']];
+    return this.portalSession(await this.send('post', `/portal_sessions/${id}/logout`, '', headers, options, secrets));
   }
 
   /** Creates a portal session for a customer (`POST /portal_sessions`). */
@@ -174,6 +176,7 @@ export class ChargebeeClient {
     body: string | undefined,
     headers: ChargebeeHeaders,
     options: CallOptions,
+    secrets: Array<string | undefined> = [],
   ): Promise<AxiosResponse<string>> {
     const requestHeaders = checkHeaders(headers);
     if (method === 'post') requestHeaders['Content-Type'] = 'application/x-www-form-urlencoded; charset=utf-8';
@@ -185,13 +188,13 @@ export class ChargebeeClient {
       throw toClientError(error, timeoutMs);
     }
     if (response.status >= 200 && response.status < 300) return response;
-    throw apiError(response);
+    throw apiError(response, secrets);
   }
 
   private portalSession(response: AxiosResponse<string>): PortalSession {
     const session = (parseJson(response.data) as { portal_session?: PortalSession } | undefined)?.portal_session;
     if (typeof session !== 'object' || session === null || typeof session.id !== 'string') {
-      throw new ChargebeeApiError({ status: response.status, message: `Chargebee answered ${response.status} without a portal_session object` });
+      throw new ChargebeeApiError({ status: response.status, message: `Chargebee answered ${response.status} without a portal_session object`, unusableBody: true });
     }
     return session;
   }
@@ -225,11 +228,14 @@ function parseJson(text: unknown): unknown {
   }
 }
 
-function apiError(response: AxiosResponse<string>): ChargebeeApiError {
+function apiError(response: AxiosResponse<string>, secrets: Array<string | undefined>): ChargebeeApiError {
   const body = parseJson(response.data) as Record<string, unknown> | undefined;
   const str = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
   const retryAfter = String(response.headers?.['retry-after'] ?? '');
-  const message = body && typeof body === 'object' ? str(body.message) ?? str(body.error_msg) : undefined;
+  let message = body && typeof body === 'object' ? str(body.message) ?? str(body.error_msg) : undefined;
+  for (const secret of secrets) {
+    if (message && secret) message = message.split(secret).join('[redacted]');
+  }
   return new ChargebeeApiError({
     status: response.status,
     message: message ? `Chargebee answered ${response.status}: ${message.replace(/[^\u0020-\u007e]+/g, " ").slice(0, 300)}` : `Chargebee answered ${response.status} with a body that is not a Chargebee error`,
@@ -237,6 +243,7 @@ function apiError(response: AxiosResponse<string>): ChargebeeApiError {
     type: body && typeof body === 'object' ? str(body.type) : undefined,
     param: body && typeof body === 'object' ? str(body.param) ?? str(body.error_param) : undefined,
     retryAfterSeconds: /^\d+$/.test(retryAfter) ? Number(retryAfter) : undefined,
+    unusableBody: !body || typeof body !== 'object',
   });
 }
 

@@ -39,6 +39,11 @@ export class ChargebeeApiError extends ChargebeeError {
   readonly param: string | undefined;
   /** Seconds from a `Retry-After` header, when sent with a whole number. */
   readonly retryAfterSeconds: number | undefined;
+  /**
+   * True when the body could not be used (not JSON, or no `portal_session` in a success answer). With a
+   * 2xx status it makes the error retryable: the answer was cut or mangled, and logout is idempotent.
+   */
+  readonly unusableBody: boolean;
 
   constructor(fields: {
     status: number;
@@ -47,13 +52,17 @@ export class ChargebeeApiError extends ChargebeeError {
     type?: string;
     param?: string;
     retryAfterSeconds?: number;
+    unusableBody?: boolean;
   }) {
-    super(fields.message, RETRYABLE_STATUSES.has(fields.status));
+    const unusableBody = fields.unusableBody ?? false;
+    const success = fields.status >= 200 && fields.status < 300;
+    super(fields.message, RETRYABLE_STATUSES.has(fields.status) || (success && unusableBody));
     this.status = fields.status;
     this.apiErrorCode = fields.apiErrorCode;
     this.type = fields.type;
     this.param = fields.param;
     this.retryAfterSeconds = fields.retryAfterSeconds;
+    this.unusableBody = unusableBody;
   }
 
   /** True for 401, 403 and `site_not_found`: the API key, its permissions or the site are wrong. */
@@ -84,6 +93,20 @@ export class ChargebeeNetworkError extends ChargebeeError {
 }
 
 /**
+ * No call was made: the circuit breaker is open after repeated failures of this Chargebee site, and calls
+ * wait until its cool-off ends. Seen in an outcome only when the logout could not be deferred.
+ */
+export class ChargebeeCircuitOpenError extends ChargebeeError {
+  /** When the breaker lets a probe call through again (ms since the epoch). */
+  readonly retryAt: number;
+
+  constructor(retryAt: number) {
+    super('Chargebee calls are paused after repeated failures (circuit breaker open); no call was made', true);
+    this.retryAt = retryAt;
+  }
+}
+
+/**
  * Passed to `next(err)` when the middleware is set to fail closed and a portal session could not be
  * logged out. Its message names no portal session; `outcome` holds the details for the app.
  */
@@ -93,12 +116,16 @@ export class PortalLogoutError extends Error {
   readonly statusCode = 502;
   /** Tells error handlers such as http-errors' users not to show the message to the client. */
   readonly expose = false;
-  /** The logout's outcome, as also put on `res.locals.chargebeePortalLogout`. */
-  readonly outcome: PortalLogoutOutcome;
+  /**
+   * The logout's outcome, as also put on `res.locals.chargebeePortalLogout`. Not enumerable: it holds raw
+   * portal-session IDs, and an error handler that logs the error (pino, `console.error`, `JSON.stringify`)
+   * must not print them.
+   */
+  declare readonly outcome: PortalLogoutOutcome;
 
   constructor(message: string, outcome: PortalLogoutOutcome) {
     super(message);
     this.name = 'PortalLogoutError';
-    this.outcome = outcome;
+    Object.defineProperty(this, 'outcome', { value: outcome, enumerable: false, writable: false, configurable: true });
   }
 }

@@ -26,6 +26,20 @@ export function isValidBusinessEntityId(value: unknown): value is string {
  * reference to a customer's portal and never goes to a log.
  */
 export function hashPortalSessionId(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
-  return createHash('sha256').update(text).digest('hex').slice(0, 12);
+  return createHash('sha256').update(typeof value === 'string' ? value : describe(value)).digest('hex').slice(0, 12);
+}
+
+/** Any stored value as text, for hashing only: never throws (BigInt, cycles, objects without a prototype). */
+function describe(value: unknown): string {
+  try {
+    const json = JSON.stringify(value);
+    if (json !== undefined) return json;
+  } catch {
+    // fall through
+  }
+  try {
+    return String(value);
+  } catch {
+    return `[${typeof value}]`;
+  }
 }

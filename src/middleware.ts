@@ -1,12 +1,16 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { ChargebeeClient, PortalSession } from './client';
-import { ChargebeeApiError, ChargebeeError, PortalLogoutError } from './errors';
+import { isCrossSiteSafeRequest } from './cross-site';
+import type { DeferredLogoutJob } from './deferred-queue';
+import { ChargebeeApiError, PortalLogoutError } from './errors';
 import { hashPortalSessionId, isValidBusinessEntityId, isValidPortalSessionId } from './identifiers';
 import { normalizeOptions, type ChargebeePortalLogoutOptions, type Settings } from './options';
 import { deviceFromUserAgent, emailHeaders, eventSuppressionHeaders, normalizeIp, ORIGIN_HEADERS } from './origin-headers';
-import { ENDED_STATUSES, summarize, type PortalLogoutOutcome, type PortalSessionOutcome } from './outcome';
+import { FORGOTTEN_STATUSES, summarize, type PortalLogoutOutcome, type PortalSessionOutcome } from './outcome';
+import { PortalSessionLogout, type PortalSessionResult } from './portal-session-logout';
 import { addRemembered, toRememberedList, type RememberedPortalSession } from './remembered';
+import { SingleFlight } from './single-flight';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -18,11 +22,8 @@ declare global {
   }
 }
 
-/**
- * A logout that Chargebee reports with a `logout_at` this much older than the call is counted as
- * "already logged out". The margin absorbs clock skew between this server and Chargebee.
- */
-const ALREADY_LOGGED_OUT_MARGIN_MS = 5000;
+/** Default time `close()` gives the deferred queue to drain. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
 
 /** The middleware, plus what the app calls where it creates portal sessions. */
 export interface PortalLogoutMiddleware extends RequestHandler {
@@ -33,8 +34,11 @@ export interface PortalLogoutMiddleware extends RequestHandler {
   remember(req: Request, res: Response, portalSession: string | Pick<PortalSession, 'id'>, options?: { businessEntityId?: string }): Promise<void>;
   /** The Chargebee client for a business entity (the default one when absent or not overridden). */
   clientFor(businessEntityId?: string): ChargebeeClient;
-  /** Closes the clients' keep-alive sockets, for a clean shutdown. */
-  close(): void;
+  /**
+   * For a clean shutdown: drains the deferred-logout queue for at most `timeoutMs` (default 5000), logs
+   * what is left (count and ID hashes), then closes the clients' keep-alive sockets. Later deferrals fail.
+   */
+  close(options?: { timeoutMs?: number }): Promise<void>;
 }
 
 /**
@@ -45,11 +49,32 @@ export interface PortalLogoutMiddleware extends RequestHandler {
 export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): PortalLogoutMiddleware {
   const settings = normalizeOptions(options);
   const baseLogger = settings.logger.child({ name: 'chargebee-portal-logout' });
+  const reportDeferred = (job: DeferredLogoutJob, result: PortalSessionResult) => {
+    const outcome: PortalSessionOutcome = {
+      ...result,
+      idHash: hashPortalSessionId(job.portalSessionId),
+      ...(job.businessEntityId === undefined ? {} : { businessEntityId: job.businessEntityId }),
+      deferred: true,
+      durationMs: Math.max(0, Date.now() - job.firstAttemptAt),
+    };
+    writeDeferredLog(baseLogger, outcome);
+    callOnOutcome(settings, outcome, undefined, baseLogger);
+  };
+  const logouts = new PortalSessionLogout(settings, reportDeferred, baseLogger);
+  const flights = new SingleFlight<PortalSessionResult>();
+  const clientIds = new Map<ChargebeeClient, number>(settings.clients.map((client, i) => [client, i]));
+  const context: LogoutContext = { settings, logouts, flights, clientIds };
 
   const middleware = function chargebeePortalLogoutMiddleware(req: Request, res: Response, next: NextFunction): void {
     // Mounted twice on one route, or run again through next('route'): the work is done already.
     if (res.locals.chargebeePortalLogout) return next();
-    logoutAll(settings, req, res, loggerFor(req, baseLogger)).then(
+    const log = loggerFor(req, baseLogger);
+    if (settings.skipCrossSiteGet && isCrossSiteSafeRequest(req)) {
+      res.locals.chargebeePortalLogout = { result: 'skipped_cross_site', portalSessions: [], durationMs: 0 };
+      log.warn({ chargebeePortalLogout: { result: 'skipped_cross_site', method: req.method } }, 'chargebee portal logout: skipped_cross_site (a GET or HEAD from another site makes no Chargebee call; log out with POST)');
+      return next();
+    }
+    logoutAll(context, req, res, log).then(
       (outcome) => {
         res.locals.chargebeePortalLogout = outcome;
         if (outcome.result === 'failed' && settings.failClosed) {
@@ -60,8 +85,8 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
       },
       // logoutAll catches what it calls; reaching here is a bug, and logout must still happen.
       (error: unknown) => {
-        baseLogger.error({ err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'chargebee portal logout: unexpected error');
-        if (settings.failClosed) next(error);
+        log.error({ err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'chargebee portal logout: unexpected error');
+        if (settings.failClosed) next(new PortalLogoutError('The Chargebee portal logout failed unexpectedly; the logout was stopped (failClosed)', { result: 'failed', portalSessions: [], durationMs: 0 }));
         else next();
       },
     );
@@ -78,8 +103,24 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
     await settings.store.write(req, res, addRemembered(list, { id, businessEntityId: entity }, settings.maxRemembered));
   };
   middleware.clientFor = (entityId) => settings.clientFor(entityId);
-  middleware.close = () => settings.clients.forEach((client) => client.close());
+  middleware.close = async (closeOptions = {}) => {
+    const timeoutMs = closeOptions?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) throw new TypeError('close: timeoutMs must be a number of milliseconds, 0 or more');
+    try {
+      await logouts.queue?.close(timeoutMs);
+    } finally {
+      settings.clients.forEach((client) => client.close());
+    }
+  };
   return middleware;
+}
+
+/** What every logout of one middleware shares. */
+interface LogoutContext {
+  settings: Settings;
+  logouts: PortalSessionLogout;
+  flights: SingleFlight<PortalSessionResult>;
+  clientIds: Map<ChargebeeClient, number>;
 }
 
 function loggerFor(req: Request, fallback: Logger): Logger {
@@ -109,8 +150,10 @@ function requestHeaders(settings: Settings, req: Request, log: Logger): Record<s
   return headers;
 }
 
-async function logoutAll(settings: Settings, req: Request, res: Response, log: Logger): Promise<PortalLogoutOutcome> {
+async function logoutAll(context: LogoutContext, req: Request, res: Response, log: Logger): Promise<PortalLogoutOutcome> {
+  const { settings } = context;
   const started = performance.now();
+  const deadline = started + settings.budgetMs;
   const elapsed = () => Math.round((performance.now() - started) * 10) / 10;
 
   let stored;
@@ -152,13 +195,12 @@ async function logoutAll(settings: Settings, req: Request, res: Response, log: L
       }
       return fallbackEntity;
     };
-    outcomes = await Promise.all(list.map((entry) => logoutOne(settings, entry.id, entityFor(entry.businessEntityId), headers)));
+    outcomes = await Promise.all(list.map((entry) => logoutOne(context, entry.id, entityFor(entry.businessEntityId), headers, deadline)));
   }
 
   const remaining: RememberedPortalSession[] = [];
   list.forEach((entry, i) => {
-    const status = outcomes[i].status;
-    if (status === 'invalid_id' || ENDED_STATUSES.has(status)) rewrite = true;
+    if (FORGOTTEN_STATUSES.has(outcomes[i].status)) rewrite = true;
     else remaining.push(entry.businessEntityId === undefined ? { id: entry.id as string } : { id: entry.id as string, businessEntityId: entry.businessEntityId });
   });
   if (rewrite && settings.store.write) {
@@ -171,23 +213,24 @@ async function logoutAll(settings: Settings, req: Request, res: Response, log: L
 
   const outcome: PortalLogoutOutcome = { result: summarize(outcomes), portalSessions: outcomes, durationMs: elapsed() };
   writeLog(log, outcome);
-  if (settings.onOutcome) {
-    for (const item of outcomes) {
-      try {
-        settings.onOutcome(item, req);
-      } catch (error) {
-        log.warn({ err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'chargebee portal logout: onOutcome threw');
-      }
-    }
-  }
+  for (const item of outcomes) callOnOutcome(settings, item, req, log);
   return outcome;
 }
 
-async function logoutOne(settings: Settings, id: unknown, businessEntityId: string | undefined, shared: Record<string, string>): Promise<PortalSessionOutcome> {
+function callOnOutcome(settings: Settings, outcome: PortalSessionOutcome, req: Request | undefined, log: Logger): void {
+  if (!settings.onOutcome) return;
+  try {
+    settings.onOutcome(outcome, req);
+  } catch (error) {
+    log.warn({ err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'chargebee portal logout: onOutcome threw');
+  }
+}
+
+async function logoutOne(context: LogoutContext, id: unknown, businessEntityId: string | undefined, shared: Record<string, string>, deadline: number): Promise<PortalSessionOutcome> {
   const started = performance.now();
   const idHash = hashPortalSessionId(id);
   const base = { idHash, ...(businessEntityId === undefined ? {} : { businessEntityId }) };
-  const done = (fields: Omit<PortalSessionOutcome, 'idHash' | 'durationMs'>): PortalSessionOutcome => ({
+  const done = (fields: PortalSessionResult): PortalSessionOutcome => ({
     ...fields,
     ...base,
     durationMs: Math.round((performance.now() - started) * 10) / 10,
@@ -195,44 +238,44 @@ async function logoutOne(settings: Settings, id: unknown, businessEntityId: stri
   if (!isValidPortalSessionId(id)) return done({ status: 'invalid_id' });
 
   const headers = businessEntityId === undefined ? shared : { ...shared, [ORIGIN_HEADERS.businessEntity]: businessEntityId };
-  const sentAt = Date.now();
-  try {
-    const session = await settings.clientFor(businessEntityId).logout(id, headers);
-    if (session.status !== 'logged_out') {
-      const error = new ChargebeeApiError({ status: 200, message: `Chargebee answered 200 but left the portal session ${session.status}` });
-      return done({ status: 'failed', id, httpStatus: 200, error });
-    }
-    const already = typeof session.logout_at === 'number' && session.logout_at * 1000 < sentAt - ALREADY_LOGGED_OUT_MARGIN_MS;
-    return done({ status: already ? 'already_logged_out' : 'logged_out', id, httpStatus: 200 });
-  } catch (error) {
-    if (!(error instanceof ChargebeeError)) throw error;
-    if (error instanceof ChargebeeApiError) {
-      const answered = { id, httpStatus: error.status, apiErrorCode: error.apiErrorCode, error };
-      return done({ ...answered, status: error.status === 404 && error.apiErrorCode === 'resource_not_found' ? 'not_found' : 'failed' });
-    }
-    return done({ status: 'failed', id, error });
-  }
+  // A double click logs the same portal session out twice at once: one upstream call, one shared result.
+  const client = context.settings.clientFor(businessEntityId);
+  const key = `${context.clientIds.get(client)}\n${businessEntityId ?? ''}\n${id}`;
+  return done(await context.flights.run(key, () => context.logouts.inline(id, businessEntityId, headers, deadline)));
+}
+
+/** The safe fields of a portal session's outcome, for a log line: no raw ID, no email, no key. */
+function loggable(o: PortalSessionOutcome): Record<string, unknown> {
+  return {
+    idHash: o.idHash,
+    status: o.status,
+    businessEntityId: o.businessEntityId,
+    httpStatus: o.httpStatus,
+    apiErrorCode: o.apiErrorCode,
+    reason: o.reason,
+    attempts: o.attempts,
+    error: o.status === 'failed' || o.status === 'deferred' ? o.error?.message : undefined,
+    durationMs: o.durationMs,
+  };
+}
+
+function isConfigurationFault(o: PortalSessionOutcome): boolean {
+  return o.error instanceof ChargebeeApiError && o.error.isConfigurationFault;
 }
 
 function writeLog(log: Logger, outcome: PortalLogoutOutcome): void {
-  const configurationFault = outcome.portalSessions.some((o) => o.error instanceof ChargebeeApiError && o.error.isConfigurationFault);
-  const entry = {
-    chargebeePortalLogout: {
-      result: outcome.result,
-      durationMs: outcome.durationMs,
-      portalSessions: outcome.portalSessions.map((o) => ({
-        idHash: o.idHash,
-        status: o.status,
-        businessEntityId: o.businessEntityId,
-        httpStatus: o.httpStatus,
-        apiErrorCode: o.apiErrorCode,
-        error: o.status === 'failed' ? o.error?.message : undefined,
-        durationMs: o.durationMs,
-      })),
-    },
-  };
+  const entry = { chargebeePortalLogout: { result: outcome.result, durationMs: outcome.durationMs, portalSessions: outcome.portalSessions.map(loggable) } };
   const message = `chargebee portal logout: ${outcome.result}`;
-  if (configurationFault) log.error(entry, `${message} (check the Chargebee site and API key)`);
-  else if (outcome.result === 'failed') log.warn(entry, message);
+  if (outcome.portalSessions.some(isConfigurationFault)) log.error(entry, `${message} (check the Chargebee site and API key)`);
+  else if (outcome.result === 'failed' || outcome.result === 'deferred') log.warn(entry, message);
+  else log.info(entry, message);
+}
+
+/** One line per final result of a deferred logout. */
+function writeDeferredLog(log: Logger, outcome: PortalSessionOutcome): void {
+  const entry = { chargebeePortalLogout: { deferred: true, ...loggable(outcome) } };
+  const message = `chargebee portal logout (deferred): ${outcome.status}${outcome.reason ? ` (${outcome.reason})` : ''}`;
+  if (isConfigurationFault(outcome)) log.error(entry, `${message} (check the Chargebee site and API key)`);
+  else if (outcome.status === 'failed') log.error(entry, `${message}; the portal session may stay open`);
   else log.info(entry, message);
 }

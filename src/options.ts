@@ -8,6 +8,9 @@ import type { PortalLogoutOutcome, PortalSessionOutcome } from './outcome';
 import { DEFAULT_MAX_REMEMBERED } from './remembered';
 import { sessionStore } from './session-store';
 import { customStore, type InternalStore, type PortalSessionStore } from './store';
+import { DEFAULT_BUDGET_MS, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry';
+import { DEFAULT_MAX_QUEUED, MemoryDeferredLogoutStore, type DeferredLogoutStore } from './deferred-queue';
+import { DEFAULT_CIRCUIT_BREAKER, type CircuitBreakerOptions } from './circuit-breaker';
 
 /** A function of the request that gives a header's source value; `undefined` sends no header. */
 export type RequestValue = (req: Request) => string | undefined;
@@ -22,6 +25,35 @@ export interface BusinessEntityOptions {
   baseUrl?: string;
 }
 
+/** Retries of a logout inside the request (option `retry`). */
+export interface RetryOptions {
+  /** Most attempts per portal session, the first included. Default 4. */
+  maxAttempts?: number;
+  /** Cap of the first backoff delay (full jitter), doubling per retry. Default 100 ms. */
+  baseDelayMs?: number;
+  /** Largest backoff delay. Default 1000 ms. */
+  maxDelayMs?: number;
+}
+
+/** The background queue of logouts that did not fit the request's budget (option `deferred`). */
+export interface DeferredLogoutOptions {
+  /**
+   * Where deferred logouts wait. Default: a {@link MemoryDeferredLogoutStore} of `maxQueued` jobs, lost
+   * if the process dies. Give a shared store when the app runs on several instances.
+   */
+  store?: DeferredLogoutStore;
+  /** A deferred logout still failing this long after its first attempt is given up (logged). Default 24 h. */
+  maxAgeMs?: number;
+  /** Most jobs of the default in-memory store; past it a logout is lost, with an error log. Default 10 000. */
+  maxQueued?: number;
+  /** First background backoff delay (full jitter, doubling per attempt). Default 1000 ms. */
+  baseDelayMs?: number;
+  /** Largest background backoff delay. Default 60 000 ms. */
+  maxDelayMs?: number;
+  /** Background attempts under way at once. Default 4. */
+  concurrency?: number;
+}
+
 /** Options of {@link chargebeePortalLogout}. Only `apiKey` and one of `site`/`baseUrl` are required. */
 export interface ChargebeePortalLogoutOptions {
   /** Chargebee site name, such as `acme` or `acme-test`. Required unless `baseUrl` is set. */
@@ -33,8 +65,38 @@ export interface ChargebeePortalLogoutOptions {
   apiKey: string;
   /** API base URL up to `/api/v2` (EU hosts, a proxy, the emulator). Default `https://{site}.chargebee.com/api/v2`. */
   baseUrl?: string;
-  /** Time allowed for one Chargebee call, in milliseconds. Default 5000. */
+  /** Time allowed for one Chargebee call, in milliseconds; each attempt gets at most the budget left. Default 5000. */
   timeoutMs?: number;
+  /**
+   * Total time one logout may take inside the request, all attempts and waits included, in milliseconds.
+   * When it runs out on a retryable failure the logout is deferred (see `deferred`). Default 3000.
+   */
+  budgetMs?: number;
+  /**
+   * Retries inside the request for network errors, timeouts, 429 and 500/502/503/504 (never other 4xx),
+   * with exponential backoff and full jitter, honouring `Retry-After` when it fits the budget. Every attempt
+   * of one portal session's logout carries the same `chargebee-idempotency-key`. `false`: one attempt only.
+   * Default `{ maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1000 }`.
+   */
+  retry?: false | RetryOptions;
+  /**
+   * The background queue that takes over a logout whose budget ran out on a retryable failure (or while
+   * the circuit breaker is open); the outcome then says `deferred`. `false`: no queue, such a logout
+   * `failed`. Not available with `failClosed: true`. Default: an in-memory queue (see {@link DeferredLogoutOptions}).
+   */
+  deferred?: false | DeferredLogoutOptions;
+  /**
+   * After `failureThreshold` consecutive retryable failures of one Chargebee site and key, skip the inline
+   * call for `coolOffMs` (the logout is deferred at once), then let one probe through. `false`: no breaker.
+   * Default `{ failureThreshold: 5, coolOffMs: 30000 }`.
+   */
+  circuitBreaker?: false | CircuitBreakerOptions;
+  /**
+   * When true, a GET or HEAD logout marked `Sec-Fetch-Site: cross-site` (a link or image on another site)
+   * makes no Chargebee call: the outcome is `skipped_cross_site`, a warning is logged and your handler still
+   * runs. Default true. Use POST for logout.
+   */
+  skipCrossSiteGet?: boolean;
   /**
    * Where portal-session IDs are remembered: `'session'` (express-session, the default), `'cookie'`, or
    * your own store object or read-only resolver function `(req) => ids`.
@@ -69,12 +131,17 @@ export interface ChargebeePortalLogoutOptions {
   suppressEvents?: EventSuppression;
   /**
    * When true, a portal session that could not be logged out stops the request with `next(err)` (a
-   * `PortalLogoutError`) instead of running your logout handler. Default false (fail open).
+   * `PortalLogoutError`) instead of running your logout handler. Nothing is deferred: a logout that runs out
+   * of budget (or meets an open circuit breaker) fails. Default false (fail open).
    * Warning: with true, a Chargebee outage keeps users from logging out of your app.
    */
   failClosed?: boolean;
-  /** Called once per portal session with its outcome (metrics, audit). Errors it throws are logged. */
-  onOutcome?: (outcome: PortalSessionOutcome, req: Request) => void;
+  /**
+   * Called once per portal session with its outcome (metrics, audit). Errors it throws are logged. For a
+   * deferred logout it is called twice: at the request (status `deferred`), and with the final result
+   * (`deferred: true`) where `req` is `undefined`.
+   */
+  onOutcome?: (outcome: PortalSessionOutcome, req: Request | undefined) => void;
   /** pino logger used when `req.log` (pino-http) is absent. Default: a new pino logger at level `info`. */
   logger?: Logger;
 }
@@ -86,21 +153,43 @@ export interface Settings {
   defaultEntity: (req: Request) => string | undefined;
   clientFor: (entityId: string | undefined) => ChargebeeClient;
   clients: ChargebeeClient[];
+  timeoutMs: number;
+  budgetMs: number;
+  retry: RetryPolicy | false;
+  deferred: false | DeferredSettings;
+  circuitBreaker: false | Required<CircuitBreakerOptions>;
+  skipCrossSiteGet: boolean;
   ip: RequestValue;
   device: RequestValue;
   email: RequestValue;
   suppressEvents: EventSuppression;
   failClosed: boolean;
-  onOutcome?: (outcome: PortalSessionOutcome, req: Request) => void;
+  onOutcome?: (outcome: PortalSessionOutcome, req: Request | undefined) => void;
   logger: Logger;
 }
+
+/** The `deferred` option after validation. */
+export interface DeferredSettings {
+  store: DeferredLogoutStore;
+  maxAgeMs: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  concurrency: number;
+}
+
+export const DEFAULT_DEFERRED = { maxAgeMs: 24 * 3600 * 1000, baseDelayMs: 1000, maxDelayMs: 60_000, concurrency: 4 } as const;
 
 export type { PortalLogoutOutcome };
 
 const KNOWN_OPTIONS = new Set([
   'site', 'apiKey', 'baseUrl', 'timeoutMs', 'store', 'sessionKey', 'cookie', 'maxRemembered', 'businessEntityId',
   'businessEntities', 'originHeaders', 'suppressEvents', 'failClosed', 'onOutcome', 'logger',
+  'budgetMs', 'retry', 'deferred', 'circuitBreaker', 'skipCrossSiteGet',
 ]);
+const RETRY_OPTIONS = new Set(['maxAttempts', 'baseDelayMs', 'maxDelayMs']);
+const DEFERRED_OPTIONS = new Set(['store', 'maxAgeMs', 'maxQueued', 'baseDelayMs', 'maxDelayMs', 'concurrency']);
+const BREAKER_OPTIONS = new Set(['failureThreshold', 'coolOffMs']);
+const DEFERRED_STORE_METHODS = ['add', 'takeDue', 'remove', 'size'] as const;
 const COOKIE_OPTIONS = new Set(['name', 'secret', 'maxAge', 'secure', 'domain', 'path']);
 const ENTITY_OPTIONS = new Set(['site', 'apiKey', 'baseUrl']);
 const ORIGIN_OPTIONS = new Set(['ip', 'device', 'email']);
@@ -126,6 +215,81 @@ function optionalFunction(value: unknown, name: string): void {
   if (value !== undefined && typeof value !== 'function') fail(`option ${name} must be a function, got ${typeof value}`);
 }
 
+function positiveNumber(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) fail(`option ${name} must be a positive number of milliseconds`);
+  return value;
+}
+
+function nonNegativeNumber(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail(`option ${name} must be a number of milliseconds, 0 or more`);
+  return value;
+}
+
+function wholeNumber(value: unknown, name: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) fail(`option ${name} must be a whole number from ${min} to ${max}`);
+  return value as number;
+}
+
+/** `false`, or an object with only `known` keys; gives the object (empty for `undefined`). */
+function optionalSection(value: unknown, name: string, known: Set<string>): Record<string, unknown> | false {
+  if (value === false) return false;
+  if (value === undefined) return {};
+  if (!isPlainObject(value)) fail(`option ${name} must be false or an object`);
+  checkKeys(value, known, `${name}.`);
+  return value;
+}
+
+function normalizeRetry(value: unknown): RetryPolicy | false {
+  const r = optionalSection(value, 'retry', RETRY_OPTIONS);
+  if (r === false) return false;
+  const policy = {
+    maxAttempts: wholeNumber(r.maxAttempts, 'retry.maxAttempts', DEFAULT_RETRY_POLICY.maxAttempts, 1, 20),
+    baseDelayMs: nonNegativeNumber(r.baseDelayMs, 'retry.baseDelayMs', DEFAULT_RETRY_POLICY.baseDelayMs),
+    maxDelayMs: nonNegativeNumber(r.maxDelayMs, 'retry.maxDelayMs', Math.max(DEFAULT_RETRY_POLICY.maxDelayMs, (r.baseDelayMs as number | undefined) ?? 0)),
+  };
+  if (policy.maxDelayMs < policy.baseDelayMs) fail('option retry.maxDelayMs must be at least retry.baseDelayMs');
+  return policy;
+}
+
+function normalizeDeferred(value: unknown, failClosed: boolean): DeferredSettings | false {
+  if (failClosed && value !== undefined && value !== false) fail("can't pass failClosed: true and deferred together: failing closed never defers (set deferred: false or leave it out)");
+  const d = optionalSection(value, 'deferred', DEFERRED_OPTIONS);
+  if (d === false || failClosed) return false;
+  let store: DeferredLogoutStore;
+  if (d.store !== undefined) {
+    const custom = d.store as Record<string, unknown>;
+    if (typeof custom !== 'object' || custom === null) fail('option deferred.store must be an object (see DeferredLogoutStore)');
+    for (const method of DEFERRED_STORE_METHODS) {
+      if (typeof custom?.[method] !== 'function') fail(`option deferred.store must have a ${method}() method (see DeferredLogoutStore)`);
+    }
+    if (d.maxQueued !== undefined) fail("can't pass deferred.store and deferred.maxQueued together: maxQueued sizes the built-in in-memory store");
+    store = d.store as DeferredLogoutStore;
+  } else {
+    store = new MemoryDeferredLogoutStore(wholeNumber(d.maxQueued, 'deferred.maxQueued', DEFAULT_MAX_QUEUED, 1, 10_000_000));
+  }
+  const settings: DeferredSettings = {
+    store,
+    maxAgeMs: positiveNumber(d.maxAgeMs, 'deferred.maxAgeMs', DEFAULT_DEFERRED.maxAgeMs),
+    baseDelayMs: nonNegativeNumber(d.baseDelayMs, 'deferred.baseDelayMs', DEFAULT_DEFERRED.baseDelayMs),
+    maxDelayMs: nonNegativeNumber(d.maxDelayMs, 'deferred.maxDelayMs', Math.max(DEFAULT_DEFERRED.maxDelayMs, (d.baseDelayMs as number | undefined) ?? 0)),
+    concurrency: wholeNumber(d.concurrency, 'deferred.concurrency', DEFAULT_DEFERRED.concurrency, 1, 1000),
+  };
+  if (settings.maxDelayMs < settings.baseDelayMs) fail('option deferred.maxDelayMs must be at least deferred.baseDelayMs');
+  return settings;
+}
+
+function normalizeBreaker(value: unknown): Required<CircuitBreakerOptions> | false {
+  const b = optionalSection(value, 'circuitBreaker', BREAKER_OPTIONS);
+  if (b === false) return false;
+  return {
+    failureThreshold: wholeNumber(b.failureThreshold, 'circuitBreaker.failureThreshold', DEFAULT_CIRCUIT_BREAKER.failureThreshold, 1, 1_000_000),
+    coolOffMs: positiveNumber(b.coolOffMs, 'circuitBreaker.coolOffMs', DEFAULT_CIRCUIT_BREAKER.coolOffMs),
+  };
+}
+
 function createClient(site: string | undefined, apiKey: string, baseUrl: string | undefined, timeoutMs: number, where: string): ChargebeeClient {
   try {
     return new ChargebeeClient({ site, apiKey, baseUrl, timeoutMs });
@@ -148,7 +312,24 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
   const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0) fail('option timeoutMs must be a positive number of milliseconds');
 
-  const defaultClient = createClient(o.site, o.apiKey, o.baseUrl, timeoutMs, '');
+  const budgetMs = positiveNumber(o.budgetMs, 'budgetMs', DEFAULT_BUDGET_MS);
+  if (o.failClosed !== undefined && typeof o.failClosed !== 'boolean') fail('option failClosed must be a boolean');
+  const failClosed = o.failClosed ?? false;
+  const retry = normalizeRetry(o.retry);
+  const deferred = normalizeDeferred(o.deferred, failClosed);
+  const circuitBreaker = normalizeBreaker(o.circuitBreaker);
+  if (o.skipCrossSiteGet !== undefined && typeof o.skipCrossSiteGet !== 'boolean') fail('option skipCrossSiteGet must be a boolean');
+
+  // One client per site and key, so that each has one keep-alive pool and one circuit breaker.
+  const clientsByTarget = new Map<string, ChargebeeClient>();
+  const clientOnce = (client: ChargebeeClient, apiKey: string): ChargebeeClient => {
+    const target = `${client.baseUrl}\n${apiKey}`;
+    const existing = clientsByTarget.get(target);
+    if (existing) return existing;
+    clientsByTarget.set(target, client);
+    return client;
+  };
+  const defaultClient = clientOnce(createClient(o.site, o.apiKey, o.baseUrl, timeoutMs, ''), o.apiKey);
   const entityClients = new Map<string, ChargebeeClient>();
   if (o.businessEntities !== undefined) {
     if (!isPlainObject(o.businessEntities)) fail('option businessEntities must be an object keyed by business-entity ID');
@@ -164,7 +345,8 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
       if (e.site === undefined && e.baseUrl === undefined && e.apiKey === undefined) continue;
       // A new site without a base URL means Chargebee's host for that site, not the top-level base URL.
       const baseUrl = e.baseUrl ?? (e.site === undefined ? o.baseUrl : undefined);
-      entityClients.set(entityId, createClient(e.site ?? o.site, e.apiKey ?? o.apiKey, baseUrl, timeoutMs, `businessEntities.${entityId}.`));
+      const apiKey = e.apiKey ?? o.apiKey;
+      entityClients.set(entityId, clientOnce(createClient(e.site ?? o.site, apiKey, baseUrl, timeoutMs, `businessEntities.${entityId}.`), apiKey));
     }
   }
 
@@ -226,7 +408,6 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
       if (typeof value !== 'boolean') fail(`option suppressEvents.${key} must be a boolean`);
     }
   }
-  if (o.failClosed !== undefined && typeof o.failClosed !== 'boolean') fail('option failClosed must be a boolean');
   optionalFunction(o.onOutcome, 'onOutcome');
   if (o.logger !== undefined && (typeof o.logger !== 'object' || o.logger === null || typeof o.logger.child !== 'function')) {
     fail('option logger must be a pino logger');
@@ -237,12 +418,18 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
     maxRemembered,
     defaultEntity,
     clientFor: (entityId) => (entityId !== undefined && entityClients.get(entityId)) || defaultClient,
-    clients: [defaultClient, ...entityClients.values()],
+    clients: [...clientsByTarget.values()],
+    timeoutMs,
+    budgetMs,
+    retry,
+    deferred,
+    circuitBreaker,
+    skipCrossSiteGet: o.skipCrossSiteGet ?? true,
     ip: o.originHeaders?.ip ?? ((req) => req.ip),
     device: o.originHeaders?.device ?? ((req) => req.headers['user-agent']),
     email: o.originHeaders?.email ?? defaultEmail,
     suppressEvents: { ...o.suppressEvents },
-    failClosed: o.failClosed ?? false,
+    failClosed,
     onOutcome: o.onOutcome,
     logger: o.logger ?? pino({ name: 'chargebee-portal-logout' }),
   };

@@ -6,12 +6,28 @@ import type { ChargebeeError } from './errors';
  * - `already_logged_out`: it had ended before (the customer logged out in the portal, or an earlier logout).
  * - `not_found`: Chargebee does not know it (`resource_not_found`); there is nothing left to end.
  * - `invalid_id`: the remembered value is not a portal-session ID; it was not sent.
+ * - `deferred`: Chargebee could not be reached in time (`reason`); the background queue owns the logout
+ *   now and reports its final result to `onOutcome` (with `deferred: true`) and the log.
  * - `failed`: Chargebee could not be asked, or refused; `error` says why. The portal session may still be open.
  */
-export type PortalSessionStatus = 'logged_out' | 'already_logged_out' | 'not_found' | 'invalid_id' | 'failed';
+export type PortalSessionStatus = 'logged_out' | 'already_logged_out' | 'not_found' | 'invalid_id' | 'deferred' | 'failed';
 
-/** Statuses after which the portal session is known to be unusable, so its ID is forgotten. */
+/** Statuses after which the portal session is known to be unusable. */
 export const ENDED_STATUSES: ReadonlySet<PortalSessionStatus> = new Set(['logged_out', 'already_logged_out', 'not_found']);
+
+/** Statuses after which the ID is forgotten from the user's store: ended, invalid, or owned by the queue. */
+export const FORGOTTEN_STATUSES: ReadonlySet<PortalSessionStatus> = new Set([...ENDED_STATUSES, 'invalid_id', 'deferred']);
+
+/**
+ * Why a logout was deferred, or why it failed without an answer from Chargebee.
+ * - `budget_exhausted`: the time budget ran out (a `Retry-After` longer than the time left counts too).
+ * - `attempts_exhausted`: every allowed attempt failed with a retryable error.
+ * - `circuit_open`: the circuit breaker is open; no call was made.
+ * - `max_age`: a deferred logout kept failing until its maximum age; it was given up.
+ * - `queue_full`: it should have been deferred but the in-memory queue was full (logged at error level).
+ * - `queue_closed`: it should have been deferred but `close()` had been called.
+ */
+export type PortalSessionReason = 'budget_exhausted' | 'attempts_exhausted' | 'circuit_open' | 'max_age' | 'queue_full' | 'queue_closed';
 
 /** The outcome for one portal session. */
 export interface PortalSessionOutcome {
@@ -26,9 +42,15 @@ export interface PortalSessionOutcome {
   httpStatus?: number;
   /** Chargebee's `api_error_code`, when it answered with an error. */
   apiErrorCode?: string;
-  /** The client error, for `failed` (and `not_found`). */
+  /** The client error, for `failed` and `deferred` (and `not_found`). */
   error?: ChargebeeError;
-  /** Time spent on this portal session, in milliseconds. */
+  /** Why it was deferred, or why it failed without a usable answer. */
+  reason?: PortalSessionReason;
+  /** Calls made to Chargebee for it: inline, or in total for the final result of a deferred logout. */
+  attempts?: number;
+  /** Set on the final result of a deferred logout, which `onOutcome` receives without a request. */
+  deferred?: true;
+  /** Time spent on this portal session, in milliseconds (for a deferred one: since its first attempt). */
   durationMs: number;
 }
 
@@ -36,10 +58,13 @@ export interface PortalSessionOutcome {
  * The outcome of one logout, put on `res.locals.chargebeePortalLogout` for the app's own handler.
  * - `nothing_remembered`: no portal session was remembered for this user; no call was made.
  * - `ended`: every valid remembered portal session is logged out (or was already, or is unknown).
+ * - `deferred`: none failed, and at least one was handed to the background queue, which will end it.
  * - `failed`: at least one could not be logged out, or the remembered IDs could not be read (`error`).
+ * - `skipped_cross_site`: a cross-site GET or HEAD (a link on another site); no call was made and the
+ *   remembered portal sessions were left as they were. See the `skipCrossSiteGet` option.
  */
 export interface PortalLogoutOutcome {
-  result: 'nothing_remembered' | 'ended' | 'failed';
+  result: 'nothing_remembered' | 'ended' | 'deferred' | 'failed' | 'skipped_cross_site';
   portalSessions: PortalSessionOutcome[];
   /** Set when reading the remembered portal sessions failed (a resolver threw, no session was mounted). */
   error?: Error;
@@ -49,5 +74,6 @@ export interface PortalLogoutOutcome {
 /** Sums up per-portal-session outcomes into the logout's result. Invalid IDs do not make a logout fail. */
 export function summarize(portalSessions: PortalSessionOutcome[], error?: Error): PortalLogoutOutcome['result'] {
   if (error || portalSessions.some((o) => o.status === 'failed')) return 'failed';
+  if (portalSessions.some((o) => o.status === 'deferred')) return 'deferred';
   return portalSessions.some((o) => ENDED_STATUSES.has(o.status)) ? 'ended' : 'nothing_remembered';
 }

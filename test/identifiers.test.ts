@@ -54,3 +54,13 @@ describe('hashPortalSessionId', () => {
     expect(hashPortalSessionId(undefined)).toMatch(/^[0-9a-f]{12}$/);
   });
 });
+
+describe('hashPortalSessionId on values that are not strings', () => {
+  it('never throws, whatever a store held', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    for (const value of [10n, cyclic, Object.create(null), Symbol('x'), undefined, () => 1]) {
+      expect(hashPortalSessionId(value)).toMatch(/^[0-9a-f]{12}$/);
+    }
+  });
+});

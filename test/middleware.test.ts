@@ -19,7 +19,7 @@ afterEach(() => {
 afterAll(() => emulator.close());
 
 function options(extra: Partial<ChargebeePortalLogoutOptions> = {}): ChargebeePortalLogoutOptions {
-  return { apiKey: API_KEY, baseUrl: emulator.baseUrl('acme-test'), logger: captureLogs().logger, timeoutMs: 1000, ...extra };
+  return { apiKey: API_KEY, baseUrl: emulator.baseUrl('acme-test'), logger: captureLogs().logger, timeoutMs: 1000, budgetMs: 800, retry: { baseDelayMs: 5, maxDelayMs: 20 }, ...extra };
 }
 
 function newSession(site = 'acme-test') {
@@ -66,7 +66,7 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
     });
 
     it('forgets ended portal sessions in the session and keeps failed ones', async () => {
-      const { app } = createTestApp({ express, middleware: options() });
+      const { app } = createTestApp({ express, middleware: options({ deferred: false }) });
       const agent = request.agent(app);
       const ok = newSession();
       const failing = newSession();
@@ -393,7 +393,7 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
 
   describe('fail open and fail closed', () => {
     it('fails open by default: the handler runs once when Chargebee fails', async () => {
-      const { app, handlerCalls } = createTestApp({ express, middleware: options() });
+      const { app, handlerCalls } = createTestApp({ express, middleware: options({ deferred: false }) });
       const agent = request.agent(app);
       const portal = newSession();
       await remember(agent, [{ id: portal.id }]);
@@ -405,7 +405,7 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
     });
 
     it('fails open on a timeout', async () => {
-      const { app, handlerCalls } = createTestApp({ express, middleware: options({ timeoutMs: 100 }) });
+      const { app, handlerCalls } = createTestApp({ express, middleware: options({ timeoutMs: 100, deferred: false }) });
       const agent = request.agent(app);
       await remember(agent, [{ id: newSession().id }]);
       emulator.injectFault({ hang: true });
@@ -441,7 +441,7 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
   describe('outcome hook and logging', () => {
     it('calls onOutcome once per portal session with the request', async () => {
       const seen: Array<[PortalSessionOutcome, string]> = [];
-      const { app } = createTestApp({ express, middleware: options({ onOutcome: (o, req) => seen.push([o, req.path]) }) });
+      const { app } = createTestApp({ express, middleware: options({ onOutcome: (o, req) => seen.push([o, req?.path ?? 'no request']) }) });
       const agent = request.agent(app);
       await remember(agent, [{ id: newSession().id }, { id: 'portal_missing' }]);
       await logout(agent);

@@ -51,8 +51,42 @@ describe('options validated at setup', () => {
     ['maxRemembered out of range', { ...valid, maxRemembered: 0 }, /option maxRemembered must be a whole number from 1 to 100/],
     ['a logger that is not pino', { ...valid, logger: console }, /option logger must be a pino logger/],
     ['onOutcome that is not a function', { ...valid, onOutcome: 'log' }, /option onOutcome must be a function/],
+    ['a zero budget', { ...valid, budgetMs: 0 }, /option budgetMs must be a positive number/],
+    ['a budget that is not a number', { ...valid, budgetMs: '3000' }, /option budgetMs must be a positive number/],
+    ['retry: true', { ...valid, retry: true }, /option retry must be false or an object/],
+    ['an unknown retry option', { ...valid, retry: { jitter: 'full' } }, /unknown option retry.jitter/],
+    ['retry.maxAttempts of 0', { ...valid, retry: { maxAttempts: 0 } }, /option retry.maxAttempts must be a whole number from 1 to 20/],
+    ['retry.maxAttempts not whole', { ...valid, retry: { maxAttempts: 2.5 } }, /option retry.maxAttempts must be a whole number/],
+    ['a negative retry.baseDelayMs', { ...valid, retry: { baseDelayMs: -1 } }, /option retry.baseDelayMs must be a number of milliseconds, 0 or more/],
+    ['retry.maxDelayMs below baseDelayMs', { ...valid, retry: { baseDelayMs: 500, maxDelayMs: 100 } }, /option retry.maxDelayMs must be at least retry.baseDelayMs/],
+    ['deferred that is a string', { ...valid, deferred: 'memory' }, /option deferred must be false or an object/],
+    ['an unknown deferred option', { ...valid, deferred: { redis: 'x' } }, /unknown option deferred.redis/],
+    ['a deferred store without its methods', { ...valid, deferred: { store: { add() {} } } }, /option deferred.store must have a takeDue\(\) method/],
+    ['a deferred store that is not an object', { ...valid, deferred: { store: 'redis' } }, /option deferred.store must/],
+    ['deferred.store with deferred.maxQueued', { ...valid, deferred: { store: { add() {}, takeDue() {}, remove() {}, size() {} }, maxQueued: 5 } }, /can't pass deferred.store and deferred.maxQueued together/],
+    ['deferred.maxQueued of 0', { ...valid, deferred: { maxQueued: 0 } }, /option deferred.maxQueued must be a whole number/],
+    ['a zero deferred.maxAgeMs', { ...valid, deferred: { maxAgeMs: 0 } }, /option deferred.maxAgeMs must be a positive number/],
+    ['deferred.concurrency of 0', { ...valid, deferred: { concurrency: 0 } }, /option deferred.concurrency must be a whole number from 1/],
+    ['deferred.maxDelayMs below baseDelayMs', { ...valid, deferred: { baseDelayMs: 10, maxDelayMs: 5 } }, /option deferred.maxDelayMs must be at least deferred.baseDelayMs/],
+    ['failClosed with a deferred queue', { ...valid, failClosed: true, deferred: {} }, /can't pass failClosed: true and deferred together/],
+    ['circuitBreaker: true', { ...valid, circuitBreaker: true }, /option circuitBreaker must be false or an object/],
+    ['an unknown circuitBreaker option', { ...valid, circuitBreaker: { halfOpenAfter: 1 } }, /unknown option circuitBreaker.halfOpenAfter/],
+    ['circuitBreaker.failureThreshold of 0', { ...valid, circuitBreaker: { failureThreshold: 0 } }, /option circuitBreaker.failureThreshold must be a whole number/],
+    ['a zero circuitBreaker.coolOffMs', { ...valid, circuitBreaker: { coolOffMs: 0 } }, /option circuitBreaker.coolOffMs must be a positive number/],
+    ['skipCrossSiteGet that is not boolean', { ...valid, skipCrossSiteGet: 'no' }, /option skipCrossSiteGet must be a boolean/],
   ])('refuses %s with a TypeError naming it', (_name, options, message) => {
     expect(setupError(options).message).toMatch(message);
+  });
+
+  it.each<[string, Record<string, unknown>]>([
+    ['the reliability options', { budgetMs: 500, retry: { maxAttempts: 2, baseDelayMs: 0, maxDelayMs: 0 }, deferred: { maxAgeMs: 1000, maxQueued: 5, baseDelayMs: 10, maxDelayMs: 20, concurrency: 2 }, circuitBreaker: { failureThreshold: 1, coolOffMs: 10 }, skipCrossSiteGet: false }],
+    ['everything turned off', { retry: false, deferred: false, circuitBreaker: false }],
+    ['failClosed without deferred', { failClosed: true }],
+    ['failClosed with deferred: false', { failClosed: true, deferred: false }],
+    ['a custom deferred store', { deferred: { store: { add: () => true, takeDue: () => [], remove() {}, size: () => 0 } } }],
+    ['a retry.baseDelayMs above the default maxDelayMs', { retry: { baseDelayMs: 2000 } }],
+  ])('accepts %s', (_name, extra) => {
+    expect(typeof chargebeePortalLogout({ ...valid, ...extra })).toBe('function');
   });
 
   it('never puts the API key in a setup error', () => {

@@ -1,7 +1,7 @@
 // Type-level tests: `npm test` runs `tsc --noEmit` over this file, so a wrong type fails the build.
 // Each @ts-expect-error line must be an error, or tsc reports the directive as unused.
 import type { Request, Response } from 'express';
-import { chargebeePortalLogout, type PortalLogoutOutcome, type PortalSessionStatus } from '../src';
+import { chargebeePortalLogout, MemoryDeferredLogoutStore, type ChargebeePortalLogoutOptions, type DeferredLogoutStore, type PortalLogoutOutcome, type PortalSessionStatus } from '../src';
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function assertType<T extends true>(): T | undefined {
@@ -35,8 +35,22 @@ describe('public types', () => {
     expect(portalLogout.clientFor().baseUrl).toBe('https://acme-test.chargebee.com/api/v2');
   });
 
+  it('types the reliability API: close(), onOutcome without a request, the deferred store', () => {
+    assertType<Equal<ReturnType<typeof portalLogout.close>, Promise<void>>>();
+    assertType<Equal<Parameters<typeof portalLogout.close>[0], { timeoutMs?: number } | undefined>>();
+    type Hook = NonNullable<ChargebeePortalLogoutOptions['onOutcome']>;
+    assertType<Equal<Parameters<Hook>[1], Request | undefined>>();
+    assertType<Equal<PortalLogoutOutcome['result'], 'nothing_remembered' | 'ended' | 'deferred' | 'failed' | 'skipped_cross_site'>>();
+    const store: DeferredLogoutStore = new MemoryDeferredLogoutStore(5);
+    // @ts-expect-error a store needs takeDue, remove and size
+    const _incomplete: DeferredLogoutStore = { add: () => true };
+    // @ts-expect-error retry is false or an object
+    expect(() => chargebeePortalLogout({ site: 'acme-test', apiKey: 'k', retry: true })).toThrow(TypeError);
+    expect(typeof chargebeePortalLogout({ site: 'acme-test', apiKey: 'k', deferred: { store } })).toBe('function');
+  });
+
   it('lists the portal-session statuses', () => {
-    const statuses: Record<PortalSessionStatus, true> = { logged_out: true, already_logged_out: true, not_found: true, invalid_id: true, failed: true };
-    expect(Object.keys(statuses)).toHaveLength(5);
+    const statuses: Record<PortalSessionStatus, true> = { logged_out: true, already_logged_out: true, not_found: true, invalid_id: true, deferred: true, failed: true };
+    expect(Object.keys(statuses)).toHaveLength(6);
   });
 });

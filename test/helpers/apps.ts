@@ -75,7 +75,8 @@ export function createTestApp(options: TestAppOptions): { app: Express; portalLo
   let calls = 0;
   const requireAuth: RequestHandler = (_req, _res, next) => next();
   const middlewares: RequestHandler[] = options.before ? [requireAuth, options.before, portalLogout] : [requireAuth, portalLogout];
-  app.post('/logout', ...middlewares, (_req, res) => {
+  // Every method, so that tests can send the GET a forged cross-site link would.
+  app.all('/logout', ...middlewares, (_req, res) => {
     calls += 1;
     res.json({ handled: true, outcome: res.locals.chargebeePortalLogout });
   });

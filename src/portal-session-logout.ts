@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ChargebeeClient, ChargebeeHeaders, PortalSession } from './client';
+import { CircuitBreaker } from './circuit-breaker';
+import { DeferredLogoutQueue, type DeferReason, type DeferredLogoutJob, type JobAttemptResult } from './deferred-queue';
+import { ChargebeeApiError, ChargebeeCircuitOpenError, ChargebeeError } from './errors';
+import type { PortalSessionOutcome } from './outcome';
+import { isRetryable, queueBackoffDelay, retryAfterMs, withRetries } from './retry';
+import type { DeferredSettings, Settings } from './options';
+
+/**
+ * Logging out one portal session: the inline attempts (retries, budget, circuit breaker), the hand-over
+ * to the deferred queue, the background attempts, and the reading of Chargebee's answers into a status.
+ */
+
+/**
+ * A logout that Chargebee reports with a `logout_at` this much older than the first attempt is counted as
+ * "already logged out". The margin absorbs clock skew between this server and Chargebee.
+ */
+const ALREADY_LOGGED_OUT_MARGIN_MS = 5000;
+
+export const IDEMPOTENCY_KEY_HEADER = 'chargebee-idempotency-key';
+
+/** What one portal session's logout came to, before the per-request fields (hash, entity, duration). */
+export type PortalSessionResult = Omit<PortalSessionOutcome, 'idHash' | 'businessEntityId' | 'durationMs'>;
+
+/** Reads a 200 answer: `sentAt` is when the first attempt of this logout was made (ms since the epoch). */
+export function resultOfAnswer(id: string, session: PortalSession, sentAt: number): PortalSessionResult {
+  if (session.status !== 'logged_out') {
+    const error = new ChargebeeApiError({ status: 200, message: `Chargebee answered 200 but left the portal session ${session.status}` });
+    return { status: 'failed', id, httpStatus: 200, error };
+  }
+  const already = typeof session.logout_at === 'number' && session.logout_at * 1000 < sentAt - ALREADY_LOGGED_OUT_MARGIN_MS;
+  return { status: already ? 'already_logged_out' : 'logged_out', id, httpStatus: 200 };
+}
+
+/** Reads a failure that no retry will change. */
+export function resultOfError(id: string, error: ChargebeeError): PortalSessionResult {
+  if (!(error instanceof ChargebeeApiError)) return { status: 'failed', id, error };
+  const answered = { id, httpStatus: error.status, apiErrorCode: error.apiErrorCode, error };
+  return { ...answered, status: error.status === 404 && error.apiErrorCode === 'resource_not_found' ? 'not_found' : 'failed' };
+}
+
+/** How a logout's result counts for the circuit breaker: any answer but a retryable failure shows Chargebee is up. */
+function breakerVerdict(error: unknown): 'success' | 'failure' | 'neutral' {
+  if (error === undefined) return 'success';
+  if (isRetryable(error)) return 'failure';
+  return error instanceof ChargebeeError ? 'success' : 'neutral';
+}
+
+/** The machinery shared by every logout of one middleware: breakers, the queue and how results are reported. */
+export class PortalSessionLogout {
+  private readonly breakers = new Map<ChargebeeClient, CircuitBreaker>();
+  readonly queue: DeferredLogoutQueue | undefined;
+
+  constructor(
+    private readonly settings: Settings,
+    /** Reports the final result of a deferred logout (log line and `onOutcome`). */
+    private readonly reportDeferred: (job: DeferredLogoutJob, result: PortalSessionResult) => void,
+    log: Logger,
+  ) {
+    const deferred: DeferredSettings | false = settings.deferred;
+    this.queue = deferred === false ? undefined : new DeferredLogoutQueue({
+      ...deferred,
+      timeoutMs: settings.timeoutMs,
+      attempt: (job, timeoutMs) => this.attemptDeferred(job, timeoutMs),
+      givenUp: (job, reason, lastError) => this.reportDeferred(job, {
+        status: 'failed',
+        id: job.portalSessionId,
+        reason,
+        attempts: job.attempts,
+        ...(lastError instanceof ChargebeeError ? { error: lastError } : {}),
+        ...(lastError instanceof ChargebeeApiError ? { httpStatus: lastError.status, apiErrorCode: lastError.apiErrorCode } : {}),
+      }),
+      log,
+    });
+  }
+
+  breakerFor(client: ChargebeeClient): CircuitBreaker | undefined {
+    if (this.settings.circuitBreaker === false) return undefined;
+    let breaker = this.breakers.get(client);
+    if (!breaker) {
+      breaker = new CircuitBreaker(this.settings.circuitBreaker);
+      this.breakers.set(client, breaker);
+    }
+    return breaker;
+  }
+
+  /**
+   * Logs one valid portal session out inside the request: attempts until an answer, the budget's end
+   * (`deadline`, on `performance.now()`) or an open breaker; then hands a retryable failure to the queue.
+   */
+  async inline(id: string, businessEntityId: string | undefined, headers: ChargebeeHeaders, deadline: number): Promise<PortalSessionResult> {
+    const client = this.settings.clientFor(businessEntityId);
+    const breaker = this.breakerFor(client);
+    const idempotencyKey = randomUUID();
+    const sentAt = Date.now();
+    const callHeaders = { ...headers, [IDEMPOTENCY_KEY_HEADER]: idempotencyKey };
+    // The breaker counts logouts, not attempts: one portal session's retries are one failure, so a fault of a
+    // single session (a lock, say) cannot open it for everybody. A half-open breaker lets one logout probe.
+    const permit = breaker?.acquire();
+    const result = breaker && !permit
+      ? { ok: false as const, error: new ChargebeeCircuitOpenError(breaker.retryAt ?? Date.now()), attempts: 0, stop: 'circuit_open' as const }
+      : await withRetries((attempt) => client.logout(id, callHeaders, { timeoutMs: attempt.timeoutMs }), {
+        policy: this.settings.retry,
+        deadline,
+        timeoutMs: this.settings.timeoutMs,
+        // Opened by other logouts meanwhile: stop retrying and defer (a probe carries on).
+        gate: breaker && permit ? () => breaker.isCurrent(permit) : undefined,
+        gateError: () => new ChargebeeCircuitOpenError(breaker?.retryAt ?? Date.now()),
+      });
+    breaker?.record(result.ok ? 'success' : breakerVerdict(result.error), permit);
+    if (result.ok) return { ...resultOfAnswer(id, result.value, sentAt), attempts: result.attempts };
+    const error = result.error;
+    if (!(error instanceof ChargebeeError)) throw error; // a bug, not Chargebee: the middleware logs it
+    if (result.stop === 'not_retryable') return { ...resultOfError(id, error), attempts: result.attempts };
+
+    const reason: DeferReason = result.stop;
+    const failed: PortalSessionResult = {
+      status: 'failed',
+      id,
+      error,
+      reason,
+      attempts: result.attempts,
+      ...(error instanceof ChargebeeApiError ? { httpStatus: error.status, apiErrorCode: error.apiErrorCode } : {}),
+    };
+    if (!this.queue) return failed;
+    const now = Date.now();
+    // Not before Chargebee's Retry-After, nor (breaker open) before the cool-off ends, nor straight away.
+    const backoff = queueBackoffDelay(1, this.settings.deferred as DeferredSettings);
+    const coolOff = reason === 'circuit_open' && breaker?.retryAt !== undefined ? breaker.retryAt - now : 0;
+    const wait = result.retryAfterMs ?? Math.max(backoff, coolOff);
+    const job: DeferredLogoutJob = {
+      portalSessionId: id,
+      ...(businessEntityId === undefined ? {} : { businessEntityId }),
+      headers: Object.fromEntries(Object.entries(headers).filter((e): e is [string, string] => typeof e[1] === 'string')),
+      idempotencyKey,
+      firstAttemptAt: sentAt,
+      attempts: result.attempts,
+      notBefore: now + Math.max(0, wait),
+      reason,
+      lastError: error.message,
+    };
+    const queued = await this.queue.enqueue(job);
+    if (queued === 'queued') return { ...failed, status: 'deferred' };
+    return { ...failed, reason: queued === 'full' ? 'queue_full' : 'queue_closed' };
+  }
+
+  /** One background attempt of a deferred logout; a final result is reported here. */
+  private async attemptDeferred(job: DeferredLogoutJob, timeoutMs: number): Promise<JobAttemptResult> {
+    const client = this.settings.clientFor(job.businessEntityId);
+    const breaker = this.breakerFor(client);
+    const id = job.portalSessionId;
+    try {
+      const session = await client.logout(id, { ...job.headers, [IDEMPOTENCY_KEY_HEADER]: job.idempotencyKey }, { timeoutMs });
+      breaker?.record('success');
+      this.reportDeferred(job, { ...resultOfAnswer(id, session, job.firstAttemptAt), attempts: job.attempts });
+      return 'done';
+    } catch (error) {
+      // Background failures are not counted: a job retries one portal session, whose fault may be its own.
+      if (isRetryable(error)) return { error, retryAfterMs: retryAfterMs(error) };
+      if (error instanceof ChargebeeError) breaker?.record('success');
+      const result: PortalSessionResult = error instanceof ChargebeeError
+        ? resultOfError(id, error)
+        : { status: 'failed', id, error: new ChargebeeError('The deferred logout failed unexpectedly', false) };
+      this.reportDeferred(job, { ...result, attempts: job.attempts });
+      return 'done';
+    }
+  }
+}

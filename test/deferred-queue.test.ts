@@ -1,0 +1,177 @@
+import { ChargebeeApiError, ChargebeeNetworkError } from '../src/errors';
+import { DeferredLogoutQueue, MemoryDeferredLogoutStore, type DeferredLogoutJob, type DeferredLogoutStore, type DeferredQueueOptions, type JobAttemptResult } from '../src/deferred-queue';
+import { hashPortalSessionId } from '../src/identifiers';
+import { captureLogs } from './helpers/log-capture';
+
+function job(id: string, extra: Partial<DeferredLogoutJob> = {}): DeferredLogoutJob {
+  return { portalSessionId: id, headers: { 'chargebee-request-origin-ip': '203.0.113.1' }, idempotencyKey: `key-${id}`, firstAttemptAt: Date.now(), attempts: 1, notBefore: Date.now(), reason: 'budget_exhausted', ...extra };
+}
+
+async function waitFor(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+  const started = Date.now();
+  while (!predicate()) {
+    if (Date.now() - started > timeoutMs) throw new Error('waitFor: timed out');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A queue whose attempts follow `script(job)`; records every attempt with its time. */
+function queueWith(script: (job: DeferredLogoutJob) => JobAttemptResult, extra: Partial<DeferredQueueOptions> = {}) {
+  const logs = captureLogs();
+  const attempts: Array<{ id: string; at: number; attempts: number; key: string }> = [];
+  const givenUp: Array<{ id: string; reason: string }> = [];
+  const store = (extra.store as MemoryDeferredLogoutStore | undefined) ?? new MemoryDeferredLogoutStore(100);
+  const queue = new DeferredLogoutQueue({
+    store,
+    maxAgeMs: 60_000,
+    baseDelayMs: 5,
+    maxDelayMs: 20,
+    concurrency: 4,
+    timeoutMs: 500,
+    attempt: async (j) => {
+      attempts.push({ id: j.portalSessionId, at: Date.now(), attempts: j.attempts, key: j.idempotencyKey });
+      return script(j);
+    },
+    givenUp: (j, reason) => givenUp.push({ id: j.portalSessionId, reason }),
+    log: logs.logger,
+    ...extra,
+  });
+  return { queue, store, logs, attempts, givenUp };
+}
+
+describe('MemoryDeferredLogoutStore', () => {
+  it('hands a due job over once, keeps counting it, and refuses new jobs when full', () => {
+    const store = new MemoryDeferredLogoutStore(2);
+    expect(store.add(job('a', { notBefore: 0 }))).toBe(true);
+    expect(store.add(job('b', { notBefore: 10_000 }))).toBe(true);
+    expect(store.add(job('c'))).toBe(false);
+    expect(store.add(job('a', { notBefore: 5 }))).toBe(true); // replacing is not growing
+    expect(store.takeDue(100, 10).map((j) => j.portalSessionId)).toEqual(['a']);
+    expect(store.takeDue(100, 10)).toEqual([]);
+    expect(store.size()).toBe(2);
+    expect(store.nextDueAt()).toBe(10_000);
+    store.remove('a');
+    expect(store.list().map((j) => j.portalSessionId)).toEqual(['b']);
+  });
+});
+
+describe('DeferredLogoutQueue', () => {
+  it('retries with backoff until the attempt ends the job, with the same idempotency key', async () => {
+    let calls = 0;
+    const { queue, attempts, store } = queueWith(() => (++calls < 3 ? { error: new ChargebeeNetworkError('ECONNREFUSED') } : 'done'));
+    await queue.enqueue(job('a'));
+    await waitFor(() => queue.stats.done === 1);
+    expect(attempts.map((a) => a.attempts)).toEqual([2, 3, 4]);
+    expect(new Set(attempts.map((a) => a.key))).toEqual(new Set(['key-a']));
+    expect(store.size()).toBe(0);
+    await queue.close(100);
+  });
+
+  it('waits for notBefore', async () => {
+    const { queue, attempts } = queueWith(() => 'done');
+    const queuedAt = Date.now();
+    await queue.enqueue(job('a', { notBefore: queuedAt + 150 }));
+    await waitFor(() => attempts.length === 1);
+    expect(attempts[0].at).toBeGreaterThanOrEqual(queuedAt + 140);
+    await queue.close(100);
+  });
+
+  it('pauses every job for as long as a 429 asks', async () => {
+    const script = (j: DeferredLogoutJob): JobAttemptResult =>
+      j.portalSessionId === 'a' && j.attempts === 2 ? { error: new ChargebeeApiError({ status: 429, message: 'limit', retryAfterSeconds: 1 }), retryAfterMs: 400 } : 'done';
+    const { queue, attempts } = queueWith(script, { concurrency: 1 });
+    await queue.enqueue(job('a'));
+    await waitFor(() => attempts.length === 1);
+    const limitedAt = attempts[0].at;
+    await queue.enqueue(job('b'));
+    await waitFor(() => attempts.length === 3);
+    expect(attempts.map((a) => a.id).slice(1).sort()).toEqual(['a', 'b']);
+    for (const later of attempts.slice(1)) expect(later.at).toBeGreaterThanOrEqual(limitedAt + 380);
+    await queue.close(100);
+  });
+
+  it('gives a job up at its maximum age, and says so', async () => {
+    const { queue, givenUp, store } = queueWith(() => ({ error: new ChargebeeNetworkError('ECONNRESET') }), { maxAgeMs: 200 });
+    await queue.enqueue(job('a'));
+    await waitFor(() => givenUp.length === 1);
+    expect(givenUp).toEqual([{ id: 'a', reason: 'max_age' }]);
+    expect(queue.stats.expired).toBe(1);
+    expect(store.size()).toBe(0);
+    await queue.close(100);
+  });
+
+  it('logs a full store at error level with the count, and counts the loss', async () => {
+    const { queue, logs } = queueWith(() => 'done', { store: new MemoryDeferredLogoutStore(1) });
+    expect(await queue.enqueue(job('a', { notBefore: Date.now() + 60_000 }))).toBe('queued');
+    expect(await queue.enqueue(job('b'))).toBe('full');
+    const line = logs.lines.find((l) => l.level === 50);
+    expect(line?.msg).toMatch(/queue full \(1 queued\)/);
+    expect(line?.chargebeePortalLogout).toMatchObject({ idHash: hashPortalSessionId('b'), queued: 1, lost: 1 });
+    expect(logs.text()).not.toContain('"b"');
+    expect(queue.stats.lost).toBe(1);
+    await queue.close(0);
+  });
+
+  it('close() drains waiting jobs at once, ignoring their backoff', async () => {
+    const { queue, attempts, logs } = queueWith(() => 'done');
+    for (const id of ['a', 'b', 'c']) await queue.enqueue(job(id, { notBefore: Date.now() + 3_600_000 }));
+    const started = Date.now();
+    await queue.close(2000);
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(attempts.map((a) => a.id).sort()).toEqual(['a', 'b', 'c']);
+    expect(queue.stats).toMatchObject({ done: 3, lost: 0 });
+    expect(logs.lines.some((l) => /nothing left/.test(String(l.msg)))).toBe(true);
+    expect(await queue.enqueue(job('d'))).toBe('closed');
+  });
+
+  it('close() logs what it could not drain within the limit: count and ID hashes, never the IDs', async () => {
+    const { queue, logs } = queueWith(() => ({ error: new ChargebeeNetworkError('ECONNREFUSED') }));
+    for (const id of ['portal_a', 'portal_b']) await queue.enqueue(job(id));
+    const started = Date.now();
+    await queue.close(300);
+    expect(Date.now() - started).toBeLessThan(2000);
+    const line = logs.lines.find((l) => l.level === 50 && /not drained/.test(String(l.msg)));
+    expect(line?.chargebeePortalLogout).toEqual({ left: 2, idHashes: expect.arrayContaining([hashPortalSessionId('portal_a'), hashPortalSessionId('portal_b')]) });
+    expect(logs.text()).not.toMatch(/portal_a|portal_b/);
+    expect(queue.stats.lost).toBe(2);
+  });
+
+  it('close() leaves a durable store to the other instances and logs what is left there', async () => {
+    const memory = new MemoryDeferredLogoutStore(10);
+    const shared: DeferredLogoutStore = {
+      durable: true,
+      add: (j) => memory.add(j),
+      takeDue: (now, limit) => memory.takeDue(now, limit),
+      remove: (id) => memory.remove(id),
+      size: () => memory.size(),
+      list: () => memory.list(),
+    };
+    const { queue, attempts, logs } = queueWith(() => 'done', { store: shared });
+    await queue.enqueue(job('a', { notBefore: Date.now() + 3_600_000 }));
+    await queue.close(1000);
+    expect(attempts).toHaveLength(0);
+    expect(memory.size()).toBe(1);
+    expect(logs.lines.find((l) => l.level === 40)?.msg).toMatch(/1 logouts left in the shared store/);
+    expect(queue.stats.lost).toBe(0);
+  });
+
+  it('keeps going when a store method throws, and logs it', async () => {
+    const memory = new MemoryDeferredLogoutStore(10);
+    let failures = 1;
+    const flaky: DeferredLogoutStore = {
+      add: (j) => memory.add(j),
+      takeDue: (now, limit) => {
+        if (failures-- > 0) throw new Error('store down');
+        return memory.takeDue(now, limit);
+      },
+      remove: (id) => memory.remove(id),
+      size: () => memory.size(),
+      nextDueAt: () => memory.nextDueAt(),
+    };
+    const { queue, logs } = queueWith(() => 'done', { store: flaky });
+    await queue.enqueue(job('a'));
+    await waitFor(() => queue.stats.done === 1, 4000);
+    expect(logs.text()).toMatch(/store failed/);
+    await queue.close(100);
+  });
+});

@@ -1,0 +1,63 @@
+import request from 'supertest';
+import { type ChargebeePortalLogoutOptions, type PortalLogoutOutcome, type PortalSessionOutcome, type PortalLogoutMiddleware } from '../../src';
+import { createTestApp } from './apps';
+import { captureLogs } from './log-capture';
+
+/** Small budgets and delays, so that the suites stay fast; the breaker is off unless a test turns it on. */
+export const FAST: Partial<ChargebeePortalLogoutOptions> = {
+  timeoutMs: 250,
+  budgetMs: 700,
+  retry: { maxAttempts: 4, baseDelayMs: 10, maxDelayMs: 40 },
+  deferred: { baseDelayMs: 20, maxDelayMs: 100 },
+  circuitBreaker: false,
+};
+
+export async function waitFor(predicate: () => boolean, timeoutMs = 8000, what = 'condition'): Promise<void> {
+  const started = Date.now();
+  while (!predicate()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`waitFor: ${what} not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * An app whose remembered portal sessions come from a plain list (a custom store), with the logs, the
+ * outcome hook's calls (request ones and deferred final ones apart) and the middleware at hand.
+ */
+export function harness(options: ChargebeePortalLogoutOptions) {
+  const logs = captureLogs();
+  const finals: PortalSessionOutcome[] = [];
+  const inline: PortalSessionOutcome[] = [];
+  let remembered: unknown = [];
+  const { app, portalLogout, handlerCalls } = createTestApp({
+    session: false,
+    middleware: {
+      logger: logs.logger,
+      ...options,
+      onOutcome: (outcome, req) => {
+        (req === undefined ? finals : inline).push(outcome);
+        options.onOutcome?.(outcome, req);
+      },
+      store: { read: () => remembered, write: (_req, _res, list) => void (remembered = list) },
+    },
+  });
+  return {
+    app,
+    logs,
+    finals,
+    inline,
+    handlerCalls,
+    portalLogout: portalLogout as PortalLogoutMiddleware,
+    remembered: () => remembered,
+    remember(value: unknown) {
+      remembered = value;
+    },
+    /** One POST /logout; the wall time is measured around the HTTP call. */
+    async logout(headers: Record<string, string> = {}, method: 'post' | 'get' = 'post'): Promise<{ status: number; outcome: PortalLogoutOutcome; wallMs: number }> {
+      const started = performance.now();
+      const res = await request(app)[method]('/logout').set(headers);
+      return { status: res.status, outcome: res.body.outcome, wallMs: performance.now() - started };
+    },
+    finalFor: (id: string) => finals.find((o) => o.id === id),
+  };
+}
