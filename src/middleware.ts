@@ -48,7 +48,8 @@ export interface PortalLogoutMiddleware extends RequestHandler {
  */
 export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): PortalLogoutMiddleware {
   const settings = normalizeOptions(options);
-  const baseLogger = settings.logger.child({ name: 'chargebee-portal-logout' });
+  // A binding, not pino's `name`: a child's name would repeat the key when the app's logger has one.
+  const baseLogger = settings.logger.child({ component: 'chargebee-portal-logout' });
   const reportDeferred = (job: DeferredLogoutJob, result: PortalSessionResult) => {
     const outcome: PortalSessionOutcome = {
       ...result,

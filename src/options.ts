@@ -431,7 +431,7 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
     suppressEvents: { ...o.suppressEvents },
     failClosed,
     onOutcome: o.onOutcome,
-    logger: o.logger ?? pino({ name: 'chargebee-portal-logout' }),
+    logger: o.logger ?? pino(),
   };
 }
 

@@ -480,6 +480,17 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
       for (const secret of [API_KEY, portal.id, 'portal_gone', 'jane@example.com', 'Basic ']) expect(text).not.toContain(secret);
     });
 
+    it('marks its lines with a component binding and never repeats the app logger\'s name', async () => {
+      const logs = captureLogs();
+      const { app } = createTestApp({ express, middleware: options({ logger: logs.logger.child({ name: 'app' }) }) });
+      const agent = request.agent(app);
+      await remember(agent, [{ id: newSession().id }]);
+      await logout(agent);
+      const line = logs.text().split('\n').find((l) => l.includes('chargebeePortalLogout')) ?? '';
+      expect(line.match(/"name":/g)).toHaveLength(1);
+      expect(JSON.parse(line)).toMatchObject({ name: 'app', component: 'chargebee-portal-logout' });
+    });
+
     it('logs a wrong API key at error level as a configuration fault', async () => {
       const logs = captureLogs();
       const { app, handlerCalls } = createTestApp({ express, middleware: options({ logger: logs.logger, apiKey: 'test_WRONG_KEY_1' }) });
