@@ -2,6 +2,7 @@
  * HTML pages of the Chargebee emulator: the portal page an access URL opens and the overview at `/`.
  * Pure functions from data to HTML; every value that reaches the page goes through `escapeHtml`.
  */
+import { hashPortalSessionId } from '../identifiers';
 import type { EmulatedPortalSession, RecordedRequest } from './emulator';
 
 const HTML_ESCAPES: Record<string, string> = {
@@ -149,7 +150,8 @@ function renderSite(site: OverviewSite, logoutRequests: Map<string, RecordedRequ
 <p>Base URL <code>${escapeHtml(site.baseUrl)}</code>, ${site.sessionCount} portal session(s)${shown}.</p>`;
   if (site.sessions.length === 0) return head;
   const rows = site.sessions.map((s) => {
-    const row = `<tr><td><code>${escapeHtml(s.id)}</code></td><td>${escapeHtml(s.customer_id)}</td>` +
+    // The hash is what the middleware's log line and an app's own pages show instead of the raw ID.
+    const row = `<tr><td><code>${escapeHtml(s.id)}</code><br><span class="muted">hash ${hashPortalSessionId(s.id)}</span></td><td>${escapeHtml(s.customer_id)}</td>` +
       `<td class="status-${escapeHtml(s.status)}">${escapeHtml(s.status)}</td>` +
       `<td>${time(s.created_at)}</td><td>${time(s.login_at)}${from(s.login_ipaddress)}</td><td>${time(s.logout_at)}${from(s.logout_ipaddress)}</td></tr>`;
     const requests = logoutRequests.get(s.id);

@@ -1,0 +1,74 @@
+/**
+ * The demo's configuration, read from the environment once at start. A bad value throws a
+ * {@link ConfigError} whose one-line message names the variable; server.ts prints it and exits 1.
+ */
+import express from 'express';
+import { ChargebeeClient, isValidBusinessEntityId } from '../../src';
+
+/** Where the demo's Chargebee calls go: the embedded emulator, or a site (real, a proxy, an emulator elsewhere). */
+export type ChargebeeTarget = { kind: 'emulator' } | { kind: 'remote'; site?: string; baseUrl?: string; apiKey: string };
+
+export interface DemoConfig {
+  /** Port of the demo app on 127.0.0.1. `PORT`, default 3000; 0 picks a free one. */
+  port: number;
+  /** Express's `trust proxy` setting. `TRUST_PROXY`, default false. */
+  trustProxy: boolean | number | string;
+  chargebee: ChargebeeTarget;
+  /** Entity of portal sessions remembered without one. `CHARGEBEE_BUSINESS_ENTITY_ID`, default none. */
+  businessEntityId?: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** `TRUST_PROXY` as Express reads it: true/false, a hop count, or addresses and names (`loopback, 10.0.0.0/8`). */
+export function parseTrustProxy(value: string): boolean | number | string {
+  const text = value.trim();
+  if (/^true$/i.test(text)) return true;
+  if (/^false$/i.test(text)) return false;
+  if (/^\d+$/.test(text)) return Number(text);
+  try {
+    express().set('trust proxy', text); // compiles the list: an address that does not parse throws here
+  } catch (error) {
+    throw new ConfigError(`TRUST_PROXY: ${(error as Error).message} (use true, false, a hop count, or addresses such as "loopback, 10.0.0.0/8")`);
+  }
+  return text;
+}
+
+export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
+  const get = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+
+  const portText = get('PORT') ?? '3000';
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) throw new ConfigError(`PORT: "${portText}" is not a port number (0 to 65535)`);
+
+  const trustProxy = parseTrustProxy(get('TRUST_PROXY') ?? 'false');
+
+  const businessEntityId = get('CHARGEBEE_BUSINESS_ENTITY_ID');
+  if (businessEntityId !== undefined && !isValidBusinessEntityId(businessEntityId)) {
+    throw new ConfigError('CHARGEBEE_BUSINESS_ENTITY_ID: use letters, digits, "_" or "-" (at most 100)');
+  }
+
+  const site = get('CHARGEBEE_SITE');
+  const baseUrl = get('CHARGEBEE_BASE_URL');
+  const apiKey = get('CHARGEBEE_API_KEY');
+  let chargebee: ChargebeeTarget = { kind: 'emulator' };
+  if (site !== undefined || baseUrl !== undefined || apiKey !== undefined) {
+    if (apiKey === undefined) throw new ConfigError(`CHARGEBEE_API_KEY: required with ${site !== undefined ? 'CHARGEBEE_SITE' : 'CHARGEBEE_BASE_URL'}`);
+    if (site === undefined && baseUrl === undefined) throw new ConfigError('CHARGEBEE_SITE: required with CHARGEBEE_API_KEY (or set CHARGEBEE_BASE_URL)');
+    try {
+      new ChargebeeClient({ site, baseUrl, apiKey }).close(); // the library's own checks of site, base URL and key
+    } catch (error) {
+      const message = (error as Error).message;
+      const variable = /^option (\w+)/.exec(message)?.[1];
+      const name = variable === 'baseUrl' ? 'CHARGEBEE_BASE_URL' : variable === 'apiKey' ? 'CHARGEBEE_API_KEY' : 'CHARGEBEE_SITE';
+      throw new ConfigError(`${name}: ${message.replace(/^option \w+ /, '')}`);
+    }
+    chargebee = { kind: 'remote', site, baseUrl, apiKey };
+  }
+  return { port, trustProxy, chargebee, businessEntityId };
+}

@@ -1,0 +1,108 @@
+/** The demo's one HTML page. Pure functions from data to HTML; every value goes through `escapeHtml`. */
+import type { PortalLogoutOutcome, PortalSessionStatus } from '../../src';
+
+export interface PortalSessionRow {
+  idHash: string;
+  businessEntityId?: string;
+  /** Status as Chargebee reports it now, or why it could not be read. */
+  status?: string;
+  error?: string;
+  createdAt?: number;
+}
+
+/** What the page shows of a logout after the session is gone: hashes and statuses, no raw ID. */
+export interface LogoutSummary {
+  result: PortalLogoutOutcome['result'];
+  at: number;
+  portalSessions: Array<{ idHash: string; status: PortalSessionStatus; businessEntityId?: string; detail?: string }>;
+}
+
+export interface HomePage {
+  user?: { email: string; customerId: string };
+  remembered: PortalSessionRow[];
+  notice?: string;
+  lastLogout?: LogoutSummary;
+  chargebee: { emulatorUrl?: string; description: string };
+}
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+export function escapeHtml(value: unknown): string {
+  return String(value).replace(/[&<>"']/g, (c) => ESCAPES[c]);
+}
+
+// Keyed by string: a status or result this page does not know yet is shown as it is.
+const STATUS_WORDS: Record<string, string> = {
+  logged_out: 'logged out',
+  already_logged_out: 'already out (ended before this sign-out)',
+  not_found: 'already out (Chargebee does not know it)',
+  invalid_id: 'skipped (not a portal-session ID)',
+  deferred: 'deferred: Chargebee did not answer in time; retried in the background',
+  failed: 'failed: may still be open',
+};
+
+const RESULT_WORDS: Record<string, string> = {
+  ended: 'every portal session of that sign-in is over.',
+  nothing_remembered: 'no portal session had been opened, so Chargebee was not called.',
+  deferred: 'Chargebee did not answer in time; the logout is being retried in the background.',
+  failed: 'at least one portal session could not be logged out.',
+};
+
+const STYLE = `body{font:16px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:46rem;padding:0 1rem;color:#1d1d1f}
+h1{font-size:1.5rem;margin-bottom:.25rem}h2{font-size:1.15rem;margin-top:2rem}.muted{color:#666}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border-bottom:1px solid #ddd;padding:.35rem .5rem;text-align:left}
+code{font-size:.9em}form{display:inline-block;margin:.25rem .5rem .25rem 0}input[name=email]{font:inherit;padding:.3rem;width:18rem}
+button{font:inherit;padding:.35rem .9rem;cursor:pointer}.notice{background:#fff6d6;border:1px solid #e6c200;padding:.5rem .75rem}
+.outcome{border:1px solid #bbb;padding:0 1rem .5rem;margin:1rem 0}.outcome h2{margin-top:.75rem}.ok{color:#176b1f}.bad{color:#a4161a}`;
+
+function time(unixSeconds: number | undefined): string {
+  return unixSeconds === undefined ? '' : escapeHtml(new Date(unixSeconds * 1000).toISOString().slice(11, 19));
+}
+
+function rememberedTable(rows: PortalSessionRow[]): string {
+  if (rows.length === 0) return '<p class="muted">None yet. Open the billing portal to create one.</p>';
+  const body = rows.map((r) => `<tr><td><code>${escapeHtml(r.idHash)}</code></td><td>${escapeHtml(r.businessEntityId ?? '')}</td>` +
+    `<td>${r.status !== undefined ? `<strong>${escapeHtml(r.status)}</strong>` : `<span class="bad">unknown: ${escapeHtml(r.error ?? '')}</span>`}</td>` +
+    `<td>${time(r.createdAt)}</td></tr>`);
+  return `<table><thead><tr><th>Portal session (hash)</th><th>Entity</th><th>Status at Chargebee</th><th>Created (UTC)</th></tr></thead>
+<tbody>${body.join('')}</tbody></table>`;
+}
+
+function outcomeBox(summary: LogoutSummary): string {
+  const rows = summary.portalSessions.map((p) => {
+    const css = p.status === 'failed' ? 'bad' : 'ok';
+    const detail = p.detail ? ` <span class="muted">(${escapeHtml(p.detail)})</span>` : '';
+    return `<tr><td><code>${escapeHtml(p.idHash)}</code></td><td>${escapeHtml(p.businessEntityId ?? '')}</td><td class="${css}">${escapeHtml(STATUS_WORDS[p.status] ?? p.status)}${detail}</td></tr>`;
+  });
+  const table = rows.length === 0 ? '' : `<table><thead><tr><th>Portal session (hash)</th><th>Entity</th><th>At sign-out</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+  return `<section class="outcome" id="last-logout"><h2>Last sign-out</h2>
+<p>Signed out at ${escapeHtml(new Date(summary.at).toISOString().slice(11, 19))} UTC: ${escapeHtml(RESULT_WORDS[summary.result] ?? summary.result)}</p>${table}</section>`;
+}
+
+export function renderHome(page: HomePage): string {
+  const parts: string[] = ['<h1>chargebee-portal-logout demo</h1>',
+    `<p class="muted">An app that signs you out of your Chargebee billing portal when you sign out of it. Chargebee: ${escapeHtml(page.chargebee.description)}.</p>`];
+  if (page.notice) parts.push(`<p class="notice" role="status">${escapeHtml(page.notice)}</p>`);
+  if (page.lastLogout) parts.push(outcomeBox(page.lastLogout));
+  if (page.user) {
+    parts.push(`<p id="signed-in">Signed in as <strong>${escapeHtml(page.user.email)}</strong> <span class="muted">(Chargebee customer <code>${escapeHtml(page.user.customerId)}</code>)</span></p>`,
+      '<form method="post" action="/billing/portal"><button>Open the billing portal</button></form>',
+      '<form method="post" action="/logout"><button>Sign out</button></form>',
+      '<h2>Portal sessions opened in this sign-in</h2>', rememberedTable(page.remembered));
+  } else {
+    parts.push('<p id="signed-out">Nobody is signed in.</p>',
+      '<form method="post" action="/login"><label>Email <input type="text" inputmode="email" autocomplete="email" name="email" required placeholder="zoë@exämple.com"></label> <button>Sign in</button></form>',
+      '<p class="muted">Any address works: this stands in for your app\'s real sign-in.</p>');
+  }
+  if (page.chargebee.emulatorUrl) {
+    const url = escapeHtml(page.chargebee.emulatorUrl);
+    parts.push(`<h2>What Chargebee saw</h2><p>The emulator's page <a href="${url}" target="_blank" rel="noopener">${url}</a> lists each portal session, its status, and the origin headers its logout carried (IP, device, email, entity).</p>`);
+  }
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>chargebee-portal-logout demo</title><style>${STYLE}</style></head>
+<body>
+${parts.join('\n')}
+</body></html>
+`;
+}
