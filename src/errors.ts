@@ -101,7 +101,15 @@ export class ChargebeeCircuitOpenError extends ChargebeeError {
   readonly retryAt: number;
 
   constructor(retryAt: number) {
-    super('Chargebee calls are paused after repeated failures (circuit breaker open); no call was made', true);
+    // One is made for every logout while the breaker is open, and its stack tells nothing: capturing
+    // one was the largest cost of such a logout (npm run bench, outage scenario), so none is captured.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super('Chargebee calls are paused after repeated failures (circuit breaker open); no call was made', true);
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
     this.retryAt = retryAt;
   }
 }

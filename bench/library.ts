@@ -1,0 +1,20 @@
+/**
+ * The library under test. bench/run.ts compiles src/ with tsc first and names the output directory in
+ * BENCH_LIBRARY_DIR: that JavaScript is what users install. Without it (a bench file run on its own)
+ * the TypeScript source is used through tsx, whose esbuild transform adds a `__name()` call to every
+ * function expression; that makes per-call figures of our code worse than the package's, and would be
+ * unfair to it next to the routes that use plain-JavaScript libraries.
+ */
+import path from 'node:path';
+import type * as Library from '../src';
+import type * as Testing from '../src/testing';
+
+const dir = process.env.BENCH_LIBRARY_DIR;
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+export const library: typeof Library = require(dir ? path.join(dir, 'index.js') : '../src');
+export const testing: typeof Testing = require(dir ? path.join(dir, 'testing', 'index.js') : '../src/testing');
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+/** Which build the figures are of, for the report. */
+export const libraryKind = dir ? 'compiled (tsc)' : 'TypeScript source through tsx';

@@ -1,0 +1,129 @@
+/**
+ * Per-request work: our middleware's own work per logout (ID lookup, origin headers, the outcome, the log
+ * line) with the upstream call stubbed, in microseconds. Run by bench/run.ts (stdout to /dev/null, where
+ * the default logger writes); sends its figures over IPC, or prints them when run alone.
+ */
+import http from 'node:http';
+import type { Request, Response } from 'express';
+import axios, { type AxiosAdapter, type AxiosInstance } from 'axios';
+import pino from 'pino';
+import type { PortalSession } from '../src';
+import { library } from './library';
+
+/** Microseconds per logout, the harness's own time (request objects, one event-loop turn) subtracted. */
+export interface MicroResult {
+  /** Our middleware with its defaults, `ChargebeeClient.logout` stubbed: the figure of the target. */
+  middlewareUs: number;
+  /** The same with a silent logger: what the one log line per logout costs is the difference. */
+  middlewareSilentLogUs: number;
+  /** Our middleware with only axios's transport stubbed: our client and axios's request pipeline included. */
+  middlewareWithAxiosUs: number;
+  /** A bare `axios.post` with the same transport stub: what any axios-based route pays per call. */
+  plainAxiosUs: number;
+  /** The harness alone, already subtracted from the figures above. */
+  harnessUs: number;
+  iterations: number;
+}
+
+const ITERATIONS = 30_000;
+const WARMUP = 5_000;
+const MAX_MS_PER_CASE = 8_000;
+const BASE_URL = 'http://127.0.0.1:9/acme-test/api/v2';
+const ID = 'portal_AzZlGhSHQjA1b3cXyZ0123';
+
+const session: PortalSession = {
+  id: ID, token: 't', access_url: 'http://127.0.0.1:9/portal', status: 'logged_out', created_at: 0, customer_id: 'cus_1', logout_at: Math.floor(Date.now() / 1000),
+};
+const body = JSON.stringify({ portal_session: session });
+/**
+ * Every stub answers on a later turn of the event loop, as a socket would; without it pino's asynchronous
+ * writes to stdout would never run within the loop, and the log line would look cheaper than it is.
+ * The harness pays the same turn, and its time is subtracted.
+ */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+const stubAdapter: AxiosAdapter = async (config) => {
+  await nextTurn();
+  return { data: body, status: 200, statusText: 'OK', headers: {}, config };
+};
+
+type Middleware = (req: Request, res: Response, next: (err?: unknown) => void) => void;
+
+function fakeRequest(): Request {
+  return {
+    ip: '::ffff:203.0.113.7',
+    headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) bench/1.0', cookie: 'app.sid=s%3Aabc.def' },
+    session: { chargebeePortalSessions: [{ id: ID }] },
+  } as unknown as Request;
+}
+
+function runOnce(middleware: Middleware): Promise<void> {
+  const res = { locals: {} } as unknown as Response;
+  return new Promise((resolve, reject) => middleware(fakeRequest(), res, (err) => (err ? reject(err as Error) : resolve())));
+}
+
+/** Microseconds per call, after a warm-up; bounded by count and by time. */
+async function perCall(fn: () => Promise<unknown>): Promise<number> {
+  const warmupEnd = performance.now() + MAX_MS_PER_CASE / 4;
+  for (let i = 0; i < WARMUP && performance.now() < warmupEnd; i++) await fn();
+  const started = performance.now();
+  const end = started + MAX_MS_PER_CASE;
+  let n = 0;
+  while (n < ITERATIONS && performance.now() < end) {
+    await fn();
+    n++;
+  }
+  return ((performance.now() - started) * 1000) / n;
+}
+
+function withStubbedClient(options: { logger?: pino.Logger }): Middleware {
+  const middleware = library.chargebeePortalLogout({ baseUrl: BASE_URL, apiKey: 'test_key', ...options });
+  Object.assign(middleware.clientFor(), {
+    logout: async () => {
+      await nextTurn();
+      return session;
+    },
+  });
+  return middleware;
+}
+
+function withStubbedTransport(): Middleware {
+  const middleware = library.chargebeePortalLogout({ baseUrl: BASE_URL, apiKey: 'test_key' });
+  // The client keeps its axios instance private; the stub replaces only the transport under it.
+  (middleware.clientFor() as unknown as { http: AxiosInstance }).http.defaults.adapter = stubAdapter;
+  return middleware;
+}
+
+export async function runMicro(): Promise<MicroResult> {
+  const plain = axios.create({
+    baseURL: BASE_URL,
+    httpAgent: new http.Agent({ keepAlive: true }),
+    auth: { username: 'test_key', password: '' },
+    timeout: 5000,
+    adapter: stubAdapter,
+  });
+  const noop: Middleware = (_req, _res, next) => void nextTurn().then(() => next());
+  const ours = withStubbedClient({});
+  const silent = withStubbedClient({ logger: pino({ level: 'silent' }) });
+  const throughAxios = withStubbedTransport();
+  const headers = { 'chargebee-request-origin-ip': '203.0.113.7', 'chargebee-request-origin-device': 'Mozilla/5.0 (X11; Linux x86_64) bench/1.0' };
+  const harness = await perCall(() => runOnce(noop));
+  const net = (us: number) => Math.round(Math.max(0, us - harness) * 100) / 100;
+  return {
+    middlewareUs: net(await perCall(() => runOnce(ours))),
+    middlewareSilentLogUs: net(await perCall(() => runOnce(silent))),
+    middlewareWithAxiosUs: net(await perCall(() => runOnce(throughAxios))),
+    plainAxiosUs: net(await perCall(() => plain.post(`/portal_sessions/${ID}/logout`, '', { headers }))),
+    harnessUs: Math.round(harness * 100) / 100,
+    iterations: ITERATIONS,
+  };
+}
+
+if (require.main === module) {
+  runMicro().then(
+    (result) => (process.send ? process.send(result, () => process.exit(0)) : process.stderr.write(`${JSON.stringify(result, null, 2)}\n`)),
+    (error: unknown) => {
+      process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
