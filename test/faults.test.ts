@@ -3,54 +3,41 @@
  * made, the time taken (within the budget) and, where the fault was transient, that the portal session
  * ends logged out, inline or through the deferred queue.
  */
-import { ChargebeeEmulator } from '../src/testing';
 import type { ChargebeePortalLogoutOptions } from '../src';
-import { FAST, harness, waitFor } from './helpers/harness';
+import { emulatorSuite, FAST, waitFor } from './helpers/harness';
 import { ToggleProxy } from './helpers/toggle-proxy';
 
 const API_KEY = 'test_FAULTSKEY_3c1';
-let emulator: ChargebeeEmulator;
+const suite = emulatorSuite(API_KEY, 500);
 const budgetMs = FAST.budgetMs as number;
 /** Scheduling slack on a loaded machine; attempt timeouts are clipped to the budget itself. */
 const SLACK_MS = 300;
-const open: Array<{ close(o?: { timeoutMs?: number }): Promise<void> }> = [];
-
-beforeAll(async () => {
-  emulator = await ChargebeeEmulator.start({ sites: { 'acme-test': { apiKey: API_KEY } } });
-});
-afterEach(async () => {
-  emulator.clearFaults();
-  emulator.clearRequests();
-  await Promise.all(open.splice(0).map((m) => m.close({ timeoutMs: 500 })));
-});
-afterAll(() => emulator.close());
 
 function setup(extra: Partial<ChargebeePortalLogoutOptions> = {}) {
-  const h = harness({ apiKey: API_KEY, baseUrl: emulator.baseUrl('acme-test'), ...FAST, ...extra });
-  open.push(h.portalLogout);
-  const portal = emulator.createSession({ customerId: 'cus_faults' });
-  emulator.openSession(portal.id);
+  const h = suite.setup(extra);
+  const portal = suite.emulator.createSession({ customerId: 'cus_faults' });
+  suite.emulator.openSession(portal.id);
   h.remember([portal.id]);
   const path = `/portal_sessions/${portal.id}/logout`;
   return { ...h, portal, path };
 }
 
 function keysOf(id: string): unknown[] {
-  return emulator.logoutRequests(id).map((r) => r.headers['chargebee-idempotency-key']);
+  return suite.emulator.logoutRequests(id).map((r) => r.headers['chargebee-idempotency-key']);
 }
 
 describe('transient faults end logged out inline, within the budget', () => {
   it.each<[string, (path: string) => void, number]>([
-    ['a timeout (one hung request)', (path) => emulator.injectFault({ match: { path }, hang: true, times: 1 }), 2],
-    ['a reset before the response', (path) => emulator.injectFault({ match: { path }, drop: 'before-response', times: 1 }), 2],
-    ['a proxy HTML 502, twice', (path) => emulator.injectFault({ match: { path }, status: 502, rawBody: '<html><body>Bad Gateway</body></html>', times: 2 }), 3],
-    ['a 504 HTML page', (path) => emulator.injectFault({ match: { path }, status: 504, rawBody: '<html>Gateway Timeout</html>', times: 1 }), 2],
-    ['malformed JSON in a 200', (path) => emulator.injectFault({ match: { path }, status: 200, rawBody: '{"portal_session": {"id": ', contentType: 'application/json', times: 1 }), 2],
-    ['malformed JSON in a 500', (path) => emulator.injectFault({ match: { path }, status: 500, rawBody: '{"message": "oops', contentType: 'application/json', times: 1 }), 2],
-    ['a 429 without Retry-After, twice', (path) => emulator.injectFault({ match: { path }, status: 429, times: 2 }), 3],
-    ['a 429 with Retry-After: 0', (path) => emulator.injectFault({ match: { path }, status: 429, retryAfter: 0, times: 1 }), 2],
-    ['a burst of three 500s', (path) => emulator.injectFault({ match: { path }, status: 500, apiErrorCode: 'internal_error', times: 3 }), 4],
-    ['a burst of three 503s', (path) => emulator.injectFault({ match: { path }, status: 503, apiErrorCode: 'site_not_ready', times: 3 }), 4],
+    ['a timeout (one hung request)', (path) => suite.emulator.injectFault({ match: { path }, hang: true, times: 1 }), 2],
+    ['a reset before the response', (path) => suite.emulator.injectFault({ match: { path }, drop: 'before-response', times: 1 }), 2],
+    ['a proxy HTML 502, twice', (path) => suite.emulator.injectFault({ match: { path }, status: 502, rawBody: '<html><body>Bad Gateway</body></html>', times: 2 }), 3],
+    ['a 504 HTML page', (path) => suite.emulator.injectFault({ match: { path }, status: 504, rawBody: '<html>Gateway Timeout</html>', times: 1 }), 2],
+    ['malformed JSON in a 200', (path) => suite.emulator.injectFault({ match: { path }, status: 200, rawBody: '{"portal_session": {"id": ', contentType: 'application/json', times: 1 }), 2],
+    ['malformed JSON in a 500', (path) => suite.emulator.injectFault({ match: { path }, status: 500, rawBody: '{"message": "oops', contentType: 'application/json', times: 1 }), 2],
+    ['a 429 without Retry-After, twice', (path) => suite.emulator.injectFault({ match: { path }, status: 429, times: 2 }), 3],
+    ['a 429 with Retry-After: 0', (path) => suite.emulator.injectFault({ match: { path }, status: 429, retryAfter: 0, times: 1 }), 2],
+    ['a burst of three 500s', (path) => suite.emulator.injectFault({ match: { path }, status: 500, apiErrorCode: 'internal_error', times: 3 }), 4],
+    ['a burst of three 503s', (path) => suite.emulator.injectFault({ match: { path }, status: 503, apiErrorCode: 'site_not_ready', times: 3 }), 4],
   ])('%s', async (_name, inject, attempts) => {
     const { logout, portal, path, handlerCalls, remembered, logs } = setup();
     inject(path);
@@ -60,8 +47,8 @@ describe('transient faults end logged out inline, within the budget', () => {
     expect(outcome.result).toBe('ended');
     expect(outcome.portalSessions[0]).toMatchObject({ status: 'logged_out', attempts });
     expect(outcome.durationMs).toBeLessThan(budgetMs + SLACK_MS);
-    expect(emulator.getSession(portal.id)?.status).toBe('logged_out');
-    expect(emulator.logoutRequests(portal.id)).toHaveLength(attempts);
+    expect(suite.emulator.getSession(portal.id)?.status).toBe('logged_out');
+    expect(suite.emulator.logoutRequests(portal.id)).toHaveLength(attempts);
     // One logout, one idempotency key (a UUID) on every attempt.
     const keys = keysOf(portal.id);
     expect(new Set(keys).size).toBe(1);
@@ -72,20 +59,20 @@ describe('transient faults end logged out inline, within the budget', () => {
 
   it('a reset mid-response: Chargebee logged it out, the retry with the same key replays that answer', async () => {
     const { logout, portal, path } = setup();
-    emulator.injectFault({ match: { path }, drop: 'mid-response', times: 1 });
+    suite.emulator.injectFault({ match: { path }, drop: 'mid-response', times: 1 });
     const { outcome } = await logout();
     expect(outcome.portalSessions[0]).toMatchObject({ status: 'logged_out', attempts: 2 });
-    const [first, second] = emulator.logoutRequests(portal.id);
+    const [first, second] = suite.emulator.logoutRequests(portal.id);
     expect(second.headers['chargebee-idempotency-key']).toBe(first.headers['chargebee-idempotency-key']);
     expect(outcome.durationMs).toBeLessThan(budgetMs + SLACK_MS);
   });
 
   it('a 429 with a Retry-After that fits the budget waits for it inline', async () => {
     const { logout, portal, path } = setup({ budgetMs: 2500, timeoutMs: 500 });
-    emulator.injectFault({ match: { path }, status: 429, retryAfter: 1, times: 1 });
+    suite.emulator.injectFault({ match: { path }, status: 429, retryAfter: 1, times: 1 });
     const { outcome } = await logout();
     expect(outcome.portalSessions[0]).toMatchObject({ status: 'logged_out', attempts: 2 });
-    const [first, second] = emulator.logoutRequests(portal.id);
+    const [first, second] = suite.emulator.logoutRequests(portal.id);
     expect(second.at - first.at).toBeGreaterThanOrEqual(950);
     expect(outcome.durationMs).toBeLessThan(2500 + SLACK_MS);
   });
@@ -94,7 +81,7 @@ describe('transient faults end logged out inline, within the budget', () => {
 describe('faults that outlast the budget are deferred, and the queue ends them', () => {
   it('a hung Chargebee: deferred at the budget, logged out once it answers again', async () => {
     const { logout, portal, path, finalFor, remembered, logs } = setup({ timeoutMs: 200, retry: { maxAttempts: 10, baseDelayMs: 10, maxDelayMs: 40 } });
-    const stop = emulator.injectFault({ match: { path }, hang: true });
+    const stop = suite.emulator.injectFault({ match: { path }, hang: true });
     const { outcome, wallMs } = await logout();
     expect(outcome.result).toBe('deferred');
     expect(outcome.portalSessions[0]).toMatchObject({ status: 'deferred', reason: 'budget_exhausted', error: expect.objectContaining({ name: 'ChargebeeTimeoutError' }) });
@@ -108,35 +95,35 @@ describe('faults that outlast the budget are deferred, and the queue ends them',
     stop();
     await waitFor(() => finalFor(portal.id) !== undefined, 8000, 'the deferred final result');
     expect(finalFor(portal.id)).toMatchObject({ status: 'logged_out', deferred: true, idHash: outcome.portalSessions[0].idHash });
-    expect(emulator.getSession(portal.id)?.status).toBe('logged_out');
+    expect(suite.emulator.getSession(portal.id)?.status).toBe('logged_out');
     expect(new Set(keysOf(portal.id)).size).toBe(1);
   });
 
   it('a burst of 503s longer than the attempts: deferred with attempts_exhausted, then logged out', async () => {
     const { logout, portal, path, finalFor } = setup();
-    emulator.injectFault({ match: { path }, status: 503, apiErrorCode: 'internal_temporary_error', times: 7 });
+    suite.emulator.injectFault({ match: { path }, status: 503, apiErrorCode: 'internal_temporary_error', times: 7 });
     const { outcome } = await logout();
     expect(outcome.portalSessions[0]).toMatchObject({ status: 'deferred', reason: 'attempts_exhausted', attempts: 4, httpStatus: 503, apiErrorCode: 'internal_temporary_error' });
     expect(outcome.durationMs).toBeLessThan(budgetMs + SLACK_MS);
     await waitFor(() => finalFor(portal.id) !== undefined, 8000, 'the deferred final result');
     expect(finalFor(portal.id)).toMatchObject({ status: 'logged_out', deferred: true, attempts: 8 });
-    expect(emulator.logoutRequests(portal.id)).toHaveLength(8);
+    expect(suite.emulator.logoutRequests(portal.id)).toHaveLength(8);
   });
 
   it('a 429 whose Retry-After is past the budget: deferred at once, the queue waits as asked', async () => {
     const { logout, portal, path, finalFor } = setup();
-    emulator.injectFault({ match: { path }, status: 429, retryAfter: 1, times: 1 });
+    suite.emulator.injectFault({ match: { path }, status: 429, retryAfter: 1, times: 1 });
     const { outcome } = await logout();
     expect(outcome.portalSessions[0]).toMatchObject({ status: 'deferred', reason: 'budget_exhausted', attempts: 1, httpStatus: 429 });
     expect(outcome.durationMs).toBeLessThan(budgetMs);
     await waitFor(() => finalFor(portal.id) !== undefined, 8000, 'the deferred final result');
-    const [first, second] = emulator.logoutRequests(portal.id);
+    const [first, second] = suite.emulator.logoutRequests(portal.id);
     expect(second.at - first.at).toBeGreaterThanOrEqual(950);
-    expect(emulator.getSession(portal.id)?.status).toBe('logged_out');
+    expect(suite.emulator.getSession(portal.id)?.status).toBe('logged_out');
   });
 
   it('connection refused: deferred after the attempts, logged out once Chargebee is reachable', async () => {
-    const proxy = await ToggleProxy.start(Number(new URL(emulator.url).port));
+    const proxy = await ToggleProxy.start(Number(new URL(suite.emulator.url).port));
     const { logout, portal, finalFor } = setup({ baseUrl: proxy.url('/acme-test/api/v2') });
     await proxy.down();
     try {
@@ -144,11 +131,11 @@ describe('faults that outlast the budget are deferred, and the queue ends them',
       expect(outcome.portalSessions[0]).toMatchObject({ status: 'deferred', reason: 'attempts_exhausted', attempts: 4 });
       expect(outcome.portalSessions[0].error).toMatchObject({ name: 'ChargebeeNetworkError', code: 'ECONNREFUSED' });
       expect(outcome.durationMs).toBeLessThan(budgetMs + SLACK_MS);
-      expect(emulator.logoutRequests(portal.id)).toHaveLength(0);
+      expect(suite.emulator.logoutRequests(portal.id)).toHaveLength(0);
       await proxy.up();
       await waitFor(() => finalFor(portal.id) !== undefined, 8000, 'the deferred final result');
       expect(finalFor(portal.id)).toMatchObject({ status: 'logged_out', deferred: true });
-      expect(emulator.getSession(portal.id)?.status).toBe('logged_out');
+      expect(suite.emulator.getSession(portal.id)?.status).toBe('logged_out');
     } finally {
       await proxy.down();
     }
@@ -163,7 +150,7 @@ describe('answers no retry changes', () => {
     expect(outcome.result).toBe('failed');
     expect(outcome.portalSessions[0]).toMatchObject({ status: 'failed', httpStatus: 401, apiErrorCode: 'api_authentication_failed', attempts: 1 });
     expect(outcome.portalSessions[0].reason).toBeUndefined();
-    expect(emulator.logoutRequests(portal.id)).toHaveLength(1);
+    expect(suite.emulator.logoutRequests(portal.id)).toHaveLength(1);
     const line = logs.lines.find((l) => l.chargebeePortalLogout);
     expect(line).toMatchObject({ level: 50, msg: expect.stringMatching(/check the Chargebee site and API key/) });
     expect(remembered()).toEqual([portal.id]);
@@ -182,7 +169,7 @@ describe('answers no retry changes', () => {
   });
 
   it('site_not_found: one attempt, failed, kept, an error log (a configuration fault, unlike resource_not_found)', async () => {
-    const { logout, portal, remembered, logs } = setup({ baseUrl: emulator.baseUrl('no-such-site') });
+    const { logout, portal, remembered, logs } = setup({ baseUrl: suite.emulator.baseUrl('no-such-site') });
     const { outcome } = await logout();
     expect(outcome.portalSessions[0]).toMatchObject({ status: 'failed', httpStatus: 404, apiErrorCode: 'site_not_found', attempts: 1 });
     expect(outcome.result).toBe('failed');
@@ -192,9 +179,9 @@ describe('answers no retry changes', () => {
 
   it.each([400, 403, 409, 422])('HTTP %i: one attempt, failed, not deferred', async (httpStatus) => {
     const { logout, path, portal } = setup();
-    emulator.injectFault({ match: { path }, status: httpStatus });
+    suite.emulator.injectFault({ match: { path }, status: httpStatus });
     const { outcome } = await logout();
     expect(outcome.portalSessions[0]).toMatchObject({ status: 'failed', httpStatus, attempts: 1 });
-    expect(emulator.logoutRequests(portal.id)).toHaveLength(1);
+    expect(suite.emulator.logoutRequests(portal.id)).toHaveLength(1);
   });
 });

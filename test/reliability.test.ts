@@ -5,43 +5,27 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import request from 'supertest';
-import { ChargebeeEmulator } from '../src/testing';
-import { hashPortalSessionId, type ChargebeePortalLogoutOptions } from '../src';
-import { FAST, harness, waitFor } from './helpers/harness';
+import { hashPortalSessionId } from '../src';
+import { emulatorSuite, waitFor } from './helpers/harness';
 
 const API_KEY = 'test_RELIABLEKEY_8';
-let emulator: ChargebeeEmulator;
-const open: Array<{ close(o?: { timeoutMs?: number }): Promise<void> }> = [];
+const suite = emulatorSuite(API_KEY, 200);
 
-beforeAll(async () => {
-  emulator = await ChargebeeEmulator.start({ sites: { 'acme-test': { apiKey: API_KEY } } });
-});
-afterEach(async () => {
-  emulator.clearFaults();
-  emulator.clearRequests();
-  await Promise.all(open.splice(0).map((m) => m.close({ timeoutMs: 200 })));
-});
-afterAll(() => emulator.close());
-
-function setup(extra: Partial<ChargebeePortalLogoutOptions> = {}) {
-  const h = harness({ apiKey: API_KEY, baseUrl: emulator.baseUrl('acme-test'), ...FAST, ...extra });
-  open.push(h.portalLogout);
-  return h;
-}
+const setup = suite.setup;
 
 function newPortal(): string {
-  const portal = emulator.createSession({ customerId: 'cus_rel' });
-  emulator.openSession(portal.id);
+  const portal = suite.emulator.createSession({ customerId: 'cus_rel' });
+  suite.emulator.openSession(portal.id);
   return portal.id;
 }
 
-/** A queue that does not retry during the test, so that only inline calls reach the emulator. */
+/** A queue that does not retry during the test, so that only inline calls reach the suite.emulator. */
 const QUIET_QUEUE = { deferred: { baseDelayMs: 60_000, maxDelayMs: 60_000 } };
 
 describe('circuit breaker', () => {
   it('opens after the threshold: the next logout makes no call and is deferred at once; a probe closes it', async () => {
     const h = setup({ ...QUIET_QUEUE, retry: false, circuitBreaker: { failureThreshold: 2, coolOffMs: 400 } });
-    const stop = emulator.injectFault({ status: 503, apiErrorCode: 'site_not_ready' });
+    const stop = suite.emulator.injectFault({ status: 503, apiErrorCode: 'site_not_ready' });
     for (let i = 0; i < 2; i++) {
       h.remember([newPortal()]);
       expect((await h.logout()).outcome.portalSessions[0]).toMatchObject({ status: 'deferred', reason: 'attempts_exhausted', attempts: 1 });
@@ -51,7 +35,7 @@ describe('circuit breaker', () => {
     const { outcome } = await h.logout();
     expect(outcome.portalSessions[0]).toMatchObject({ status: 'deferred', reason: 'circuit_open', attempts: 0 });
     expect(outcome.portalSessions[0].error?.name).toBe('ChargebeeCircuitOpenError');
-    expect(emulator.logoutRequests(skipped)).toHaveLength(0);
+    expect(suite.emulator.logoutRequests(skipped)).toHaveLength(0);
     expect(outcome.durationMs).toBeLessThan(100);
 
     stop();
@@ -66,7 +50,7 @@ describe('circuit breaker', () => {
 
   it('lets one probe through when half-open; a concurrent logout is deferred without a call', async () => {
     const h = setup({ ...QUIET_QUEUE, retry: false, circuitBreaker: { failureThreshold: 1, coolOffMs: 200 } });
-    emulator.injectFault({ status: 503, latencyMs: 150 });
+    suite.emulator.injectFault({ status: 503, latencyMs: 150 });
     h.remember([newPortal()]);
     await h.logout();
     await new Promise((resolve) => setTimeout(resolve, 250));
@@ -77,7 +61,7 @@ describe('circuit breaker', () => {
     const byId = new Map(outcome.portalSessions.map((o) => [o.id, o]));
     const attempts = [byId.get(a)?.attempts, byId.get(b)?.attempts].sort();
     expect(attempts).toEqual([0, 1]);
-    expect(emulator.logoutRequests(a).length + emulator.logoutRequests(b).length).toBe(1);
+    expect(suite.emulator.logoutRequests(a).length + suite.emulator.logoutRequests(b).length).toBe(1);
     // The probe failed: open again.
     const c = newPortal();
     h.remember([c]);
@@ -86,7 +70,7 @@ describe('circuit breaker', () => {
 
   it('without a queue, an open breaker fails the logout fast with ChargebeeCircuitOpenError', async () => {
     const h = setup({ deferred: false, retry: false, circuitBreaker: { failureThreshold: 1, coolOffMs: 60_000 } });
-    emulator.injectFault({ status: 500 });
+    suite.emulator.injectFault({ status: 500 });
     h.remember([newPortal()]);
     await h.logout();
     const id = newPortal();
@@ -101,7 +85,7 @@ describe('circuit breaker', () => {
   it('counts logouts, not attempts: one portal session failing on every retry does not open it', async () => {
     const h = setup({ ...QUIET_QUEUE, circuitBreaker: { failureThreshold: 2, coolOffMs: 60_000 } });
     const stuck = newPortal();
-    emulator.injectFault({ match: { path: `/portal_sessions/${stuck}/logout` }, status: 503 });
+    suite.emulator.injectFault({ match: { path: `/portal_sessions/${stuck}/logout` }, status: 503 });
     h.remember([stuck]);
     expect((await h.logout()).outcome.portalSessions[0]).toMatchObject({ status: 'deferred', reason: 'attempts_exhausted', attempts: 4 });
     const healthy = newPortal();
@@ -124,9 +108,9 @@ describe('single flight', () => {
     const h = setup();
     const id = newPortal();
     h.remember([id]);
-    emulator.injectFault({ latencyMs: 150, times: 1 });
+    suite.emulator.injectFault({ latencyMs: 150, times: 1 });
     const [first, second] = await Promise.all([request(h.app).post('/logout'), request(h.app).post('/logout')]);
-    expect(emulator.logoutRequests(id)).toHaveLength(1);
+    expect(suite.emulator.logoutRequests(id)).toHaveLength(1);
     for (const res of [first, second]) expect(res.body.outcome.portalSessions[0]).toMatchObject({ status: 'logged_out', id, attempts: 1 });
     expect(h.handlerCalls()).toBe(2);
   });
@@ -135,13 +119,13 @@ describe('single flight', () => {
     const h = setup({ retry: false });
     const id = newPortal();
     h.remember([id]);
-    emulator.injectFault({ status: 503, latencyMs: 100, times: 1 });
+    suite.emulator.injectFault({ status: 503, latencyMs: 100, times: 1 });
     const [first, second] = await Promise.all([request(h.app).post('/logout'), request(h.app).post('/logout')]);
     for (const res of [first, second]) expect(res.body.outcome.portalSessions[0].status).toBe('deferred');
     await waitFor(() => h.finals.length > 0);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(h.finals).toHaveLength(1);
-    expect(emulator.logoutRequests(id)).toHaveLength(2);
+    expect(suite.emulator.logoutRequests(id)).toHaveLength(2);
   });
 });
 
@@ -150,7 +134,7 @@ describe('deferred queue through the middleware', () => {
     const h = setup({ retry: false });
     const id = newPortal();
     h.remember([id]);
-    emulator.injectFault({ status: 503, times: 1 });
+    suite.emulator.injectFault({ status: 503, times: 1 });
     await h.logout();
     await waitFor(() => h.finalFor(id) !== undefined);
     expect(h.inline.map((o) => o.status)).toEqual(['deferred']);
@@ -163,8 +147,8 @@ describe('deferred queue through the middleware', () => {
     const h = setup({ retry: false });
     const id = newPortal();
     h.remember([id]);
-    emulator.injectFault({ status: 503, times: 1 });
-    emulator.injectFault({ status: 409, apiErrorCode: 'invalid_state_for_request', times: 1 });
+    suite.emulator.injectFault({ status: 503, times: 1 });
+    suite.emulator.injectFault({ status: 409, apiErrorCode: 'invalid_state_for_request', times: 1 });
     await h.logout();
     await waitFor(() => h.finalFor(id) !== undefined);
     expect(h.finalFor(id)).toMatchObject({ status: 'failed', deferred: true, httpStatus: 409, apiErrorCode: 'invalid_state_for_request' });
@@ -175,7 +159,7 @@ describe('deferred queue through the middleware', () => {
     const h = setup({ retry: false, deferred: { maxAgeMs: 300, baseDelayMs: 20, maxDelayMs: 50 } });
     const id = newPortal();
     h.remember([id]);
-    emulator.injectFault({ status: 503 });
+    suite.emulator.injectFault({ status: 503 });
     await h.logout();
     await waitFor(() => h.finalFor(id) !== undefined);
     expect(h.finalFor(id)).toMatchObject({ status: 'failed', reason: 'max_age', deferred: true });
@@ -185,7 +169,7 @@ describe('deferred queue through the middleware', () => {
 
   it('when the queue is full: the logout fails with queue_full, stays remembered, and an error log gives the count', async () => {
     const h = setup({ retry: false, deferred: { maxQueued: 1, baseDelayMs: 60_000, maxDelayMs: 60_000 } });
-    emulator.injectFault({ status: 503 });
+    suite.emulator.injectFault({ status: 503 });
     h.remember([newPortal()]);
     expect((await h.logout()).outcome.result).toBe('deferred');
     const id = newPortal();
@@ -201,12 +185,12 @@ describe('deferred queue through the middleware', () => {
     const h = setup({ retry: false, ...QUIET_QUEUE });
     const id = newPortal();
     h.remember([id]);
-    emulator.injectFault({ status: 503, times: 1 });
+    suite.emulator.injectFault({ status: 503, times: 1 });
     await h.logout();
     expect(h.finals).toHaveLength(0);
     await h.portalLogout.close({ timeoutMs: 2000 });
     expect(h.finalFor(id)).toMatchObject({ status: 'logged_out', deferred: true });
-    expect(emulator.getSession(id)?.status).toBe('logged_out');
+    expect(suite.emulator.getSession(id)?.status).toBe('logged_out');
     expect(h.logs.text()).toMatch(/nothing left/);
   });
 
@@ -214,7 +198,7 @@ describe('deferred queue through the middleware', () => {
     const h = setup({ retry: false, ...QUIET_QUEUE });
     const id = newPortal();
     h.remember([id]);
-    emulator.injectFault({ status: 503 });
+    suite.emulator.injectFault({ status: 503 });
     await h.logout();
     const started = Date.now();
     await h.portalLogout.close({ timeoutMs: 300 });
@@ -256,12 +240,12 @@ describe('failClosed', () => {
     const h = setup({ failClosed: true, deferred: undefined });
     const id = newPortal();
     h.remember([id]);
-    emulator.injectFault({ status: 503 });
+    suite.emulator.injectFault({ status: 503 });
     const res = await request(h.app).post('/logout');
     expect(res.status).toBe(502);
     expect(res.body.error.name).toBe('PortalLogoutError');
     expect(h.handlerCalls()).toBe(0);
-    expect(emulator.logoutRequests(id)).toHaveLength(4);
+    expect(suite.emulator.logoutRequests(id)).toHaveLength(4);
     expect(h.inline[0]).toMatchObject({ status: 'failed', reason: 'attempts_exhausted' });
     expect(h.remembered()).toEqual([id]);
   });

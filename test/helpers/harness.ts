@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { type ChargebeePortalLogoutOptions, type PortalLogoutOutcome, type PortalSessionOutcome, type PortalLogoutMiddleware } from '../../src';
+import { ChargebeeEmulator } from '../../src/testing';
 import { createTestApp } from './apps';
 import { captureLogs } from './log-capture';
 
@@ -60,4 +61,31 @@ export function harness(options: ChargebeePortalLogoutOptions) {
     },
     finalFor: (id: string) => finals.find((o) => o.id === id),
   };
+}
+
+/**
+ * One emulator for a test file (site `acme-test` with `apiKey`) and a `setup()` that builds a harness on it
+ * with the FAST settings. After each test the faults and the record are cleared and every middleware built
+ * is closed, so that no deferred logout of one test runs into the next.
+ */
+export function emulatorSuite(apiKey: string, closeTimeoutMs: number) {
+  const open: PortalLogoutMiddleware[] = [];
+  const suite = {
+    emulator: undefined as unknown as ChargebeeEmulator,
+    setup(extra: Partial<ChargebeePortalLogoutOptions> = {}) {
+      const h = harness({ apiKey, baseUrl: suite.emulator.baseUrl('acme-test'), ...FAST, ...extra });
+      open.push(h.portalLogout);
+      return h;
+    },
+  };
+  beforeAll(async () => {
+    suite.emulator = await ChargebeeEmulator.start({ sites: { 'acme-test': { apiKey } } });
+  });
+  afterEach(async () => {
+    suite.emulator.clearFaults();
+    suite.emulator.clearRequests();
+    await Promise.all(open.splice(0).map((m) => m.close({ timeoutMs: closeTimeoutMs })));
+  });
+  afterAll(() => suite.emulator.close());
+  return suite;
 }
