@@ -5,6 +5,9 @@ const config: Config = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/test/browser/'],
+  // Some tests start child processes (the demo server, the OIDC example, the emulator CLI); on a busy
+  // 2-core machine that can pass jest's 5 s default without anything being wrong.
+  testTimeout: 20_000,
   transform: {
     '^.+\\.ts$': 'ts-jest',
   },
