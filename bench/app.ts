@@ -61,7 +61,13 @@ function originHeaders(req: Request): Record<string, string> {
 
 function failureKind(error: unknown): string {
   if (typeof error !== 'object' || error === null) return String(error);
-  const e = error as { name?: string; code?: string; http_status_code?: number; api_error_code?: string; message?: string };
+  const e = error as {
+    name?: string;
+    code?: string;
+    http_status_code?: number;
+    api_error_code?: string;
+    message?: string;
+  };
   return [e.name, e.code ?? e.api_error_code, e.http_status_code].filter((x) => x !== undefined).join(':') || 'unknown';
 }
 
@@ -83,9 +89,17 @@ const axiosClient = axios.create({
 });
 const axiosLogout: RequestHandler = (req, _res, next) => {
   const headers = originHeaders(req);
-  const calls = rememberedIds(req).map((id) => axiosClient.post(`/portal_sessions/${encodeURIComponent(id)}/logout`, '', { headers }));
+  const calls = rememberedIds(req).map((id) =>
+    axiosClient.post(`/portal_sessions/${encodeURIComponent(id)}/logout`, '', { headers }),
+  );
   void Promise.allSettled(calls).then((results) => {
-    const failures = results.flatMap((r) => (r.status === 'rejected' ? [failureKind(r.reason)] : r.value.data?.portal_session?.status === 'logged_out' ? [] : ['not logged_out']));
+    const failures = results.flatMap((r) =>
+      r.status === 'rejected'
+        ? [failureKind(r.reason)]
+        : r.value.data?.portal_session?.status === 'logged_out'
+          ? []
+          : ['not logged_out'],
+    );
     if (failures.length === 0) delete req.session.chargebeePortalSessions;
     count('axios', results.length - failures.length, failures);
     next();
@@ -106,10 +120,20 @@ const chargebee = new Chargebee({
 const sdkLogout: RequestHandler = (req, _res, next) => {
   const headers = originHeaders(req);
   // The typed signature is logout(id, headers), but at run time the 2nd argument is the form body.
-  const logout = chargebee.portalSession.logout as unknown as (id: string, params: undefined, headers: Record<string, string>) => Promise<{ portal_session: { status: string } }>;
+  const logout = chargebee.portalSession.logout as unknown as (
+    id: string,
+    params: undefined,
+    headers: Record<string, string>,
+  ) => Promise<{ portal_session: { status: string } }>;
   const calls = rememberedIds(req).map((id) => logout(id, undefined, headers));
   void Promise.allSettled(calls).then((results) => {
-    const failures = results.flatMap((r) => (r.status === 'rejected' ? [failureKind(r.reason)] : r.value.portal_session?.status === 'logged_out' ? [] : ['not logged_out']));
+    const failures = results.flatMap((r) =>
+      r.status === 'rejected'
+        ? [failureKind(r.reason)]
+        : r.value.portal_session?.status === 'logged_out'
+          ? []
+          : ['not logged_out'],
+    );
     if (failures.length === 0) delete req.session.chargebeePortalSessions;
     count('sdk', results.length - failures.length, failures);
     next();
@@ -134,14 +158,21 @@ const features = {
   circuitBreaker: accepts('circuitBreaker', { failureThreshold: 5, coolOffMs: 30_000 }),
 };
 const exported = library as unknown as Record<string, unknown>;
-const logoutBudgetMs = typeof exported.DEFAULT_BUDGET_MS === 'number' ? exported.DEFAULT_BUDGET_MS : features.budgetMs ? 3000 : library.DEFAULT_TIMEOUT_MS;
+const logoutBudgetMs =
+  typeof exported.DEFAULT_BUDGET_MS === 'number'
+    ? exported.DEFAULT_BUDGET_MS
+    : features.budgetMs
+      ? 3000
+      : library.DEFAULT_TIMEOUT_MS;
 
 const portalLogout = library.chargebeePortalLogout({ baseUrl, apiKey });
 const oursCount: RequestHandler = (_req, res, next) => {
   const outcome = res.locals.chargebeePortalLogout;
   const sessions = outcome?.portalSessions ?? [];
   // `deferred` (handed to the background queue) and `failed` both leave the portal session open for now.
-  const failures = sessions.filter((o) => o.status !== 'logged_out').map((o) => [o.status, (o as { reason?: string }).reason, o.error?.name].filter(Boolean).join(':'));
+  const failures = sessions
+    .filter((o) => o.status !== 'logged_out')
+    .map((o) => [o.status, (o as { reason?: string }).reason, o.error?.name].filter(Boolean).join(':'));
   count('ours', sessions.filter((o) => o.status === 'logged_out').length, failures);
   next();
 };
@@ -170,16 +201,29 @@ const controlAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 function createPortalSession(customerId: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const body = JSON.stringify({ site, customerId });
-    const req = http.request(`${emulatorUrl}/_emulator/sessions`, { method: 'POST', agent: controlAgent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: 10_000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => {
-        const id = res.statusCode === 200 ? (JSON.parse(text) as { portal_session?: { id?: string } }).portal_session?.id : undefined;
-        if (id) resolve(id);
-        else reject(new Error(`emulator answered ${res.statusCode} to POST /_emulator/sessions: ${text.slice(0, 200)}`));
-      });
-    });
+    const req = http.request(
+      `${emulatorUrl}/_emulator/sessions`,
+      {
+        method: 'POST',
+        agent: controlAgent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        timeout: 10_000,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          const id =
+            res.statusCode === 200
+              ? (JSON.parse(text) as { portal_session?: { id?: string } }).portal_session?.id
+              : undefined;
+          if (id) resolve(id);
+          else
+            reject(new Error(`emulator answered ${res.statusCode} to POST /_emulator/sessions: ${text.slice(0, 200)}`));
+        });
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('POST /_emulator/sessions timed out')));
     req.on('error', reject);
     req.end(body);
@@ -196,8 +240,13 @@ async function prepare(count: number, perSession: number): Promise<string[]> {
       const remembered: RememberedPortalSession[] = [];
       for (let k = 0; k < perSession; k++) remembered.push({ id: await createPortalSession(`cus_bench_${i}_${k}`) });
       const sid = randomBytes(18).toString('base64url');
-      const data = { cookie: { originalMaxAge: null, expires: null, httpOnly: true, path: '/' }, chargebeePortalSessions: remembered };
-      await new Promise<void>((resolve, reject) => store.set(sid, data as unknown as session.SessionData, (err) => (err ? reject(err) : resolve())));
+      const data = {
+        cookie: { originalMaxAge: null, expires: null, httpOnly: true, path: '/' },
+        chargebeePortalSessions: remembered,
+      };
+      await new Promise<void>((resolve, reject) =>
+        store.set(sid, data as unknown as session.SessionData, (err) => (err ? reject(err) : resolve())),
+      );
       cookies[i] = `${SESSION_COOKIE}=${encodeURIComponent(library.signCookieValue(sid, SESSION_SECRET))}`;
     }
   };
@@ -234,7 +283,8 @@ server.keepAliveTimeout = 60_000;
 process.on('message', (message: { id: number } & AppCommand) => {
   handle(message).then(
     (result) => process.send?.({ id: message.id, ok: true, result }),
-    (error: unknown) => process.send?.({ id: message.id, ok: false, error: error instanceof Error ? error.message : String(error) }),
+    (error: unknown) =>
+      process.send?.({ id: message.id, ok: false, error: error instanceof Error ? error.message : String(error) }),
   );
 });
 // The orchestrator going away must not leave this process behind; exiting (not dying) writes a CPU profile.

@@ -39,12 +39,19 @@ function heapMb(): number {
 
 function post(port: number, agent: http.Agent, id: string): Promise<PortalLogoutOutcome> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: '/logout', method: 'POST', agent, headers: { 'x-portal-session': id } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => (body += chunk));
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as PortalLogoutOutcome) : reject(new Error(`HTTP ${res.statusCode}`))));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, path: '/logout', method: 'POST', agent, headers: { 'x-portal-session': id } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve(JSON.parse(body) as PortalLogoutOutcome)
+            : reject(new Error(`HTTP ${res.statusCode}`)),
+        );
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -135,7 +142,8 @@ async function main(): Promise<number> {
   const count = (result: PortalLogoutOutcome['result']) => outcomes.filter((o) => o.result === result).length;
   const deferred = count('deferred');
   const reasons: Record<string, number> = {};
-  for (const o of outcomes) for (const p of o.portalSessions) if (p.reason) reasons[p.reason] = (reasons[p.reason] ?? 0) + 1;
+  for (const o of outcomes)
+    for (const p of o.portalSessions) if (p.reason) reasons[p.reason] = (reasons[p.reason] ?? 0) + 1;
 
   // Let the queue finish, within the time limit.
   while (finals.length < deferred && performance.now() - started < TIME_LIMIT_MS) {
@@ -177,7 +185,8 @@ async function main(): Promise<number> {
   const problems: string[] = [];
   if (lost > 0) problems.push(`${lost} portal sessions not logged out`);
   if (unhandled.length > 0) problems.push(`${unhandled.length} unhandled rejections`);
-  if (httpErrors > 0 || figures.failedInline > 0) problems.push(`${httpErrors} HTTP errors, ${figures.failedInline} failed logouts`);
+  if (httpErrors > 0 || figures.failedInline > 0)
+    problems.push(`${httpErrors} HTTP errors, ${figures.failedInline} failed logouts`);
   if (totalMs > TIME_LIMIT_MS) problems.push(`took ${Math.round(totalMs)} ms, over the ${TIME_LIMIT_MS} ms limit`);
   // Bounded memory: what is left after the run is small next to the run's own size.
   if (heapAfter - heapBefore > 64) problems.push(`heap grew by ${(heapAfter - heapBefore).toFixed(1)} MB`);

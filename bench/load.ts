@@ -28,7 +28,10 @@ export function quantile(sorted: ArrayLike<number>, q: number): number {
 }
 
 export function median(values: number[]): number {
-  return quantile([...values].sort((a, b) => a - b), 0.5);
+  return quantile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
 }
 
 /**
@@ -50,12 +53,17 @@ export async function runLoad(url: string, cookies: string[], connections: numbe
     amount: cookies.length,
     timeout: timeoutS,
     headers: { 'user-agent': USER_AGENT },
-    requests: [{
-      method: 'POST',
-      path: pathname,
-      // Never reuses a cookie: past the pool autocannon would stop anyway (amount), this only guards it.
-      setupRequest: (request) => ({ ...request, headers: { ...request.headers, cookie: cookies[Math.min(next++, cookies.length - 1)] } }),
-    }],
+    requests: [
+      {
+        method: 'POST',
+        path: pathname,
+        // Never reuses a cookie: past the pool autocannon would stop anyway (amount), this only guards it.
+        setupRequest: (request) => ({
+          ...request,
+          headers: { ...request.headers, cookie: cookies[Math.min(next++, cookies.length - 1)] },
+        }),
+      },
+    ],
   });
   // autocannon notices the end only at its next one-second tick; the last answer is the real end, so
   // the run ends there (the idle instance finishes on its own). A run with errors waits for autocannon.
@@ -94,27 +102,32 @@ export interface CappedResult {
 /** POSTs once per cookie, all at once, each abandoned after `capMs`; reports each request's time. */
 export async function runCapped(url: string, cookies: string[], capMs: number): Promise<CappedResult> {
   const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
-  const one = (cookie: string) => new Promise<{ ms: number; capped: boolean; ok: boolean }>((resolve) => {
-    const started = performance.now();
-    let settled = false;
-    const finish = (capped: boolean, ok: boolean) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve({ ms: capped ? capMs : performance.now() - started, capped, ok });
-    };
-    const req = http.request(url, { method: 'POST', agent, headers: { cookie, 'user-agent': USER_AGENT, 'content-length': 0 } }, (res) => {
-      res.resume();
-      res.on('end', () => finish(false, res.statusCode === 200));
-      res.on('error', () => finish(false, false));
+  const one = (cookie: string) =>
+    new Promise<{ ms: number; capped: boolean; ok: boolean }>((resolve) => {
+      const started = performance.now();
+      let settled = false;
+      const finish = (capped: boolean, ok: boolean) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve({ ms: capped ? capMs : performance.now() - started, capped, ok });
+      };
+      const req = http.request(
+        url,
+        { method: 'POST', agent, headers: { cookie, 'user-agent': USER_AGENT, 'content-length': 0 } },
+        (res) => {
+          res.resume();
+          res.on('end', () => finish(false, res.statusCode === 200));
+          res.on('error', () => finish(false, false));
+        },
+      );
+      const timer = setTimeout(() => {
+        finish(true, false);
+        req.destroy();
+      }, capMs);
+      req.on('error', () => finish(false, false));
+      req.end();
     });
-    const timer = setTimeout(() => {
-      finish(true, false);
-      req.destroy();
-    }, capMs);
-    req.on('error', () => finish(false, false));
-    req.end();
-  });
   const results = await Promise.all(cookies.map(one));
   agent.destroy();
   const sorted = results.map((r) => r.ms).sort((a, b) => a - b);

@@ -51,7 +51,18 @@ function stubTransport(): AxiosAdapter {
     await new Promise((resolve) => setImmediate(resolve));
     const id = /portal_sessions\/([^/]+)\/logout$/.exec(config.url ?? '')?.[1] ?? 'portal_x';
     const now = Math.floor(Date.now() / 1000);
-    const data = JSON.stringify({ portal_session: { id, token: 't', access_url: 'http://127.0.0.1/portal', status: 'logged_out', created_at: now, customer_id: 'cus_mem', logout_at: now, object: 'portal_session' } });
+    const data = JSON.stringify({
+      portal_session: {
+        id,
+        token: 't',
+        access_url: 'http://127.0.0.1/portal',
+        status: 'logged_out',
+        created_at: now,
+        customer_id: 'cus_mem',
+        logout_at: now,
+        object: 'portal_session',
+      },
+    });
     return { data, status: 200, statusText: 'OK', headers: {}, config };
   };
 }
@@ -60,24 +71,34 @@ export async function runMemory(transport: MemoryTransport, LOGOUTS: number): Pr
   const emulator = await testing.ChargebeeEmulator.start({ recordLimit: 0 });
   const middleware = library.chargebeePortalLogout({ baseUrl: emulator.baseUrl(), apiKey: emulator.apiKey() });
   // The client keeps its axios instance private; the stub replaces only the transport under it.
-  if (transport === 'stub') (middleware.clientFor() as unknown as { http: AxiosInstance }).http.defaults.adapter = stubTransport();
+  if (transport === 'stub')
+    (middleware.clientFor() as unknown as { http: AxiosInstance }).http.defaults.adapter = stubTransport();
   let notEnded = 0;
 
-  const logout = (id: string) => new Promise<void>((resolve, reject) => {
-    const req = { ip: '::ffff:127.0.0.1', headers: { 'user-agent': 'bench/1.0' }, session: { chargebeePortalSessions: [{ id }] } } as unknown as Request;
-    const res = { locals: {} } as unknown as Response;
-    middleware(req, res, (err?: unknown) => {
-      if (err) return reject(err as Error);
-      if (res.locals.chargebeePortalLogout?.result !== 'ended') notEnded++;
-      resolve();
+  const logout = (id: string) =>
+    new Promise<void>((resolve, reject) => {
+      const req = {
+        ip: '::ffff:127.0.0.1',
+        headers: { 'user-agent': 'bench/1.0' },
+        session: { chargebeePortalSessions: [{ id }] },
+      } as unknown as Request;
+      const res = { locals: {} } as unknown as Response;
+      middleware(req, res, (err?: unknown) => {
+        if (err) return reject(err as Error);
+        if (res.locals.chargebeePortalLogout?.result !== 'ended') notEnded++;
+        resolve();
+      });
     });
-  });
   const batch = async (): Promise<void> => {
-    const ids = Array.from({ length: BATCH }, (_, i) => (transport === 'http' ? emulator.createSession({ customerId: `cus_mem_${i}` }).id : `portal_mem${i}`));
+    const ids = Array.from({ length: BATCH }, (_, i) =>
+      transport === 'http' ? emulator.createSession({ customerId: `cus_mem_${i}` }).id : `portal_mem${i}`,
+    );
     let next = 0;
-    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-      while (next < ids.length) await logout(ids[next++]);
-    }));
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < ids.length) await logout(ids[next++]);
+      }),
+    );
     emulator.reset();
   };
 
@@ -119,7 +140,10 @@ export async function runMemory(transport: MemoryTransport, LOGOUTS: number): Pr
 if (require.main === module) {
   const transport = process.argv[2] === 'stub' ? 'stub' : 'http';
   runMemory(transport, Number(process.argv[3] ?? 100_000)).then(
-    (result) => (process.send ? process.send(result, () => process.exit(0)) : process.stderr.write(`${JSON.stringify(result, null, 2)}\n`)),
+    (result) =>
+      process.send
+        ? process.send(result, () => process.exit(0))
+        : process.stderr.write(`${JSON.stringify(result, null, 2)}\n`),
     (error: unknown) => {
       process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
       process.exit(1);

@@ -32,7 +32,13 @@ const BASE_URL = 'http://127.0.0.1:9/acme-test/api/v2';
 const ID = 'portal_AzZlGhSHQjA1b3cXyZ0123';
 
 const session: PortalSession = {
-  id: ID, token: 't', access_url: 'http://127.0.0.1:9/portal', status: 'logged_out', created_at: 0, customer_id: 'cus_1', logout_at: Math.floor(Date.now() / 1000),
+  id: ID,
+  token: 't',
+  access_url: 'http://127.0.0.1:9/portal',
+  status: 'logged_out',
+  created_at: 0,
+  customer_id: 'cus_1',
+  logout_at: Math.floor(Date.now() / 1000),
 };
 const body = JSON.stringify({ portal_session: session });
 /**
@@ -58,7 +64,9 @@ function fakeRequest(): Request {
 
 function runOnce(middleware: Middleware): Promise<void> {
   const res = { locals: {} } as unknown as Response;
-  return new Promise((resolve, reject) => middleware(fakeRequest(), res, (err) => (err ? reject(err as Error) : resolve())));
+  return new Promise((resolve, reject) =>
+    middleware(fakeRequest(), res, (err) => (err ? reject(err as Error) : resolve())),
+  );
 }
 
 /** Microseconds per call, after a warm-up; bounded by count and by time. */
@@ -105,7 +113,10 @@ export async function runMicro(): Promise<MicroResult> {
   const ours = withStubbedClient({});
   const silent = withStubbedClient({ logger: pino({ level: 'silent' }) });
   const throughAxios = withStubbedTransport();
-  const headers = { 'chargebee-request-origin-ip': '203.0.113.7', 'chargebee-request-origin-device': 'Mozilla/5.0 (X11; Linux x86_64) bench/1.0' };
+  const headers = {
+    'chargebee-request-origin-ip': '203.0.113.7',
+    'chargebee-request-origin-device': 'Mozilla/5.0 (X11; Linux x86_64) bench/1.0',
+  };
   const harness = await perCall(() => runOnce(noop));
   const net = (us: number) => Math.round(Math.max(0, us - harness) * 100) / 100;
   return {
@@ -120,7 +131,10 @@ export async function runMicro(): Promise<MicroResult> {
 
 if (require.main === module) {
   runMicro().then(
-    (result) => (process.send ? process.send(result, () => process.exit(0)) : process.stderr.write(`${JSON.stringify(result, null, 2)}\n`)),
+    (result) =>
+      process.send
+        ? process.send(result, () => process.exit(0))
+        : process.stderr.write(`${JSON.stringify(result, null, 2)}\n`),
     (error: unknown) => {
       process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
       process.exit(1);

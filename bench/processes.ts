@@ -27,7 +27,11 @@ interface Spawned {
  * Runs a file with Node: a .ts file with tsx's loader (no tsx wrapper process, so signals reach it),
  * a .js file as it is. Children get BENCH_LIBRARY_DIR, so that they load the compiled library.
  */
-function spawnNode(script: string, args: string[], options: { ipc?: boolean; stdout: 'pipe' | 'ignore'; nodeArgs?: string[] }): Spawned {
+function spawnNode(
+  script: string,
+  args: string[],
+  options: { ipc?: boolean; stdout: 'pipe' | 'ignore'; nodeArgs?: string[] },
+): Spawned {
   const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...loader, script, ...args], {
     cwd: ROOT,
@@ -44,7 +48,9 @@ function spawnNode(script: string, args: string[], options: { ipc?: boolean; std
 }
 
 function exitError(what: string, spawned: Spawned, code: number | null, signal: string | null): Error {
-  return new Error(`${what} exited (${signal ?? `code ${code}`}) unexpectedly${spawned.stderrTail() ? `:\n${spawned.stderrTail()}` : ''}`);
+  return new Error(
+    `${what} exited (${signal ?? `code ${code}`}) unexpectedly${spawned.stderrTail() ? `:\n${spawned.stderrTail()}` : ''}`,
+  );
 }
 
 /** Waits for a promise, or fails after `ms` naming `what`. */
@@ -72,24 +78,48 @@ export interface EmulatorProcess {
  */
 export async function buildLibrary(): Promise<void> {
   const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
-  const spawned = spawnNode(tsc, ['-p', 'tsconfig.build.json', '--outDir', LIBRARY_DIR, '--noCheck', '--sourceMap', 'false', '--declaration', 'false'], { stdout: 'ignore' });
-  await within(new Promise<void>((resolve, reject) => {
-    spawned.child.once('exit', (code, signal) => (code === 0 ? resolve() : reject(exitError('tsc', spawned, code, signal))));
-  }), 60_000, 'compiling src/');
+  const spawned = spawnNode(
+    tsc,
+    [
+      '-p',
+      'tsconfig.build.json',
+      '--outDir',
+      LIBRARY_DIR,
+      '--noCheck',
+      '--sourceMap',
+      'false',
+      '--declaration',
+      'false',
+    ],
+    { stdout: 'ignore' },
+  );
+  await within(
+    new Promise<void>((resolve, reject) => {
+      spawned.child.once('exit', (code, signal) =>
+        code === 0 ? resolve() : reject(exitError('tsc', spawned, code, signal)),
+      );
+    }),
+    60_000,
+    'compiling src/',
+  );
 }
 
 /** Starts the emulator's CLI (compiled by {@link buildLibrary}) with request recording off; waits for its JSON line. */
 export async function startEmulator(): Promise<EmulatorProcess> {
   const spawned = spawnNode(path.join(LIBRARY_DIR, 'testing/cli.js'), ['--record-limit', '0'], { stdout: 'pipe' });
-  const line = await within(new Promise<string>((resolve, reject) => {
-    let text = '';
-    spawned.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      text += chunk;
-      const end = text.indexOf('\n');
-      if (end !== -1) resolve(text.slice(0, end));
-    });
-    spawned.child.once('exit', (code, signal) => reject(exitError('the emulator', spawned, code, signal)));
-  }), 30_000, 'starting the emulator');
+  const line = await within(
+    new Promise<string>((resolve, reject) => {
+      let text = '';
+      spawned.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+        text += chunk;
+        const end = text.indexOf('\n');
+        if (end !== -1) resolve(text.slice(0, end));
+      });
+      spawned.child.once('exit', (code, signal) => reject(exitError('the emulator', spawned, code, signal)));
+    }),
+    30_000,
+    'starting the emulator',
+  );
   const { url, baseUrl, apiKey } = JSON.parse(line) as { url: string; baseUrl: string; apiKey: string };
   const site = new URL(baseUrl).pathname.split('/')[1];
   const control = async (method: 'GET' | 'POST' | 'DELETE', route: string, body?: unknown): Promise<unknown> => {
@@ -99,8 +129,9 @@ export async function startEmulator(): Promise<EmulatorProcess> {
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(30_000),
     });
-    const answer = await response.json() as unknown;
-    if (!response.ok) throw new Error(`emulator control ${method} ${route}: ${response.status} ${JSON.stringify(answer)}`);
+    const answer = (await response.json()) as unknown;
+    if (!response.ok)
+      throw new Error(`emulator control ${method} ${route}: ${response.status} ${JSON.stringify(answer)}`);
     return answer;
   };
   return { url, site, apiKey, control, cpuUs: () => procCpuUs(spawned.child.pid) };
@@ -127,7 +158,11 @@ export async function startApp(emulator: EmulatorProcess): Promise<AppProcess> {
   // Our middleware's default pino logger writes one line per logout to stdout: /dev/null here.
   // BENCH_CPU_PROF=1 writes a CPU profile of the app process to bench/results/ (open it in Chrome DevTools).
   const nodeArgs = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.join(ROOT, 'bench/results')] : [];
-  const spawned = spawnNode('bench/app.ts', [emulator.url, emulator.site, emulator.apiKey], { ipc: true, stdout: 'ignore', nodeArgs });
+  const spawned = spawnNode('bench/app.ts', [emulator.url, emulator.site, emulator.apiKey], {
+    ipc: true,
+    stdout: 'ignore',
+    nodeArgs,
+  });
   const { child } = spawned;
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   let nextId = 1;
@@ -137,20 +172,26 @@ export async function startApp(emulator: EmulatorProcess): Promise<AppProcess> {
     for (const p of pending.values()) p.reject(exited);
     pending.clear();
   });
-  const ready = await within(new Promise<AppReady>((resolve, reject) => {
-    child.on('message', (message: AppReady | { id: number; ok: boolean; result?: unknown; error?: string }) => {
-      if ('ready' in message) return resolve(message);
-      const p = pending.get(message.id);
-      pending.delete(message.id);
-      if (message.ok) p?.resolve(message.result);
-      else p?.reject(new Error(`app: ${message.error}`));
-    });
-    child.once('exit', () => reject(exited));
-  }), 30_000, 'starting the app');
+  const ready = await within(
+    new Promise<AppReady>((resolve, reject) => {
+      child.on('message', (message: AppReady | { id: number; ok: boolean; result?: unknown; error?: string }) => {
+        if ('ready' in message) return resolve(message);
+        const p = pending.get(message.id);
+        pending.delete(message.id);
+        if (message.ok) p?.resolve(message.result);
+        else p?.reject(new Error(`app: ${message.error}`));
+      });
+      child.once('exit', () => reject(exited));
+    }),
+    30_000,
+    'starting the app',
+  );
   const call = <T>(command: AppCommand, timeoutMs = 60_000): Promise<T> => {
     if (exited) return Promise.reject(exited);
     const id = nextId++;
-    const answer = new Promise<T>((resolve, reject) => pending.set(id, { resolve: resolve as (value: unknown) => void, reject }));
+    const answer = new Promise<T>((resolve, reject) =>
+      pending.set(id, { resolve: resolve as (value: unknown) => void, reject }),
+    );
     child.send({ id, ...command });
     return within(answer, timeoutMs, `app command ${command.cmd}`);
   };
@@ -161,21 +202,30 @@ export async function startApp(emulator: EmulatorProcess): Promise<AppProcess> {
 export async function runChild<T>(script: string, nodeArgs: string[], args: string[], timeoutMs: number): Promise<T> {
   // stdout is /dev/null: the middleware logs one line per logout with its default logger.
   const spawned = spawnNode(script, args, { ipc: true, stdout: 'ignore', nodeArgs });
-  return within(new Promise<T>((resolve, reject) => {
-    spawned.child.once('message', (message: T) => resolve(message));
-    spawned.child.once('exit', (code, signal) => reject(exitError(script, spawned, code, signal)));
-  }), timeoutMs, script);
+  return within(
+    new Promise<T>((resolve, reject) => {
+      spawned.child.once('message', (message: T) => resolve(message));
+      spawned.child.once('exit', (code, signal) => reject(exitError(script, spawned, code, signal)));
+    }),
+    timeoutMs,
+    script,
+  );
 }
 
 /** Ends every child still running: SIGTERM, then SIGKILL after `graceMs`. */
 export async function killAll(graceMs = 2000): Promise<void> {
-  await Promise.all([...live].map((child) => new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  })));
+  await Promise.all(
+    [...live].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
 }

@@ -12,10 +12,7 @@ export const ROUTE_LABELS: Record<RouteName, string> = {
 };
 
 /** A command to the app; each is answered with `{ id, ok, result | error }`. */
-export type AppCommand =
-  | { cmd: 'prepare'; count: number; perSession: number }
-  | { cmd: 'stats' }
-  | { cmd: 'close' };
+export type AppCommand = { cmd: 'prepare'; count: number; perSession: number } | { cmd: 'stats' } | { cmd: 'close' };
 
 /** What the app sends once it listens. */
 export interface AppReady {

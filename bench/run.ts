@@ -12,7 +12,16 @@ import path from 'node:path';
 import { median, runCapped, runLoad, type CappedResult, type LoadResult } from './load';
 import type { MemoryResult } from './memory';
 import type { MicroResult } from './micro';
-import { buildLibrary, killAll, ROOT, runChild, startApp, startEmulator, type AppProcess, type EmulatorProcess } from './processes';
+import {
+  buildLibrary,
+  killAll,
+  ROOT,
+  runChild,
+  startApp,
+  startEmulator,
+  type AppProcess,
+  type EmulatorProcess,
+} from './processes';
 import { ROUTE_LABELS, ROUTES, type AppStats, type RouteName } from './protocol';
 
 /** Connections autocannon keeps open in the healthy scenarios (its own default). */
@@ -69,35 +78,64 @@ async function resetEmulator(ctx: Context): Promise<void> {
  * Checks that a run did the real work: every request logged its own portal sessions out in the emulator,
  * and the route counted them as ended. Then resets the emulator for the next run.
  */
-async function verify(ctx: Context, route: RouteName, requests: number, perSession: number): Promise<{ verified: boolean; cpuUsPerLogout: number }> {
+async function verify(
+  ctx: Context,
+  route: RouteName,
+  requests: number,
+  perSession: number,
+): Promise<{ verified: boolean; cpuUsPerLogout: number }> {
   const appStats = await ctx.app.call<AppStats>({ cmd: 'stats' });
   const stats = appStats.routes[route];
-  const { sessions } = await ctx.emulator.control('GET', 'sessions') as { sessions: Array<{ status: string }> };
+  const { sessions } = (await ctx.emulator.control('GET', 'sessions')) as { sessions: Array<{ status: string }> };
   await resetEmulator(ctx);
   const loggedOut = sessions.filter((s) => s.status === 'logged_out').length;
   const expected = route === 'bare' ? 0 : requests * perSession;
   const ok = stats.requests === requests && loggedOut === expected && stats.portalSessionsEnded === expected;
-  if (!ok) log(`  ! ${route}: ${stats.requests}/${requests} requests, ${loggedOut}/${expected} portal sessions logged out in the emulator, ${stats.portalSessionsEnded} counted ended, failures ${JSON.stringify(stats.failureKinds)}`);
+  if (!ok)
+    log(
+      `  ! ${route}: ${stats.requests}/${requests} requests, ${loggedOut}/${expected} portal sessions logged out in the emulator, ${stats.portalSessionsEnded} counted ended, failures ${JSON.stringify(stats.failureKinds)}`,
+    );
   return { verified: ok, cpuUsPerLogout: appStats.cpuUs / requests };
 }
 
 /** One run: fresh logged-in users (one cookie per request), the load, then the check. */
-async function measure(ctx: Context, route: RouteName, requests: number, perSession: number, connections: number): Promise<Run> {
+async function measure(
+  ctx: Context,
+  route: RouteName,
+  requests: number,
+  perSession: number,
+  connections: number,
+): Promise<Run> {
   const cookies = await ctx.app.call<string[]>({ cmd: 'prepare', count: requests, perSession }, 120_000);
   await ctx.app.call({ cmd: 'stats' }); // starts the CPU count here, after the preparation
   const emulatorCpu = ctx.emulator.cpuUs();
   const result = await runLoad(`${ctx.app.url}/logout/${route}`, cookies, connections);
   const emulatorCpuUsPerLogout = (ctx.emulator.cpuUs() - emulatorCpu) / requests;
-  return { ...result, emulatorCpuUsPerLogout, ...await verify(ctx, route, requests, perSession) };
+  return { ...result, emulatorCpuUsPerLogout, ...(await verify(ctx, route, requests, perSession)) };
 }
 
 function summarize(runs: Run[]): Figures {
   const med = (pick: (r: Run) => number) => round2(median(runs.map(pick)));
-  return { rps: round1(median(runs.map((r) => r.rps))), p50Ms: med((r) => r.p50Ms), p99Ms: med((r) => r.p99Ms), cpuUsPerLogout: round1(median(runs.map((r) => r.cpuUsPerLogout))), emulatorCpuUsPerLogout: round1(median(runs.map((r) => r.emulatorCpuUsPerLogout ?? NaN))), runs };
+  return {
+    rps: round1(median(runs.map((r) => r.rps))),
+    p50Ms: med((r) => r.p50Ms),
+    p99Ms: med((r) => r.p99Ms),
+    cpuUsPerLogout: round1(median(runs.map((r) => r.cpuUsPerLogout))),
+    emulatorCpuUsPerLogout: round1(median(runs.map((r) => r.emulatorCpuUsPerLogout ?? NaN))),
+    runs,
+  };
 }
 
 /** Warm-up, then `count` rounds with the routes in rotating order; medians per route. */
-async function rounds(ctx: Context, count: number, routes: readonly RouteName[], requests: number, warmup: number, perSession: number, connections: number): Promise<Record<string, Figures>> {
+async function rounds(
+  ctx: Context,
+  count: number,
+  routes: readonly RouteName[],
+  requests: number,
+  warmup: number,
+  perSession: number,
+  connections: number,
+): Promise<Record<string, Figures>> {
   for (const route of routes) await measure(ctx, route, warmup, perSession, connections);
   const runs = new Map<RouteName, Run[]>(routes.map((r) => [r, []]));
   for (let round = 0; round < count; round++) {
@@ -109,7 +147,12 @@ async function rounds(ctx: Context, count: number, routes: readonly RouteName[],
   return Object.fromEntries([...runs].map(([route, r]) => [route, summarize(r)]));
 }
 
-async function healthy(ctx: Context, latencyMs: number, requests: number, warmup: number): Promise<Record<string, Figures>> {
+async function healthy(
+  ctx: Context,
+  latencyMs: number,
+  requests: number,
+  warmup: number,
+): Promise<Record<string, Figures>> {
   ctx.faults = latencyMs ? [{ latencyMs, match: { method: 'POST', pathRegex: '/logout$' } }] : [];
   await resetEmulator(ctx);
   return rounds(ctx, ROUNDS, ROUTES, requests, warmup, 1, CONNECTIONS);
@@ -121,7 +164,9 @@ async function several(ctx: Context): Promise<Record<string, { single: Figures; 
   const routes: RouteName[] = ['axios', 'sdk', 'ours'];
   const single = await rounds(ctx, FEW_ROUNDS, routes, 100, 20, 1, SEVERAL_CONNECTIONS);
   const many = await rounds(ctx, FEW_ROUNDS, routes, 100, 20, SEVERAL_PORTAL_SESSIONS, SEVERAL_CONNECTIONS);
-  return Object.fromEntries(routes.map((r) => [r, { single: single[r], several: many[r], ratio: round2(many[r].p50Ms / single[r].p50Ms) }]));
+  return Object.fromEntries(
+    routes.map((r) => [r, { single: single[r], several: many[r], ratio: round2(many[r].p50Ms / single[r].p50Ms) }]),
+  );
 }
 
 interface Outage {
@@ -146,35 +191,66 @@ async function outage(ctx: Context): Promise<Outage> {
   if (!ctx.app.features.circuitBreaker) return { sdk, ours };
   // Those failures (OUTAGE_REQUESTS, past the default failureThreshold of 5) opened route 4's breaker,
   // for the default coolOffMs of 30 s: measure it against the floor while the emulator still hangs.
-  const breakerRuns = new Map<RouteName, Run[]>([['bare', []], ['ours', []]]);
+  const breakerRuns = new Map<RouteName, Run[]>([
+    ['bare', []],
+    ['ours', []],
+  ]);
   const failures: Record<string, number> = {};
   for (let round = 0; round < FEW_ROUNDS; round++) {
-    for (const route of round % 2 ? ['ours', 'bare'] as const : ['bare', 'ours'] as const) {
+    for (const route of round % 2 ? (['ours', 'bare'] as const) : (['bare', 'ours'] as const)) {
       const cookies = await ctx.app.call<string[]>({ cmd: 'prepare', count: BREAKER_REQUESTS, perSession: 1 });
       await ctx.app.call({ cmd: 'stats' });
       const load = await runLoad(`${ctx.app.url}/logout/${route}`, cookies, CONNECTIONS);
       const stats = await ctx.app.call<AppStats>({ cmd: 'stats' });
       // Nothing is logged out here: route 4 skips the call (breaker open) and keeps the IDs for later.
-      breakerRuns.get(route)?.push({ ...load, cpuUsPerLogout: stats.cpuUs / BREAKER_REQUESTS, verified: stats.routes[route].requests === BREAKER_REQUESTS });
-      for (const [kind, n] of Object.entries(stats.routes.ours.failureKinds)) failures[kind] = (failures[kind] ?? 0) + n;
+      breakerRuns
+        .get(route)
+        ?.push({
+          ...load,
+          cpuUsPerLogout: stats.cpuUs / BREAKER_REQUESTS,
+          verified: stats.routes[route].requests === BREAKER_REQUESTS,
+        });
+      for (const [kind, n] of Object.entries(stats.routes.ours.failureKinds))
+        failures[kind] = (failures[kind] ?? 0) + n;
     }
   }
-  return { sdk, ours, breaker: { bare: summarize(breakerRuns.get('bare') ?? []), ours: summarize(breakerRuns.get('ours') ?? []), oursFailures: failures } };
+  return {
+    sdk,
+    ours,
+    breaker: {
+      bare: summarize(breakerRuns.get('bare') ?? []),
+      ours: summarize(breakerRuns.get('ours') ?? []),
+      oursFailures: failures,
+    },
+  };
 }
 
 // ---- report ----
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
+  return rows
+    .map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '))
+    .join('\n');
 }
 
 function healthyTable(title: string, figures: Record<string, Figures>): string {
   const ref = figures.axios;
-  const rows = [['route', 'req/s', '× route 2', 'p50 ms', 'p99 ms', 'p99 − route 2', 'app CPU µs/logout', 'emulator CPU µs/logout']];
+  const rows = [
+    ['route', 'req/s', '× route 2', 'p50 ms', 'p99 ms', 'p99 − route 2', 'app CPU µs/logout', 'emulator CPU µs/logout'],
+  ];
   for (const route of ROUTES) {
     const f = figures[route];
-    rows.push([ROUTE_LABELS[route], f.rps.toFixed(0), (f.rps / ref.rps).toFixed(2), f.p50Ms.toFixed(2), f.p99Ms.toFixed(2), route === 'axios' ? '' : `${(f.p99Ms - ref.p99Ms >= 0 ? '+' : '')}${(f.p99Ms - ref.p99Ms).toFixed(2)}`, f.cpuUsPerLogout.toFixed(0), f.emulatorCpuUsPerLogout.toFixed(0)]);
+    rows.push([
+      ROUTE_LABELS[route],
+      f.rps.toFixed(0),
+      (f.rps / ref.rps).toFixed(2),
+      f.p50Ms.toFixed(2),
+      f.p99Ms.toFixed(2),
+      route === 'axios' ? '' : `${f.p99Ms - ref.p99Ms >= 0 ? '+' : ''}${(f.p99Ms - ref.p99Ms).toFixed(2)}`,
+      f.cpuUsPerLogout.toFixed(0),
+      f.emulatorCpuUsPerLogout.toFixed(0),
+    ]);
   }
   return `${title}\n${table(rows)}`;
 }
@@ -187,33 +263,71 @@ interface Check {
 
 function checks(results: Results): Check[] {
   const out: Check[] = [];
-  for (const [name, h] of [['healthy', results.healthy], [`healthy +${LATENCY_MS} ms`, results.healthyLatency]] as const) {
+  for (const [name, h] of [
+    ['healthy', results.healthy],
+    [`healthy +${LATENCY_MS} ms`, results.healthyLatency],
+  ] as const) {
     const ratio2 = h.ours.rps / h.axios.rps;
     const ratio3 = h.ours.rps / h.sdk.rps;
     const p99 = h.ours.p99Ms - h.axios.p99Ms;
     out.push({ target: `${name}: throughput ≥ 0.95 × route 2`, value: ratio2.toFixed(2), met: ratio2 >= 0.95 });
     out.push({ target: `${name}: throughput ≥ route 3`, value: `${ratio3.toFixed(2)} × route 3`, met: ratio3 >= 1 });
-    out.push({ target: `${name}: p99 within 1 ms of route 2`, value: `${p99 >= 0 ? '+' : ''}${p99.toFixed(2)} ms`, met: p99 <= 1 });
+    out.push({
+      target: `${name}: p99 within 1 ms of route 2`,
+      value: `${p99 >= 0 ? '+' : ''}${p99.toFixed(2)} ms`,
+      met: p99 <= 1,
+    });
   }
   const s = results.several.ours;
-  out.push({ target: `several sessions: ${SEVERAL_PORTAL_SESSIONS} < 1.5 × 1 session (p50)`, value: `${s.ratio.toFixed(2)} (${s.several.p50Ms.toFixed(1)} vs ${s.single.p50Ms.toFixed(1)} ms)`, met: s.ratio < 1.5 });
+  out.push({
+    target: `several sessions: ${SEVERAL_PORTAL_SESSIONS} < 1.5 × 1 session (p50)`,
+    value: `${s.ratio.toFixed(2)} (${s.several.p50Ms.toFixed(1)} vs ${s.single.p50Ms.toFixed(1)} ms)`,
+    met: s.ratio < 1.5,
+  });
   const o = results.outage;
-  out.push({ target: `outage: p99 ≤ logout budget ${results.app.logoutBudgetMs} ms + 100 ms`, value: `${o.ours.p99Ms.toFixed(0)} ms`, met: o.ours.p99Ms <= results.app.logoutBudgetMs + 100 });
+  out.push({
+    target: `outage: p99 ≤ logout budget ${results.app.logoutBudgetMs} ms + 100 ms`,
+    value: `${o.ours.p99Ms.toFixed(0)} ms`,
+    met: o.ours.p99Ms <= results.app.logoutBudgetMs + 100,
+  });
   if (o.breaker) {
     const d = o.breaker.ours.p99Ms - o.breaker.bare.p99Ms;
-    out.push({ target: 'breaker open: p99 within 5 ms of route 1', value: `${d >= 0 ? '+' : ''}${d.toFixed(2)} ms`, met: d <= 5 });
+    out.push({
+      target: 'breaker open: p99 within 5 ms of route 1',
+      value: `${d >= 0 ? '+' : ''}${d.toFixed(2)} ms`,
+      met: d <= 5,
+    });
   } else {
     out.push({ target: 'breaker open: p99 within 5 ms of route 1', value: 'breaker not available', met: undefined });
   }
-  out.push({ target: 'memory: heap growth < 10 MB over 100,000 logouts', value: `${results.memory.growthMb.toFixed(2)} MB (${results.memory.logouts} logouts, ${results.memory.transport} transport)`, met: results.memory.growthMb < 10 && results.memory.logouts >= 100_000 });
+  out.push({
+    target: 'memory: heap growth < 10 MB over 100,000 logouts',
+    value: `${results.memory.growthMb.toFixed(2)} MB (${results.memory.logouts} logouts, ${results.memory.transport} transport)`,
+    met: results.memory.growthMb < 10 && results.memory.logouts >= 100_000,
+  });
   const u = results.micro;
-  out.push({ target: 'per-request work < 50 µs: lookup, headers, outcome (logger silent)', value: `${u.middlewareSilentLogUs.toFixed(1)} µs`, met: u.middlewareSilentLogUs < 50 });
-  out.push({ target: 'per-request work < 50 µs: the same + the default log line', value: `${u.middlewareUs.toFixed(1)} µs`, met: u.middlewareUs < 50 });
+  out.push({
+    target: 'per-request work < 50 µs: lookup, headers, outcome (logger silent)',
+    value: `${u.middlewareSilentLogUs.toFixed(1)} µs`,
+    met: u.middlewareSilentLogUs < 50,
+  });
+  out.push({
+    target: 'per-request work < 50 µs: the same + the default log line',
+    value: `${u.middlewareUs.toFixed(1)} µs`,
+    met: u.middlewareUs < 50,
+  });
   return out;
 }
 
 interface Results {
-  machine: { cpus: number; cpu: string; node: string; platform: string; loadAverageStart: number[]; loadAverageEnd?: number[] };
+  machine: {
+    cpus: number;
+    cpu: string;
+    node: string;
+    platform: string;
+    loadAverageStart: number[];
+    loadAverageEnd?: number[];
+  };
   settings: Record<string, number>;
   app: { features: AppProcess['features']; logoutBudgetMs: number };
   healthy: Record<string, Figures>;
@@ -229,8 +343,24 @@ interface Results {
 async function main(): Promise<void> {
   const started = performance.now();
   const partial: Partial<Results> = {
-    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.release()}`, loadAverageStart: os.loadavg().map(round2) },
-    settings: { connections: CONNECTIONS, rounds: ROUNDS, fewRounds: FEW_ROUNDS, healthyRequests: HEALTHY_REQUESTS, healthyLatencyRequests: HEALTHY_LATENCY_REQUESTS, latencyMs: LATENCY_MS, outageCapMs: OUTAGE_CAP_MS, severalConnections: SEVERAL_CONNECTIONS, breakerRequests: BREAKER_REQUESTS },
+    machine: {
+      cpus: os.cpus().length,
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+      loadAverageStart: os.loadavg().map(round2),
+    },
+    settings: {
+      connections: CONNECTIONS,
+      rounds: ROUNDS,
+      fewRounds: FEW_ROUNDS,
+      healthyRequests: HEALTHY_REQUESTS,
+      healthyLatencyRequests: HEALTHY_LATENCY_REQUESTS,
+      latencyMs: LATENCY_MS,
+      outageCapMs: OUTAGE_CAP_MS,
+      severalConnections: SEVERAL_CONNECTIONS,
+      breakerRequests: BREAKER_REQUESTS,
+    },
   };
   const step = (name: string) => log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${name}`);
 
@@ -241,14 +371,20 @@ async function main(): Promise<void> {
   const app = await startApp(emulator);
   const ctx: Context = { emulator, app, faults: [] };
   partial.app = { features: app.features, logoutBudgetMs: app.logoutBudgetMs };
-  const available = Object.entries(app.features).filter(([, v]) => v).map(([k]) => k);
-  log(`  reliability options found: ${available.length ? available.join(', ') : 'none'}; route 4's logout budget ${app.logoutBudgetMs} ms`);
+  const available = Object.entries(app.features)
+    .filter(([, v]) => v)
+    .map(([k]) => k);
+  log(
+    `  reliability options found: ${available.length ? available.join(', ') : 'none'}; route 4's logout budget ${app.logoutBudgetMs} ms`,
+  );
 
   step(`healthy: ${ROUTES.length} routes × ${ROUNDS} rounds × ${HEALTHY_REQUESTS} logouts, ${CONNECTIONS} connections`);
   partial.healthy = await healthy(ctx, 0, HEALTHY_REQUESTS, 300);
   step(`healthy, +${LATENCY_MS} ms: ${ROUTES.length} routes × ${ROUNDS} rounds × ${HEALTHY_LATENCY_REQUESTS} logouts`);
   partial.healthyLatency = await healthy(ctx, LATENCY_MS, HEALTHY_LATENCY_REQUESTS, 150);
-  step(`several sessions: 1 vs ${SEVERAL_PORTAL_SESSIONS} portal sessions per logout, +${LATENCY_MS} ms, ${SEVERAL_CONNECTIONS} connections`);
+  step(
+    `several sessions: 1 vs ${SEVERAL_PORTAL_SESSIONS} portal sessions per logout, +${LATENCY_MS} ms, ${SEVERAL_CONNECTIONS} connections`,
+  );
   partial.several = await several(ctx);
   step(`outage: the emulator never answers (capped at ${OUTAGE_CAP_MS / 1000} s)`);
   partial.outage = await outage(ctx);
@@ -269,24 +405,76 @@ async function main(): Promise<void> {
 function report(results: Results): void {
   const { machine } = results;
   log('');
-  log(`Machine: ${machine.cpus} × ${machine.cpu}, Node ${machine.node}, ${machine.platform}; load average ${machine.loadAverageStart.join(' ')} at start, ${machine.loadAverageEnd?.join(' ')} at end`);
+  log(
+    `Machine: ${machine.cpus} × ${machine.cpu}, Node ${machine.node}, ${machine.platform}; load average ${machine.loadAverageStart.join(' ')} at start, ${machine.loadAverageEnd?.join(' ')} at end`,
+  );
   log('');
-  log(healthyTable(`Healthy (emulator answers at once): medians of ${ROUNDS} rounds, ${CONNECTIONS} connections`, results.healthy));
+  log(
+    healthyTable(
+      `Healthy (emulator answers at once): medians of ${ROUNDS} rounds, ${CONNECTIONS} connections`,
+      results.healthy,
+    ),
+  );
   log('');
-  log(healthyTable(`Healthy, emulator +${LATENCY_MS} ms: medians of ${ROUNDS} rounds, ${CONNECTIONS} connections`, results.healthyLatency));
+  log(
+    healthyTable(
+      `Healthy, emulator +${LATENCY_MS} ms: medians of ${ROUNDS} rounds, ${CONNECTIONS} connections`,
+      results.healthyLatency,
+    ),
+  );
   log('');
-  const sev = [['route', '1 session p50 ms', `${SEVERAL_PORTAL_SESSIONS} sessions p50 ms`, 'ratio', '1 session p99', `${SEVERAL_PORTAL_SESSIONS} sessions p99`]];
-  for (const [route, s] of Object.entries(results.several)) sev.push([ROUTE_LABELS[route as RouteName], s.single.p50Ms.toFixed(1), s.several.p50Ms.toFixed(1), s.ratio.toFixed(2), s.single.p99Ms.toFixed(1), s.several.p99Ms.toFixed(1)]);
+  const sev = [
+    [
+      'route',
+      '1 session p50 ms',
+      `${SEVERAL_PORTAL_SESSIONS} sessions p50 ms`,
+      'ratio',
+      '1 session p99',
+      `${SEVERAL_PORTAL_SESSIONS} sessions p99`,
+    ],
+  ];
+  for (const [route, s] of Object.entries(results.several))
+    sev.push([
+      ROUTE_LABELS[route as RouteName],
+      s.single.p50Ms.toFixed(1),
+      s.several.p50Ms.toFixed(1),
+      s.ratio.toFixed(2),
+      s.single.p99Ms.toFixed(1),
+      s.several.p99Ms.toFixed(1),
+    ]);
   log(`Several sessions (+${LATENCY_MS} ms, ${SEVERAL_CONNECTIONS} connections): time of one logout\n${table(sev)}`);
   log('');
   const o = results.outage;
-  const capped = (r: CappedResult) => (r.hitCap ? `${r.hitCap}/${r.requests} hit the ${OUTAGE_CAP_MS / 1000} s cap` : 'none hit the cap');
+  const capped = (r: CappedResult) =>
+    r.hitCap ? `${r.hitCap}/${r.requests} hit the ${OUTAGE_CAP_MS / 1000} s cap` : 'none hit the cap';
   const out = [['route', 'p50 ms', 'p99 ms', 'max ms', 'note']];
   out.push([ROUTE_LABELS.sdk, o.sdk.p50Ms.toFixed(0), o.sdk.p99Ms.toFixed(0), o.sdk.maxMs.toFixed(0), capped(o.sdk)]);
-  out.push([ROUTE_LABELS.ours, o.ours.p50Ms.toFixed(0), o.ours.p99Ms.toFixed(0), o.ours.maxMs.toFixed(0), `${capped(o.ours)}; budget ${results.app.logoutBudgetMs} ms`]);
+  out.push([
+    ROUTE_LABELS.ours,
+    o.ours.p50Ms.toFixed(0),
+    o.ours.p99Ms.toFixed(0),
+    o.ours.maxMs.toFixed(0),
+    `${capped(o.ours)}; budget ${results.app.logoutBudgetMs} ms`,
+  ]);
   if (o.breaker) {
-    out.push([`${ROUTE_LABELS.bare} (during outage)`, o.breaker.bare.p50Ms.toFixed(2), o.breaker.bare.p99Ms.toFixed(2), '', `${o.breaker.bare.rps.toFixed(0)} req/s, ${o.breaker.bare.cpuUsPerLogout.toFixed(0)} µs CPU/logout`]);
-    out.push([`${ROUTE_LABELS.ours}, breaker open`, o.breaker.ours.p50Ms.toFixed(2), o.breaker.ours.p99Ms.toFixed(2), '', `${o.breaker.ours.rps.toFixed(0)} req/s, ${o.breaker.ours.cpuUsPerLogout.toFixed(0)} µs CPU/logout; ${Object.entries(o.breaker.oursFailures).map(([k, v]) => `${v} ${k}`).join(', ')}`]);
+    out.push([
+      `${ROUTE_LABELS.bare} (during outage)`,
+      o.breaker.bare.p50Ms.toFixed(2),
+      o.breaker.bare.p99Ms.toFixed(2),
+      '',
+      `${o.breaker.bare.rps.toFixed(0)} req/s, ${o.breaker.bare.cpuUsPerLogout.toFixed(0)} µs CPU/logout`,
+    ]);
+    out.push([
+      `${ROUTE_LABELS.ours}, breaker open`,
+      o.breaker.ours.p50Ms.toFixed(2),
+      o.breaker.ours.p99Ms.toFixed(2),
+      '',
+      `${o.breaker.ours.rps.toFixed(0)} req/s, ${o.breaker.ours.cpuUsPerLogout.toFixed(0)} µs CPU/logout; ${Object.entries(
+        o.breaker.oursFailures,
+      )
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ')}`,
+    ]);
   } else {
     out.push([`${ROUTE_LABELS.ours}, breaker open`, '', '', '', 'breaker not available']);
   }
@@ -294,22 +482,32 @@ function report(results: Results): void {
   log('');
   const m = results.memory;
   const mh = results.memoryHttp;
-  log(`Memory: heap after full GC, ${m.logouts} logouts (stubbed transport): ${m.heapBeforeMb} → ${m.heapAfterMb} MB (${m.growthMb >= 0 ? '+' : ''}${m.growthMb} MB; quarters ${m.heapTrendMb.join(', ')}), ${m.notEnded} not ended, ${m.seconds} s`);
-  log(`        ${mh.logouts} logouts over HTTP to the emulator: ${mh.heapBeforeMb} → ${mh.heapAfterMb} MB (${mh.growthMb >= 0 ? '+' : ''}${mh.growthMb} MB), ${mh.notEnded} not ended, ${mh.seconds} s`);
+  log(
+    `Memory: heap after full GC, ${m.logouts} logouts (stubbed transport): ${m.heapBeforeMb} → ${m.heapAfterMb} MB (${m.growthMb >= 0 ? '+' : ''}${m.growthMb} MB; quarters ${m.heapTrendMb.join(', ')}), ${m.notEnded} not ended, ${m.seconds} s`,
+  );
+  log(
+    `        ${mh.logouts} logouts over HTTP to the emulator: ${mh.heapBeforeMb} → ${mh.heapAfterMb} MB (${mh.growthMb >= 0 ? '+' : ''}${mh.growthMb} MB), ${mh.notEnded} not ended, ${mh.seconds} s`,
+  );
   const u = results.micro;
-  log(`Per-request work (µs per logout, harness of ${u.harnessUs} µs subtracted): middleware ${u.middlewareUs} (with a silent logger ${u.middlewareSilentLogUs}); with our client and axios, transport stubbed ${u.middlewareWithAxiosUs}; a bare axios.post ${u.plainAxiosUs}`);
+  log(
+    `Per-request work (µs per logout, harness of ${u.harnessUs} µs subtracted): middleware ${u.middlewareUs} (with a silent logger ${u.middlewareSilentLogUs}); with our client and axios, transport stubbed ${u.middlewareWithAxiosUs}; a bare axios.post ${u.plainAxiosUs}`,
+  );
   log('');
   const checked = [
     ...[results.healthy, results.healthyLatency].flatMap((byRoute) => Object.values(byRoute)),
     ...Object.values(results.several).flatMap((s) => [s.single, s.several]),
   ].flatMap((figures) => figures.runs);
   const unverified = checked.filter((r) => !r.verified).length;
-  log(unverified === 0
-    ? `Every one of the ${checked.length} measured runs logged out exactly its own portal sessions in the emulator.`
-    : `WARNING: ${unverified} of ${checked.length} measured runs did not log out exactly their own portal sessions (see "!" above).`);
+  log(
+    unverified === 0
+      ? `Every one of the ${checked.length} measured runs logged out exactly its own portal sessions in the emulator.`
+      : `WARNING: ${unverified} of ${checked.length} measured runs did not log out exactly their own portal sessions (see "!" above).`,
+  );
   log('');
   const list = checks(results);
-  log(`Targets\n${table([['target', 'measured', ''], ...list.map((c) => [c.target, c.value, c.met === undefined ? 'n/a' : c.met ? 'met' : 'MISSED'])])}`);
+  log(
+    `Targets\n${table([['target', 'measured', ''], ...list.map((c) => [c.target, c.value, c.met === undefined ? 'n/a' : c.met ? 'met' : 'MISSED'])])}`,
+  );
   log('');
   const dir = path.join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
@@ -329,11 +527,15 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => void killAll(500).finally(() => process.exit(130)));
 }
 
-main().then(
-  () => killAll(),
-  async (error: unknown) => {
-    process.stderr.write(`bench failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
-    await killAll(500);
-    process.exitCode = 1;
-  },
-).finally(() => clearTimeout(deadline));
+main()
+  .then(
+    () => killAll(),
+    async (error: unknown) => {
+      process.stderr.write(
+        `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
+      await killAll(500);
+      process.exitCode = 1;
+    },
+  )
+  .finally(() => clearTimeout(deadline));

@@ -44,7 +44,14 @@ export function createBusinessEntitiesApp(options: BusinessEntitiesAppOptions) {
 
   const app = express();
   app.use(express.urlencoded({ extended: false }));
-  app.use(session({ secret: options.sessionSecret, resave: false, saveUninitialized: false, cookie: { httpOnly: true, sameSite: 'lax' } }));
+  app.use(
+    session({
+      secret: options.sessionSecret,
+      resave: false,
+      saveUninitialized: false,
+      cookie: { httpOnly: true, sameSite: 'lax' },
+    }),
+  );
 
   app.post('/login', (req, res, next) => {
     const account = options.findAccount(String(req.body?.email));
@@ -60,7 +67,9 @@ export function createBusinessEntitiesApp(options: BusinessEntitiesAppOptions) {
     try {
       const { chargebeeCustomerId, businessEntityId } = req.session.account!;
       const entity = businessEntityId ?? options.defaultBusinessEntityId;
-      const portal = await portalLogout.clientFor(entity).create({ customerId: chargebeeCustomerId }, { 'chargebee-business-entity-id': entity });
+      const portal = await portalLogout
+        .clientFor(entity)
+        .create({ customerId: chargebeeCustomerId }, { 'chargebee-business-entity-id': entity });
       await portalLogout.remember(req, res, portal, { businessEntityId });
       res.redirect(303, portal.access_url);
     } catch (err) {

@@ -44,7 +44,9 @@ export function createOpenIdConnectApp(options: OpenIdConnectAppOptions) {
 
   app.post('/billing/portal', requiresAuth(), async (req, res, next) => {
     try {
-      const portal = await portalLogout.clientFor().create({ customerId: options.chargebeeCustomerIdFor(req.oidc.user!) });
+      const portal = await portalLogout
+        .clientFor()
+        .create({ customerId: options.chargebeeCustomerIdFor(req.oidc.user!) });
       await portalLogout.remember(req, res, portal);
       res.redirect(303, portal.access_url);
     } catch (err) {

@@ -25,7 +25,11 @@ export interface PassportAppOptions {
 
 export function createPassportApp({ chargebee, sessionSecret, findUser }: PassportAppOptions) {
   const passport = new Passport(); // or the global `passport`; an instance per app keeps tests apart
-  passport.use(new LocalStrategy({ usernameField: 'email' }, (email, password, done) => done(null, findUser(email, password) ?? false)));
+  passport.use(
+    new LocalStrategy({ usernameField: 'email' }, (email, password, done) =>
+      done(null, findUser(email, password) ?? false),
+    ),
+  );
   passport.serializeUser((user, done) => done(null, user));
   passport.deserializeUser((user: AppUser, done) => done(null, user));
 
@@ -35,11 +39,20 @@ export function createPassportApp({ chargebee, sessionSecret, findUser }: Passpo
 
   const app = express();
   app.use(express.urlencoded({ extended: false }));
-  app.use(session({ secret: sessionSecret, resave: false, saveUninitialized: false, cookie: { httpOnly: true, sameSite: 'lax' } }));
+  app.use(
+    session({
+      secret: sessionSecret,
+      resave: false,
+      saveUninitialized: false,
+      cookie: { httpOnly: true, sameSite: 'lax' },
+    }),
+  );
   app.use(passport.initialize());
   app.use(passport.session());
 
-  app.post('/login', passport.authenticate('local', { failureRedirect: '/login' }), (_req, res) => res.redirect(303, '/'));
+  app.post('/login', passport.authenticate('local', { failureRedirect: '/login' }), (_req, res) =>
+    res.redirect(303, '/'),
+  );
 
   app.get('/me', requireAuth, (req, res) => res.json({ email: (req.user as AppUser).email }));
 

@@ -26,7 +26,10 @@ export function isValidBusinessEntityId(value: unknown): value is string {
  * reference to a customer's portal and never goes to a log.
  */
 export function hashPortalSessionId(value: unknown): string {
-  return createHash('sha256').update(typeof value === 'string' ? value : describe(value)).digest('hex').slice(0, 12);
+  return createHash('sha256')
+    .update(typeof value === 'string' ? value : describe(value))
+    .digest('hex')
+    .slice(0, 12);
 }
 
 /** Any stored value as text, for hashing only: never throws (BigInt, cycles, objects without a prototype). */

@@ -1,5 +1,11 @@
-export { chargebeePortalLogout, DEFAULT_CLOSE_TIMEOUT_MS, type PortalLogoutMiddleware } from './middleware';
-export type { ChargebeePortalLogoutOptions, BusinessEntityOptions, RequestValue, RetryOptions, DeferredLogoutOptions } from './options';
+export { chargebeePortalLogout, DEFAULT_CLOSE_TIMEOUT_MS, type PortalLogoutMiddleware } from './middleware/middleware';
+export type {
+  ChargebeePortalLogoutOptions,
+  BusinessEntityOptions,
+  RequestValue,
+  RetryOptions,
+  DeferredLogoutOptions,
+} from './options/types';
 export {
   ChargebeeClient,
   DEFAULT_TIMEOUT_MS,
@@ -9,16 +15,34 @@ export {
   type CreatePortalSessionParams,
   type PortalSession,
   type LinkedCustomer,
-} from './client';
-export { ChargebeeError, ChargebeeApiError, ChargebeeTimeoutError, ChargebeeNetworkError, ChargebeeCircuitOpenError, PortalLogoutError } from './errors';
-export type { PortalLogoutOutcome, PortalSessionOutcome, PortalSessionStatus, PortalSessionReason } from './outcome';
-export { MemoryDeferredLogoutStore, DEFAULT_MAX_QUEUED, type DeferredLogoutStore, type DeferredLogoutJob, type DeferReason } from './deferred-queue';
-export { DEFAULT_BUDGET_MS, DEFAULT_RETRY_POLICY, backoffDelay, isRetryable } from './retry';
-export { DEFAULT_CIRCUIT_BREAKER, type CircuitBreakerOptions } from './circuit-breaker';
-export { isCrossSiteSafeRequest } from './cross-site';
-export type { PortalSessionStore } from './store';
-export type { PortalSessionCookieOptions } from './cookie-store';
-export type { RememberedPortalSession } from './remembered';
+} from './chargebee/client';
+export {
+  ChargebeeError,
+  ChargebeeApiError,
+  ChargebeeTimeoutError,
+  ChargebeeNetworkError,
+  ChargebeeCircuitOpenError,
+  PortalLogoutError,
+} from './chargebee/errors';
+export type {
+  PortalLogoutOutcome,
+  PortalSessionOutcome,
+  PortalSessionStatus,
+  PortalSessionReason,
+} from './logout/outcome';
+export {
+  MemoryDeferredLogoutStore,
+  DEFAULT_MAX_QUEUED,
+  type DeferredLogoutStore,
+  type DeferredLogoutJob,
+  type DeferReason,
+} from './reliability/deferred-queue';
+export { DEFAULT_BUDGET_MS, DEFAULT_RETRY_POLICY, backoffDelay, isRetryable } from './reliability/retry';
+export { DEFAULT_CIRCUIT_BREAKER, type CircuitBreakerOptions } from './reliability/circuit-breaker';
+export { isCrossSiteSafeRequest } from './middleware/cross-site';
+export type { PortalSessionStore } from './remembered/store';
+export type { PortalSessionCookieOptions } from './remembered/cookie-store';
+export type { RememberedPortalSession } from './remembered/list';
 export {
   ORIGIN_HEADERS,
   normalizeIp,
@@ -26,6 +50,6 @@ export {
   emailHeaders,
   eventSuppressionHeaders,
   type EventSuppression,
-} from './origin-headers';
+} from './middleware/origin-headers';
 export { isValidPortalSessionId, isValidBusinessEntityId, hashPortalSessionId } from './identifiers';
-export { signCookieValue, unsignCookieValue } from './cookie-signature';
+export { signCookieValue, unsignCookieValue } from './remembered/cookie-signature';

@@ -43,12 +43,16 @@ interface Carried {
 }
 let carried: Carried = {};
 
-function app(extra: Partial<ChargebeePortalLogoutOptions> = {}, appOptions: Partial<Parameters<typeof createTestApp>[0]> = {}) {
+function app(
+  extra: Partial<ChargebeePortalLogoutOptions> = {},
+  appOptions: Partial<Parameters<typeof createTestApp>[0]> = {},
+) {
   const logs = captureLogs();
   const built = createTestApp({
     session: false,
     before: (req, _res, next) => {
-      if ('session' in carried) (req as unknown as { session?: unknown }).session = { chargebeePortalSessions: carried.session };
+      if ('session' in carried)
+        (req as unknown as { session?: unknown }).session = { chargebeePortalSessions: carried.session };
       if ('email' in carried) (req as Request & { user?: unknown }).user = { email: carried.email };
       if ('userAgent' in carried) (req.headers as Record<string, unknown>)['user-agent'] = carried.userAgent;
       next();
@@ -96,9 +100,32 @@ async function logoutHolds(target: ReturnType<typeof app>, headers: Record<strin
 const RUNS = 60;
 const tenKb = (char = 'a') => char.repeat(10 * 1024);
 const hostileIds = [
-  '../../customers/cus_1', '..', '.', 'portal/../../x', 'portal%2F..%2Fx', '%2e%2e%2f', 'portal\\x', 'portal?x=1', 'portal#x',
-  'portal x', 'portal\r\nX-Evil: 1', 'portal\u0000', 'pörtal', '\u202eportal', 'portal_\ud83d\ude00', '', ' ', tenKb(), tenKb('%'),
-  'x'.repeat(71), '\u0130portal', 'ｐｏｒｔａｌ', 'https://evil.example/x', '//evil.example', '@evil', 'portal;rm -rf /',
+  '../../customers/cus_1',
+  '..',
+  '.',
+  'portal/../../x',
+  'portal%2F..%2Fx',
+  '%2e%2e%2f',
+  'portal\\x',
+  'portal?x=1',
+  'portal#x',
+  'portal x',
+  'portal\r\nX-Evil: 1',
+  'portal\u0000',
+  'pörtal',
+  '\u202eportal',
+  'portal_\ud83d\ude00',
+  '',
+  ' ',
+  tenKb(),
+  tenKb('%'),
+  'x'.repeat(71),
+  '\u0130portal',
+  'ｐｏｒｔａｌ',
+  'https://evil.example/x',
+  '//evil.example',
+  '@evil',
+  'portal;rm -rf /',
 ];
 const idArb = fc.oneof(
   fc.constantFrom(...hostileIds),
@@ -109,7 +136,11 @@ const idArb = fc.oneof(
   fc.string({ unit: fc.constantFrom('.', '/', '%', '2', 'F', 'a', '\\'), maxLength: 40 }),
   fc.anything(),
 );
-const entityArb = fc.oneof(fc.constantFrom('acme-us', 'a\r\nb', 'bad entity', tenKb(), '', 'ü', undefined), fc.string(), fc.anything());
+const entityArb = fc.oneof(
+  fc.constantFrom('acme-us', 'a\r\nb', 'bad entity', tenKb(), '', 'ü', undefined),
+  fc.string(),
+  fc.anything(),
+);
 
 /** The app of a describe block, built once the emulator runs. */
 function lazyApp(...args: Parameters<typeof app>): () => ReturnType<typeof app> {
@@ -127,23 +158,54 @@ describe('portal-session IDs and session values', () => {
 
   it('generated IDs, alone, in arrays and in { id, businessEntityId } entries', async () => {
     const entry = fc.oneof(idArb, fc.record({ id: idArb, businessEntityId: entityArb }, { requiredKeys: [] }));
-    await fc.assert(fc.asyncProperty(fc.oneof(entry, fc.array(entry, { maxLength: 14 })), async (stored) => {
-      carried = { session: stored };
-      await logoutHolds(target());
-    }), { numRuns: RUNS * 2 });
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(entry, fc.array(entry, { maxLength: 14 })), async (stored) => {
+        carried = { session: stored };
+        await logoutHolds(target());
+      }),
+      { numRuns: RUNS * 2 },
+    );
   });
 
   it('session values of every type (wrong types, nesting, BigInt, cycles)', async () => {
     const cyclic: Record<string, unknown> = { id: 'portal_cycle' };
     cyclic.self = cyclic;
-    for (const value of [10n, cyclic, [cyclic], Object.create(null), Symbol('s'), () => 'portal_fn', new Map([['id', 'x']]), new Date(), NaN, -0, true, [[['portal_deep']]]]) {
+    for (const value of [
+      10n,
+      cyclic,
+      [cyclic],
+      Object.create(null),
+      Symbol('s'),
+      () => 'portal_fn',
+      new Map([['id', 'x']]),
+      new Date(),
+      NaN,
+      -0,
+      true,
+      [[['portal_deep']]],
+    ]) {
       carried = { session: value };
       await logoutHolds(target());
     }
-    await fc.assert(fc.asyncProperty(fc.anything({ withBigInt: true, withMap: true, withSet: true, withDate: true, withNullPrototype: true, withObjectString: true, withBoxedValues: true, withSparseArray: true }), async (value) => {
-      carried = { session: value };
-      await logoutHolds(target());
-    }), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.anything({
+          withBigInt: true,
+          withMap: true,
+          withSet: true,
+          withDate: true,
+          withNullPrototype: true,
+          withObjectString: true,
+          withBoxedValues: true,
+          withSparseArray: true,
+        }),
+        async (value) => {
+          carried = { session: value };
+          await logoutHolds(target());
+        },
+      ),
+      { numRuns: RUNS },
+    );
   });
 
   it('a valid ID among the hostile ones is still logged out, and only it is sent', async () => {
@@ -163,11 +225,17 @@ describe('cookie values', () => {
 
   it.each<[string, string]>([
     ['malformed JSON', `s:${'j:[not json'}`],
-    ['tampered signature', encodeURIComponent(signCookieValue('j:["portal_victim"]', 'cookie-secret').slice(0, -2) + 'xx')],
+    [
+      'tampered signature',
+      encodeURIComponent(signCookieValue('j:["portal_victim"]', 'cookie-secret').slice(0, -2) + 'xx'),
+    ],
     ['signed by another secret', encodeURIComponent(signCookieValue('j:["portal_victim"]', 'attacker'))],
     ['unsigned with a secret set', encodeURIComponent('j:["portal_victim"]')],
     ['wrong type inside', encodeURIComponent(signCookieValue('j:{"id":{"$gt":""}}', 'cookie-secret'))],
-    ['a traversal ID inside a valid signature', encodeURIComponent(signCookieValue('j:["../../x","portal%2F"]', 'cookie-secret'))],
+    [
+      'a traversal ID inside a valid signature',
+      encodeURIComponent(signCookieValue('j:["../../x","portal%2F"]', 'cookie-secret')),
+    ],
     ['huge (8 KB)', encodeURIComponent(signCookieValue(`j:${JSON.stringify(['x'.repeat(8000)])}`, 'cookie-secret'))],
     ['bad percent-encoding', '%E0%A4%A'],
     ['empty', ''],
@@ -178,20 +246,26 @@ describe('cookie values', () => {
   });
 
   it('generated cookie values, signed store and unsigned store', async () => {
-    await fc.assert(fc.asyncProperty(fc.string({ unit: cookieChar, maxLength: 300 }), fc.boolean(), async (raw, prefixed) => {
-      carried = {};
-      const value = prefixed ? `j:${raw}` : raw;
-      await logoutHolds(target(), { Cookie: `chargebee_portal_sessions=${value}` });
-      await logoutHolds(unsigned(), { Cookie: `chargebee_portal_sessions=${encodeURIComponent(value)}` });
-    }), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(fc.string({ unit: cookieChar, maxLength: 300 }), fc.boolean(), async (raw, prefixed) => {
+        carried = {};
+        const value = prefixed ? `j:${raw}` : raw;
+        await logoutHolds(target(), { Cookie: `chargebee_portal_sessions=${value}` });
+        await logoutHolds(unsigned(), { Cookie: `chargebee_portal_sessions=${encodeURIComponent(value)}` });
+      }),
+      { numRuns: RUNS },
+    );
   });
 
   it('generated JSON inside a correctly signed cookie', async () => {
-    await fc.assert(fc.asyncProperty(fc.jsonValue(), async (json) => {
-      carried = {};
-      const signed = signCookieValue(`j:${JSON.stringify(json)}`, 'cookie-secret');
-      await logoutHolds(target(), { Cookie: `chargebee_portal_sessions=${encodeURIComponent(signed)}` });
-    }), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(fc.jsonValue(), async (json) => {
+        carried = {};
+        const signed = signCookieValue(`j:${JSON.stringify(json)}`, 'cookie-secret');
+        await logoutHolds(target(), { Cookie: `chargebee_portal_sessions=${encodeURIComponent(signed)}` });
+      }),
+      { numRuns: RUNS },
+    );
   });
 });
 
@@ -202,83 +276,190 @@ describe('origin values: emails, user agents, IPs, entities', () => {
     portalId = emulator.createSession({ customerId: 'cus_origin' }).id;
   });
 
-  const emails = ['zoë@exämple.com', 'a@b.c\r\nBcc: x@evil', '"quoted name"@example.com', "o'brien@example.com", `${tenKb()}@example.com`, 'x\u0000@y.z', '\t@\t', '', ' ', 'ünïcödé', '\u2028@x.y', 42, null, { toString: () => 'x' }];
+  const emails = [
+    'zoë@exämple.com',
+    'a@b.c\r\nBcc: x@evil',
+    '"quoted name"@example.com',
+    "o'brien@example.com",
+    `${tenKb()}@example.com`,
+    'x\u0000@y.z',
+    '\t@\t',
+    '',
+    ' ',
+    'ünïcödé',
+    '\u2028@x.y',
+    42,
+    null,
+    { toString: () => 'x' },
+  ];
   it.each(emails.map((e) => [JSON.stringify(e)?.slice(0, 40), e]))('named email %s', async (_name, email) => {
     carried = { session: [portalId], email };
     await logoutHolds(target());
   });
 
   it('generated emails', async () => {
-    await fc.assert(fc.asyncProperty(fc.oneof(fc.emailAddress(), fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' }), fc.anything()), async (email) => {
-      carried = { session: [portalId], email };
-      await logoutHolds(target());
-    }), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.emailAddress(),
+          fc.string(),
+          fc.string({ unit: 'binary' }),
+          fc.string({ unit: 'grapheme' }),
+          fc.anything(),
+        ),
+        async (email) => {
+          carried = { session: [portalId], email };
+          await logoutHolds(target());
+        },
+      ),
+      { numRuns: RUNS },
+    );
   });
 
-  const agents = [`Mozilla\u0000\u0007\u001b[31m${'A'.repeat(100)}`, 'a\r\nX-Evil: 1', tenKb('U'), '\u00ff\u00fe', '', ['ua1', 'ua2'], 42];
+  const agents = [
+    `Mozilla\u0000\u0007\u001b[31m${'A'.repeat(100)}`,
+    'a\r\nX-Evil: 1',
+    tenKb('U'),
+    '\u00ff\u00fe',
+    '',
+    ['ua1', 'ua2'],
+    42,
+  ];
   it.each(agents.map((a) => [JSON.stringify(a).slice(0, 40), a]))('named user agent %s', async (_name, userAgent) => {
     carried = { session: [portalId], userAgent };
     await logoutHolds(target());
   });
 
   it('generated user agents, as sent by a client and as set on the request', async () => {
-    const headerSafe = fc.string({ unit: fc.integer({ min: 0x20, max: 0xff }).filter((c) => c !== 0x7f).map((c) => String.fromCharCode(c)), maxLength: 300 });
-    await fc.assert(fc.asyncProperty(headerSafe, fc.oneof(fc.string({ unit: 'binary' }), fc.string({ minLength: 9000, maxLength: 11000 })), async (sent, set) => {
-      carried = { session: [portalId] };
-      await logoutHolds(target(), { 'User-Agent': sent });
-      carried = { session: [portalId], userAgent: set };
-      await logoutHolds(target());
-    }), { numRuns: RUNS });
+    const headerSafe = fc.string({
+      unit: fc
+        .integer({ min: 0x20, max: 0xff })
+        .filter((c) => c !== 0x7f)
+        .map((c) => String.fromCharCode(c)),
+      maxLength: 300,
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        headerSafe,
+        fc.oneof(fc.string({ unit: 'binary' }), fc.string({ minLength: 9000, maxLength: 11000 })),
+        async (sent, set) => {
+          carried = { session: [portalId] };
+          await logoutHolds(target(), { 'User-Agent': sent });
+          carried = { session: [portalId], userAgent: set };
+          await logoutHolds(target());
+        },
+      ),
+      { numRuns: RUNS },
+    );
   });
 
-  const ips = ['2001:db8::42', '::ffff:203.0.113.50', '::1', 'fe80::1%eth0', '999.1.1.1', '1.2.3.4, 5.6.7.8', 'evil-host', '', '[::1]', '::ffff:999.1.1.1', tenKb('1')];
+  const ips = [
+    '2001:db8::42',
+    '::ffff:203.0.113.50',
+    '::1',
+    'fe80::1%eth0',
+    '999.1.1.1',
+    '1.2.3.4, 5.6.7.8',
+    'evil-host',
+    '',
+    '[::1]',
+    '::ffff:999.1.1.1',
+    tenKb('1'),
+  ];
   it.each(ips.map((ip) => [ip.slice(0, 40), ip]))('named forwarded IP %s', async (_name, ip) => {
     carried = { session: [portalId] };
     await logoutHolds(target(), { 'X-Forwarded-For': ip });
   });
 
   it('generated IPs (v4, v6, mapped, garbage) and a missing one', async () => {
-    const ipArb = fc.oneof(fc.ipV4(), fc.ipV6(), fc.ipV4().map((ip) => `::ffff:${ip}`), fc.string({ unit: fc.constantFrom(...'0123456789abcdef:.%[], '.split('')), maxLength: 50 }));
-    await fc.assert(fc.asyncProperty(fc.option(ipArb), async (ip) => {
-      carried = { session: [portalId] };
-      await logoutHolds(target(), ip === null ? {} : { 'X-Forwarded-For': ip });
-      if (ip !== null && /^[0-9.]+$/.test(ip) && emulator.requests.length > 0) {
-        const sent = emulator.requests[0].headers['chargebee-request-origin-ip'];
-        expect(sent === undefined || sent === ip).toBe(true);
-      }
-    }), { numRuns: RUNS });
+    const ipArb = fc.oneof(
+      fc.ipV4(),
+      fc.ipV6(),
+      fc.ipV4().map((ip) => `::ffff:${ip}`),
+      fc.string({ unit: fc.constantFrom(...'0123456789abcdef:.%[], '.split('')), maxLength: 50 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.option(ipArb), async (ip) => {
+        carried = { session: [portalId] };
+        await logoutHolds(target(), ip === null ? {} : { 'X-Forwarded-For': ip });
+        if (ip !== null && /^[0-9.]+$/.test(ip) && emulator.requests.length > 0) {
+          const sent = emulator.requests[0].headers['chargebee-request-origin-ip'];
+          expect(sent === undefined || sent === ip).toBe(true);
+        }
+      }),
+      { numRuns: RUNS },
+    );
   });
 
   it('generated entity IDs, remembered and from the resolver', async () => {
-    await fc.assert(fc.asyncProperty(entityArb, entityArb, async (remembered, resolved) => {
-      carried = { session: [{ id: portalId, businessEntityId: remembered }], entity: resolved };
-      await logoutHolds(target());
-      for (const sent of emulator.requests) {
-        const entity = sent.headers['chargebee-business-entity-id'];
-        if (entity !== undefined) expect(entity).toMatch(/^[A-Za-z0-9_-]{1,100}$/);
-      }
-    }), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(entityArb, entityArb, async (remembered, resolved) => {
+        carried = { session: [{ id: portalId, businessEntityId: remembered }], entity: resolved };
+        await logoutHolds(target());
+        for (const sent of emulator.requests) {
+          const entity = sent.headers['chargebee-business-entity-id'];
+          if (entity !== undefined) expect(entity).toMatch(/^[A-Za-z0-9_-]{1,100}$/);
+        }
+      }),
+      { numRuns: RUNS },
+    );
   });
 });
 
 describe('bad options', () => {
   const optionArb = fc.dictionary(
-    fc.constantFrom('site', 'apiKey', 'baseUrl', 'timeoutMs', 'budgetMs', 'retry', 'deferred', 'circuitBreaker', 'skipCrossSiteGet', 'failClosed', 'store', 'cookie', 'maxRemembered', 'businessEntityId', 'businessEntities', 'originHeaders', 'suppressEvents', 'onOutcome', 'logger', 'sessionKey', 'unknownOption'),
-    fc.oneof(fc.anything(), fc.record({ maxAttempts: fc.anything(), baseDelayMs: fc.anything(), store: fc.anything(), failureThreshold: fc.anything() }, { requiredKeys: [] })),
+    fc.constantFrom(
+      'site',
+      'apiKey',
+      'baseUrl',
+      'timeoutMs',
+      'budgetMs',
+      'retry',
+      'deferred',
+      'circuitBreaker',
+      'skipCrossSiteGet',
+      'failClosed',
+      'store',
+      'cookie',
+      'maxRemembered',
+      'businessEntityId',
+      'businessEntities',
+      'originHeaders',
+      'suppressEvents',
+      'onOutcome',
+      'logger',
+      'sessionKey',
+      'unknownOption',
+    ),
+    fc.oneof(
+      fc.anything(),
+      fc.record(
+        {
+          maxAttempts: fc.anything(),
+          baseDelayMs: fc.anything(),
+          store: fc.anything(),
+          failureThreshold: fc.anything(),
+        },
+        { requiredKeys: [] },
+      ),
+    ),
     { maxKeys: 6 },
   );
 
   it('every option set either builds a middleware or throws a TypeError that names an option', () => {
-    fc.assert(fc.property(optionArb, fc.boolean(), (options, withRequired) => {
-      tried += 1;
-      const full = withRequired ? { site: 'acme-test', apiKey: 'test_k', ...options } : options;
-      try {
-        const middleware = chargebeePortalLogout(full as unknown as ChargebeePortalLogoutOptions);
-        expect(typeof middleware).toBe('function');
-      } catch (error) {
-        expect(error).toBeInstanceOf(TypeError);
-        expect((error as Error).message).toMatch(/^chargebeePortalLogout: .*option/);
-      }
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(optionArb, fc.boolean(), (options, withRequired) => {
+        tried += 1;
+        const full = withRequired ? { site: 'acme-test', apiKey: 'test_k', ...options } : options;
+        try {
+          const middleware = chargebeePortalLogout(full as unknown as ChargebeePortalLogoutOptions);
+          expect(typeof middleware).toBe('function');
+        } catch (error) {
+          expect(error).toBeInstanceOf(TypeError);
+          expect((error as Error).message).toMatch(/^chargebeePortalLogout: .*option/);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

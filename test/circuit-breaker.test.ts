@@ -1,5 +1,5 @@
-import { CircuitBreaker } from '../src/circuit-breaker';
-import { SingleFlight } from '../src/single-flight';
+import { CircuitBreaker } from '../src/reliability/circuit-breaker';
+import { SingleFlight } from '../src/reliability/single-flight';
 
 function breaker(failureThreshold = 3, coolOffMs = 1000) {
   let now = 0;

@@ -32,18 +32,24 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
 
 describe('ChargebeeClient base URL', () => {
   it('builds https://{site}.chargebee.com/api/v2 from a site name', () => {
-    expect(new ChargebeeClient({ site: 'acme-test', apiKey: 'k' }).baseUrl).toBe('https://acme-test.chargebee.com/api/v2');
+    expect(new ChargebeeClient({ site: 'acme-test', apiKey: 'k' }).baseUrl).toBe(
+      'https://acme-test.chargebee.com/api/v2',
+    );
   });
 
   it('prefers an explicit baseUrl and drops its trailing slash', () => {
-    expect(new ChargebeeClient({ site: 'acme', apiKey: 'k', baseUrl: 'https://acme.eu.chargebee.com/api/v2/' }).baseUrl).toBe('https://acme.eu.chargebee.com/api/v2');
+    expect(
+      new ChargebeeClient({ site: 'acme', apiKey: 'k', baseUrl: 'https://acme.eu.chargebee.com/api/v2/' }).baseUrl,
+    ).toBe('https://acme.eu.chargebee.com/api/v2');
   });
 
   it('sends a User-Agent with the package version, kept equal to package.json', async () => {
     expect(VERSION).toBe(packageJson.version);
     const session = emulator.createSession({ customerId: 'cus_1' });
     await client.logout(session.id);
-    expect(emulator.logoutRequests(session.id)[0].headers['user-agent']).toMatch(new RegExp(`^chargebee-portal-logout/${VERSION.replace(/\./g, '\\.')} node/`));
+    expect(emulator.logoutRequests(session.id)[0].headers['user-agent']).toMatch(
+      new RegExp(`^chargebee-portal-logout/${VERSION.replace(/\./g, '\\.')} node/`),
+    );
   });
 });
 
@@ -63,7 +69,11 @@ describe('ChargebeeClient.logout', () => {
 
   it('sends the chargebee-* headers it is given (unlike the SDK, which drops them)', async () => {
     const session = emulator.createSession({ customerId: 'cus_1' });
-    await client.logout(session.id, { 'chargebee-request-origin-ip': '203.0.113.9', 'Chargebee-Business-Entity-Id': 'acme-eu', 'chargebee-event-email': undefined });
+    await client.logout(session.id, {
+      'chargebee-request-origin-ip': '203.0.113.9',
+      'Chargebee-Business-Entity-Id': 'acme-eu',
+      'chargebee-event-email': undefined,
+    });
     const { headers } = emulator.logoutRequests(session.id)[0];
     expect(headers['chargebee-request-origin-ip']).toBe('203.0.113.9');
     expect(headers['chargebee-business-entity-id']).toBe('acme-eu');
@@ -73,7 +83,9 @@ describe('ChargebeeClient.logout', () => {
   it('refuses a header that is not chargebee-* or carries CR/LF, before any request', async () => {
     const session = emulator.createSession({ customerId: 'cus_1' });
     await expect(client.logout(session.id, { host: 'evil' })).rejects.toThrow(TypeError);
-    await expect(client.logout(session.id, { 'chargebee-request-origin-device': 'a\r\nx: y' })).rejects.toThrow(TypeError);
+    await expect(client.logout(session.id, { 'chargebee-request-origin-device': 'a\r\nx: y' })).rejects.toThrow(
+      TypeError,
+    );
     expect(emulator.requests).toHaveLength(0);
   });
 
@@ -111,13 +123,30 @@ describe('ChargebeeClient.logout', () => {
   });
 
   it('carries type, param and Retry-After of a Chargebee error', async () => {
-    emulator.injectFault({ status: 429, apiErrorCode: 'api_request_limit_exceeded', type: 'operation_failed', retryAfter: 7, times: 1 });
+    emulator.injectFault({
+      status: 429,
+      apiErrorCode: 'api_request_limit_exceeded',
+      type: 'operation_failed',
+      retryAfter: 7,
+      times: 1,
+    });
     const error = (await rejection(client.logout('portal_any'))) as ChargebeeApiError;
-    expect(error).toMatchObject({ status: 429, apiErrorCode: 'api_request_limit_exceeded', type: 'operation_failed', retryAfterSeconds: 7, retryable: true });
+    expect(error).toMatchObject({
+      status: 429,
+      apiErrorCode: 'api_request_limit_exceeded',
+      type: 'operation_failed',
+      retryAfterSeconds: 7,
+      retryable: true,
+    });
   });
 
   it('does not crash on an HTML 502 from a proxy', async () => {
-    emulator.injectFault({ status: 502, rawBody: '<html><body>Bad gateway</body></html>', contentType: 'text/html', times: 1 });
+    emulator.injectFault({
+      status: 502,
+      rawBody: '<html><body>Bad gateway</body></html>',
+      contentType: 'text/html',
+      times: 1,
+    });
     const error = (await rejection(client.logout('portal_any'))) as ChargebeeApiError;
     expect(error).toBeInstanceOf(ChargebeeApiError);
     expect(error).toMatchObject({ status: 502, apiErrorCode: undefined, retryable: true });

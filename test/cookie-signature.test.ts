@@ -1,5 +1,5 @@
 import cookieParser from 'cookie-parser';
-import { readCookie, signCookieValue, unsignCookieValue } from '../src/cookie-signature';
+import { readCookie, signCookieValue, unsignCookieValue } from '../src/remembered/cookie-signature';
 
 describe('signCookieValue / unsignCookieValue', () => {
   it('round-trips a value with the same secret', () => {

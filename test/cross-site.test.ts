@@ -36,23 +36,29 @@ describe('isCrossSiteSafeRequest', () => {
     ['GET', 'none', false],
     ['GET', undefined, false],
   ])('%s with Sec-Fetch-Site %s gives %s', (method, site, expected) => {
-    expect(isCrossSiteSafeRequest({ method, headers: site === undefined ? {} : { 'sec-fetch-site': site } })).toBe(expected);
+    expect(isCrossSiteSafeRequest({ method, headers: site === undefined ? {} : { 'sec-fetch-site': site } })).toBe(
+      expected,
+    );
   });
 });
 
 describe('cross-site logout', () => {
-  it.each(['get', 'head'] as const)('a cross-site %s makes no Chargebee call, runs the handler once, and logs a warning', async (method) => {
-    const h = setup();
-    const res = await request(h.app)[method]('/logout').set('Sec-Fetch-Site', 'cross-site');
-    expect(res.status).toBe(200);
-    expect(h.handlerCalls()).toBe(1);
-    expect(emulator.requests).toHaveLength(0);
-    expect(emulator.getSession(h.id)?.status).toBe('created');
-    if (method === 'get') expect(res.body.outcome).toEqual({ result: 'skipped_cross_site', portalSessions: [], durationMs: 0 });
-    const line = h.logs.lines.find((l) => l.chargebeePortalLogout);
-    expect(line).toMatchObject({ level: 40, msg: expect.stringMatching(/skipped_cross_site.*log out with POST/) });
-    expect(h.remembered()).toEqual([h.id]);
-  });
+  it.each(['get', 'head'] as const)(
+    'a cross-site %s makes no Chargebee call, runs the handler once, and logs a warning',
+    async (method) => {
+      const h = setup();
+      const res = await request(h.app)[method]('/logout').set('Sec-Fetch-Site', 'cross-site');
+      expect(res.status).toBe(200);
+      expect(h.handlerCalls()).toBe(1);
+      expect(emulator.requests).toHaveLength(0);
+      expect(emulator.getSession(h.id)?.status).toBe('created');
+      if (method === 'get')
+        expect(res.body.outcome).toEqual({ result: 'skipped_cross_site', portalSessions: [], durationMs: 0 });
+      const line = h.logs.lines.find((l) => l.chargebeePortalLogout);
+      expect(line).toMatchObject({ level: 40, msg: expect.stringMatching(/skipped_cross_site.*log out with POST/) });
+      expect(h.remembered()).toEqual([h.id]);
+    },
+  );
 
   it('a cross-site POST is logged out: POST logout is protected by the app (CSRF token, SameSite cookies)', async () => {
     const h = setup();

@@ -1,10 +1,26 @@
-import { ChargebeeApiError, ChargebeeNetworkError } from '../src/errors';
-import { DeferredLogoutQueue, MemoryDeferredLogoutStore, type DeferredLogoutJob, type DeferredLogoutStore, type DeferredQueueOptions, type JobAttemptResult } from '../src/deferred-queue';
+import { ChargebeeApiError, ChargebeeNetworkError } from '../src/chargebee/errors';
+import {
+  DeferredLogoutQueue,
+  MemoryDeferredLogoutStore,
+  type DeferredLogoutJob,
+  type DeferredLogoutStore,
+  type DeferredQueueOptions,
+  type JobAttemptResult,
+} from '../src/reliability/deferred-queue';
 import { hashPortalSessionId } from '../src/identifiers';
 import { captureLogs } from './helpers/log-capture';
 
 function job(id: string, extra: Partial<DeferredLogoutJob> = {}): DeferredLogoutJob {
-  return { portalSessionId: id, headers: { 'chargebee-request-origin-ip': '203.0.113.1' }, idempotencyKey: `key-${id}`, firstAttemptAt: Date.now(), attempts: 1, notBefore: Date.now(), reason: 'budget_exhausted', ...extra };
+  return {
+    portalSessionId: id,
+    headers: { 'chargebee-request-origin-ip': '203.0.113.1' },
+    idempotencyKey: `key-${id}`,
+    firstAttemptAt: Date.now(),
+    attempts: 1,
+    notBefore: Date.now(),
+    reason: 'budget_exhausted',
+    ...extra,
+  };
 }
 
 async function waitFor(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
@@ -58,7 +74,9 @@ describe('MemoryDeferredLogoutStore', () => {
 describe('DeferredLogoutQueue', () => {
   it('retries with backoff until the attempt ends the job, with the same idempotency key', async () => {
     let calls = 0;
-    const { queue, attempts, store } = queueWith(() => (++calls < 3 ? { error: new ChargebeeNetworkError('ECONNREFUSED') } : 'done'));
+    const { queue, attempts, store } = queueWith(() =>
+      ++calls < 3 ? { error: new ChargebeeNetworkError('ECONNREFUSED') } : 'done',
+    );
     await queue.enqueue(job('a'));
     await waitFor(() => queue.stats.done === 1);
     expect(attempts.map((a) => a.attempts)).toEqual([2, 3, 4]);
@@ -78,20 +96,29 @@ describe('DeferredLogoutQueue', () => {
 
   it('pauses every job for as long as a 429 asks', async () => {
     const script = (j: DeferredLogoutJob): JobAttemptResult =>
-      j.portalSessionId === 'a' && j.attempts === 2 ? { error: new ChargebeeApiError({ status: 429, message: 'limit', retryAfterSeconds: 1 }), retryAfterMs: 400 } : 'done';
+      j.portalSessionId === 'a' && j.attempts === 2
+        ? { error: new ChargebeeApiError({ status: 429, message: 'limit', retryAfterSeconds: 1 }), retryAfterMs: 400 }
+        : 'done';
     const { queue, attempts } = queueWith(script, { concurrency: 1 });
     await queue.enqueue(job('a'));
     await waitFor(() => attempts.length === 1);
     const limitedAt = attempts[0].at;
     await queue.enqueue(job('b'));
     await waitFor(() => attempts.length === 3);
-    expect(attempts.map((a) => a.id).slice(1).sort()).toEqual(['a', 'b']);
+    expect(
+      attempts
+        .map((a) => a.id)
+        .slice(1)
+        .sort(),
+    ).toEqual(['a', 'b']);
     for (const later of attempts.slice(1)) expect(later.at).toBeGreaterThanOrEqual(limitedAt + 380);
     await queue.close(100);
   });
 
   it('gives a job up at its maximum age, and says so', async () => {
-    const { queue, givenUp, store } = queueWith(() => ({ error: new ChargebeeNetworkError('ECONNRESET') }), { maxAgeMs: 200 });
+    const { queue, givenUp, store } = queueWith(() => ({ error: new ChargebeeNetworkError('ECONNRESET') }), {
+      maxAgeMs: 200,
+    });
     await queue.enqueue(job('a'));
     await waitFor(() => givenUp.length === 1);
     expect(givenUp).toEqual([{ id: 'a', reason: 'max_age' }]);
@@ -131,7 +158,10 @@ describe('DeferredLogoutQueue', () => {
     await queue.close(300);
     expect(Date.now() - started).toBeLessThan(2000);
     const line = logs.lines.find((l) => l.level === 50 && /not drained/.test(String(l.msg)));
-    expect(line?.chargebeePortalLogout).toEqual({ left: 2, idHashes: expect.arrayContaining([hashPortalSessionId('portal_a'), hashPortalSessionId('portal_b')]) });
+    expect(line?.chargebeePortalLogout).toEqual({
+      left: 2,
+      idHashes: expect.arrayContaining([hashPortalSessionId('portal_a'), hashPortalSessionId('portal_b')]),
+    });
     expect(logs.text()).not.toMatch(/portal_a|portal_b/);
     expect(queue.stats.lost).toBe(2);
   });

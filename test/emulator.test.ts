@@ -2,7 +2,12 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ChargebeeEmulator, type ChargebeeErrorBody, type EmulatedPortalSession, type EmulatorOptions } from '../src/testing';
+import {
+  ChargebeeEmulator,
+  type ChargebeeErrorBody,
+  type EmulatedPortalSession,
+  type EmulatorOptions,
+} from '../src/testing';
 
 const KEY = 'test_key_one';
 const SECOND_KEY = 'test_key_two';
@@ -42,7 +47,12 @@ function api(path: string, init: ApiInit = {}): Promise<Response> {
   const key = init.key === undefined ? emu.apiKey(init.site) : init.key;
   if (key !== null) headers.authorization = basic(key);
   if (init.body !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded; charset=utf-8';
-  return fetch(`${emu.baseUrl(init.site)}${path}`, { method: init.method ?? 'GET', headers, body: init.body, signal: init.signal });
+  return fetch(`${emu.baseUrl(init.site)}${path}`, {
+    method: init.method ?? 'GET',
+    headers,
+    body: init.body,
+    signal: init.signal,
+  });
 }
 
 function logout(id: string, init: ApiInit = {}): Promise<Response> {
@@ -76,7 +86,10 @@ async function withEmulator<T>(options: EmulatorOptions, run: (emu: ChargebeeEmu
 
 describe('POST /portal_sessions', () => {
   it('creates a session in status created with a one-hour access URL', async () => {
-    const res = await api('/portal_sessions', { method: 'POST', body: 'customer[id]=cust_1&redirect_url=https%3A%2F%2Fapp.example%2Faccount' });
+    const res = await api('/portal_sessions', {
+      method: 'POST',
+      body: 'customer[id]=cust_1&redirect_url=https%3A%2F%2Fapp.example%2Faccount',
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/json;charset=utf-8');
     const s = await sessionOf(res);
@@ -99,7 +112,12 @@ describe('POST /portal_sessions', () => {
     const res = await api('/portal_sessions', { method: 'POST', body: 'redirect_url=https%3A%2F%2Fapp.example' });
     expect(res.status).toBe(400);
     const body = await errorOf(res);
-    expect(body).toMatchObject({ api_error_code: 'param_wrong_value', type: 'invalid_request', param: 'customer[id]', http_status_code: 400 });
+    expect(body).toMatchObject({
+      api_error_code: 'param_wrong_value',
+      type: 'invalid_request',
+      param: 'customer[id]',
+      http_status_code: 400,
+    });
     expect(emulator.sessions()).toHaveLength(0);
   });
 
@@ -157,7 +175,9 @@ describe('POST /portal_sessions/{id}/logout', () => {
 
   it('answers 200 and changes nothing when already logged_out', async () => {
     const seeded = emulator.createSession({ customerId: 'c' });
-    const first = await sessionOf(await logout(seeded.id, { headers: { 'chargebee-request-origin-ip': '203.0.113.1' } }));
+    const first = await sessionOf(
+      await logout(seeded.id, { headers: { 'chargebee-request-origin-ip': '203.0.113.1' } }),
+    );
     const res = await logout(seeded.id, { headers: { 'chargebee-request-origin-ip': '203.0.113.2' } });
     expect(res.status).toBe(200);
     expect(await sessionOf(res)).toEqual(first);
@@ -294,7 +314,10 @@ describe('routing errors', () => {
   });
 
   it('answers 404 site_not_found when the path has no site', async () => {
-    const res = await fetch(`${emulator.url}/api/v2/portal_sessions/portal_x/logout`, { method: 'POST', headers: { authorization: basic(KEY) } });
+    const res = await fetch(`${emulator.url}/api/v2/portal_sessions/portal_x/logout`, {
+      method: 'POST',
+      headers: { authorization: basic(KEY) },
+    });
     expect(res.status).toBe(404);
     expect((await errorOf(res)).api_error_code).toBe('site_not_found');
     expect(emulator.requests[0].site).toBeUndefined();
@@ -479,7 +502,12 @@ describe('faults', () => {
 
   it('status answers a Chargebee error with the given code and does not process', async () => {
     const seeded = emulator.createSession({ customerId: 'c' });
-    emulator.injectFault({ status: 503, apiErrorCode: 'site_not_ready', message: 'Maintenance', type: 'operation_failed' });
+    emulator.injectFault({
+      status: 503,
+      apiErrorCode: 'site_not_ready',
+      message: 'Maintenance',
+      type: 'operation_failed',
+    });
     const res = await logout(seeded.id);
     expect(res.status).toBe(503);
     expect(await errorOf(res)).toEqual({
@@ -532,7 +560,9 @@ describe('faults', () => {
     try {
       emu.injectFault({ hang: true });
       const started = Date.now();
-      await expect(logout('portal_x', { emu, signal: AbortSignal.timeout(200) })).rejects.toMatchObject({ name: 'TimeoutError' });
+      await expect(logout('portal_x', { emu, signal: AbortSignal.timeout(200) })).rejects.toMatchObject({
+        name: 'TimeoutError',
+      });
       expect(Date.now() - started).toBeLessThan(2000);
       expect(emu.logoutRequests('portal_x')).toHaveLength(1);
       // One more request left hanging while the emulator closes.
@@ -598,7 +628,9 @@ describe('faults', () => {
 describe('overview page', () => {
   it('lists sessions with their logout origin headers and escapes every value', async () => {
     const hostile = '<script>alert(1)</script>';
-    const created = await sessionOf(await api('/portal_sessions', { method: 'POST', body: `customer[id]=${encodeURIComponent(hostile)}` }));
+    const created = await sessionOf(
+      await api('/portal_sessions', { method: 'POST', body: `customer[id]=${encodeURIComponent(hostile)}` }),
+    );
     await logout(created.id, {
       headers: {
         'chargebee-request-origin-ip': '203.0.113.5',
@@ -646,7 +678,9 @@ describe('control API', () => {
 
   it('lists requests with Authorization redacted, the in-process record keeps it', async () => {
     await logout('portal_x');
-    const body = (await (await control('/requests')).json()) as { requests: Array<{ headers: Record<string, string> }> };
+    const body = (await (await control('/requests')).json()) as {
+      requests: Array<{ headers: Record<string, string> }>;
+    };
     expect(body.requests).toHaveLength(1);
     expect(body.requests[0].headers.authorization).toBe('[redacted]');
     expect(emulator.requests[0].headers.authorization).toBe(basic(KEY));
@@ -659,7 +693,9 @@ describe('control API', () => {
     expect(added.status).toBe(201);
     expect((await logout('portal_x')).status).toBe(503);
     expect((await api('/portal_sessions/portal_x')).status).toBe(404);
-    const listed = (await (await control('/faults')).json()) as { faults: Array<{ remaining: number; match: { pathRegex: string } }> };
+    const listed = (await (await control('/faults')).json()) as {
+      faults: Array<{ remaining: number; match: { pathRegex: string } }>;
+    };
     expect(listed.faults[0]).toMatchObject({ remaining: 4, match: { pathRegex: 'logout$' } });
     expect((await control('/faults', 'DELETE')).status).toBe(200);
     expect((await logout('portal_x')).status).toBe(404);
@@ -687,7 +723,11 @@ describe('control API', () => {
   });
 
   it('needs a JSON content type for POST, so that a web page cannot drive it', async () => {
-    const res = await fetch(`${emulator.url}/_emulator/reset`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' });
+    const res = await fetch(`${emulator.url}/_emulator/reset`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: '{}',
+    });
     expect(res.status).toBe(415);
   });
 
@@ -742,9 +782,13 @@ describe('reset and options', () => {
 describe('CLI', () => {
   it('prints its URLs as one JSON line and exits on SIGTERM', async () => {
     const root = join(__dirname, '..');
-    const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'src', 'testing', 'cli.ts'), '--port', '0', '--site', 'cli-test', '--key', 'cli_key'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      join(root, 'node_modules', '.bin', 'tsx'),
+      [join(root, 'src', 'testing', 'cli.ts'), '--port', '0', '--site', 'cli-test', '--key', 'cli_key'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     try {
       const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
       const info = JSON.parse(line) as { url: string; baseUrl: string; apiKey: string };

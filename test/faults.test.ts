@@ -28,16 +28,77 @@ function keysOf(id: string): unknown[] {
 
 describe('transient faults end logged out inline, within the budget', () => {
   it.each<[string, (path: string) => void, number]>([
-    ['a timeout (one hung request)', (path) => suite.emulator.injectFault({ match: { path }, hang: true, times: 1 }), 2],
-    ['a reset before the response', (path) => suite.emulator.injectFault({ match: { path }, drop: 'before-response', times: 1 }), 2],
-    ['a proxy HTML 502, twice', (path) => suite.emulator.injectFault({ match: { path }, status: 502, rawBody: '<html><body>Bad Gateway</body></html>', times: 2 }), 3],
-    ['a 504 HTML page', (path) => suite.emulator.injectFault({ match: { path }, status: 504, rawBody: '<html>Gateway Timeout</html>', times: 1 }), 2],
-    ['malformed JSON in a 200', (path) => suite.emulator.injectFault({ match: { path }, status: 200, rawBody: '{"portal_session": {"id": ', contentType: 'application/json', times: 1 }), 2],
-    ['malformed JSON in a 500', (path) => suite.emulator.injectFault({ match: { path }, status: 500, rawBody: '{"message": "oops', contentType: 'application/json', times: 1 }), 2],
-    ['a 429 without Retry-After, twice', (path) => suite.emulator.injectFault({ match: { path }, status: 429, times: 2 }), 3],
-    ['a 429 with Retry-After: 0', (path) => suite.emulator.injectFault({ match: { path }, status: 429, retryAfter: 0, times: 1 }), 2],
-    ['a burst of three 500s', (path) => suite.emulator.injectFault({ match: { path }, status: 500, apiErrorCode: 'internal_error', times: 3 }), 4],
-    ['a burst of three 503s', (path) => suite.emulator.injectFault({ match: { path }, status: 503, apiErrorCode: 'site_not_ready', times: 3 }), 4],
+    [
+      'a timeout (one hung request)',
+      (path) => suite.emulator.injectFault({ match: { path }, hang: true, times: 1 }),
+      2,
+    ],
+    [
+      'a reset before the response',
+      (path) => suite.emulator.injectFault({ match: { path }, drop: 'before-response', times: 1 }),
+      2,
+    ],
+    [
+      'a proxy HTML 502, twice',
+      (path) =>
+        suite.emulator.injectFault({
+          match: { path },
+          status: 502,
+          rawBody: '<html><body>Bad Gateway</body></html>',
+          times: 2,
+        }),
+      3,
+    ],
+    [
+      'a 504 HTML page',
+      (path) =>
+        suite.emulator.injectFault({ match: { path }, status: 504, rawBody: '<html>Gateway Timeout</html>', times: 1 }),
+      2,
+    ],
+    [
+      'malformed JSON in a 200',
+      (path) =>
+        suite.emulator.injectFault({
+          match: { path },
+          status: 200,
+          rawBody: '{"portal_session": {"id": ',
+          contentType: 'application/json',
+          times: 1,
+        }),
+      2,
+    ],
+    [
+      'malformed JSON in a 500',
+      (path) =>
+        suite.emulator.injectFault({
+          match: { path },
+          status: 500,
+          rawBody: '{"message": "oops',
+          contentType: 'application/json',
+          times: 1,
+        }),
+      2,
+    ],
+    [
+      'a 429 without Retry-After, twice',
+      (path) => suite.emulator.injectFault({ match: { path }, status: 429, times: 2 }),
+      3,
+    ],
+    [
+      'a 429 with Retry-After: 0',
+      (path) => suite.emulator.injectFault({ match: { path }, status: 429, retryAfter: 0, times: 1 }),
+      2,
+    ],
+    [
+      'a burst of three 500s',
+      (path) => suite.emulator.injectFault({ match: { path }, status: 500, apiErrorCode: 'internal_error', times: 3 }),
+      4,
+    ],
+    [
+      'a burst of three 503s',
+      (path) => suite.emulator.injectFault({ match: { path }, status: 503, apiErrorCode: 'site_not_ready', times: 3 }),
+      4,
+    ],
   ])('%s', async (_name, inject, attempts) => {
     const { logout, portal, path, handlerCalls, remembered, logs } = setup();
     inject(path);
@@ -80,21 +141,35 @@ describe('transient faults end logged out inline, within the budget', () => {
 
 describe('faults that outlast the budget are deferred, and the queue ends them', () => {
   it('a hung Chargebee: deferred at the budget, logged out once it answers again', async () => {
-    const { logout, portal, path, finalFor, remembered, logs } = setup({ timeoutMs: 200, retry: { maxAttempts: 10, baseDelayMs: 10, maxDelayMs: 40 } });
+    const { logout, portal, path, finalFor, remembered, logs } = setup({
+      timeoutMs: 200,
+      retry: { maxAttempts: 10, baseDelayMs: 10, maxDelayMs: 40 },
+    });
     const stop = suite.emulator.injectFault({ match: { path }, hang: true });
     const { outcome, wallMs } = await logout();
     expect(outcome.result).toBe('deferred');
-    expect(outcome.portalSessions[0]).toMatchObject({ status: 'deferred', reason: 'budget_exhausted', error: expect.objectContaining({ name: 'ChargebeeTimeoutError' }) });
+    expect(outcome.portalSessions[0]).toMatchObject({
+      status: 'deferred',
+      reason: 'budget_exhausted',
+      error: expect.objectContaining({ name: 'ChargebeeTimeoutError' }),
+    });
     // 700 ms of budget, 200 ms per attempt: three full attempts, and a fourth cut to what is left if it fits.
     expect(outcome.portalSessions[0].attempts).toBeGreaterThanOrEqual(3);
     expect(outcome.portalSessions[0].attempts).toBeLessThanOrEqual(4);
     expect(outcome.durationMs).toBeLessThan(budgetMs + SLACK_MS);
     expect(wallMs).toBeLessThan(budgetMs + 2 * SLACK_MS);
     expect(remembered()).toEqual([]); // the queue owns it now
-    expect(logs.lines.find((l) => l.chargebeePortalLogout)).toMatchObject({ level: 40, msg: 'chargebee portal logout: deferred' });
+    expect(logs.lines.find((l) => l.chargebeePortalLogout)).toMatchObject({
+      level: 40,
+      msg: 'chargebee portal logout: deferred',
+    });
     stop();
     await waitFor(() => finalFor(portal.id) !== undefined, 8000, 'the deferred final result');
-    expect(finalFor(portal.id)).toMatchObject({ status: 'logged_out', deferred: true, idHash: outcome.portalSessions[0].idHash });
+    expect(finalFor(portal.id)).toMatchObject({
+      status: 'logged_out',
+      deferred: true,
+      idHash: outcome.portalSessions[0].idHash,
+    });
     expect(suite.emulator.getSession(portal.id)?.status).toBe('logged_out');
     expect(new Set(keysOf(portal.id)).size).toBe(1);
   });
@@ -103,7 +178,13 @@ describe('faults that outlast the budget are deferred, and the queue ends them',
     const { logout, portal, path, finalFor } = setup();
     suite.emulator.injectFault({ match: { path }, status: 503, apiErrorCode: 'internal_temporary_error', times: 7 });
     const { outcome } = await logout();
-    expect(outcome.portalSessions[0]).toMatchObject({ status: 'deferred', reason: 'attempts_exhausted', attempts: 4, httpStatus: 503, apiErrorCode: 'internal_temporary_error' });
+    expect(outcome.portalSessions[0]).toMatchObject({
+      status: 'deferred',
+      reason: 'attempts_exhausted',
+      attempts: 4,
+      httpStatus: 503,
+      apiErrorCode: 'internal_temporary_error',
+    });
     expect(outcome.durationMs).toBeLessThan(budgetMs + SLACK_MS);
     await waitFor(() => finalFor(portal.id) !== undefined, 8000, 'the deferred final result');
     expect(finalFor(portal.id)).toMatchObject({ status: 'logged_out', deferred: true, attempts: 8 });
@@ -114,7 +195,12 @@ describe('faults that outlast the budget are deferred, and the queue ends them',
     const { logout, portal, path, finalFor } = setup();
     suite.emulator.injectFault({ match: { path }, status: 429, retryAfter: 1, times: 1 });
     const { outcome } = await logout();
-    expect(outcome.portalSessions[0]).toMatchObject({ status: 'deferred', reason: 'budget_exhausted', attempts: 1, httpStatus: 429 });
+    expect(outcome.portalSessions[0]).toMatchObject({
+      status: 'deferred',
+      reason: 'budget_exhausted',
+      attempts: 1,
+      httpStatus: 429,
+    });
     expect(outcome.durationMs).toBeLessThan(budgetMs);
     await waitFor(() => finalFor(portal.id) !== undefined, 8000, 'the deferred final result');
     const [first, second] = suite.emulator.logoutRequests(portal.id);
@@ -128,7 +214,11 @@ describe('faults that outlast the budget are deferred, and the queue ends them',
     await proxy.down();
     try {
       const { outcome } = await logout();
-      expect(outcome.portalSessions[0]).toMatchObject({ status: 'deferred', reason: 'attempts_exhausted', attempts: 4 });
+      expect(outcome.portalSessions[0]).toMatchObject({
+        status: 'deferred',
+        reason: 'attempts_exhausted',
+        attempts: 4,
+      });
       expect(outcome.portalSessions[0].error).toMatchObject({ name: 'ChargebeeNetworkError', code: 'ECONNREFUSED' });
       expect(outcome.durationMs).toBeLessThan(budgetMs + SLACK_MS);
       expect(suite.emulator.logoutRequests(portal.id)).toHaveLength(0);
@@ -148,7 +238,12 @@ describe('answers no retry changes', () => {
     const { outcome, status } = await logout();
     expect(status).toBe(200);
     expect(outcome.result).toBe('failed');
-    expect(outcome.portalSessions[0]).toMatchObject({ status: 'failed', httpStatus: 401, apiErrorCode: 'api_authentication_failed', attempts: 1 });
+    expect(outcome.portalSessions[0]).toMatchObject({
+      status: 'failed',
+      httpStatus: 401,
+      apiErrorCode: 'api_authentication_failed',
+      attempts: 1,
+    });
     expect(outcome.portalSessions[0].reason).toBeUndefined();
     expect(suite.emulator.logoutRequests(portal.id)).toHaveLength(1);
     const line = logs.lines.find((l) => l.chargebeePortalLogout);
@@ -162,7 +257,12 @@ describe('answers no retry changes', () => {
     const { logout, remember, remembered, logs } = setup();
     remember(['portal_unknown_to_chargebee']);
     const { outcome } = await logout();
-    expect(outcome.portalSessions[0]).toMatchObject({ status: 'not_found', httpStatus: 404, apiErrorCode: 'resource_not_found', attempts: 1 });
+    expect(outcome.portalSessions[0]).toMatchObject({
+      status: 'not_found',
+      httpStatus: 404,
+      apiErrorCode: 'resource_not_found',
+      attempts: 1,
+    });
     expect(outcome.result).toBe('ended');
     expect(remembered()).toEqual([]);
     expect(logs.lines.find((l) => l.chargebeePortalLogout)?.level).toBe(30);
@@ -171,7 +271,12 @@ describe('answers no retry changes', () => {
   it('site_not_found: one attempt, failed, kept, an error log (a configuration fault, unlike resource_not_found)', async () => {
     const { logout, portal, remembered, logs } = setup({ baseUrl: suite.emulator.baseUrl('no-such-site') });
     const { outcome } = await logout();
-    expect(outcome.portalSessions[0]).toMatchObject({ status: 'failed', httpStatus: 404, apiErrorCode: 'site_not_found', attempts: 1 });
+    expect(outcome.portalSessions[0]).toMatchObject({
+      status: 'failed',
+      httpStatus: 404,
+      apiErrorCode: 'site_not_found',
+      attempts: 1,
+    });
     expect(outcome.result).toBe('failed');
     expect(remembered()).toEqual([portal.id]);
     expect(logs.lines.find((l) => l.chargebeePortalLogout)?.level).toBe(50);

@@ -59,16 +59,26 @@ it(`ends all ${LOGOUTS} concurrent logouts under faults, inline or deferred, and
     });
     const heapBefore = process.memoryUsage().heapUsed;
 
-    const outcomes = await Promise.all(ids.map((id) => new Promise<PortalLogoutOutcome>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, path: '/logout', method: 'POST', agent, headers: { 'x-portal-session': id } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => (body += chunk));
-        res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(`status ${res.statusCode}`))));
-      });
-      req.on('error', reject);
-      req.end();
-    })));
+    const outcomes = await Promise.all(
+      ids.map(
+        (id) =>
+          new Promise<PortalLogoutOutcome>((resolve, reject) => {
+            const req = http.request(
+              { host: '127.0.0.1', port, path: '/logout', method: 'POST', agent, headers: { 'x-portal-session': id } },
+              (res) => {
+                let body = '';
+                res.setEncoding('utf8');
+                res.on('data', (chunk) => (body += chunk));
+                res.on('end', () =>
+                  res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(`status ${res.statusCode}`)),
+                );
+              },
+            );
+            req.on('error', reject);
+            req.end();
+          }),
+      ),
+    );
 
     const results = outcomes.map((o) => o.result);
     const endedInline = results.filter((r) => r === 'ended').length;
@@ -87,8 +97,15 @@ it(`ends all ${LOGOUTS} concurrent logouts under faults, inline or deferred, and
 
     await portalLogout.close({ timeoutMs: 1000 });
     expect(logs.text()).toMatch(/deferred-logout queue closed, nothing left/);
-    const reasons = outcomes.flatMap((o) => o.portalSessions.map((p) => p.reason)).filter(Boolean).join(',').split(',').reduce<Record<string, number>>((acc, r) => ({ ...acc, [r]: (acc[r] ?? 0) + 1 }), {});
-    process.stdout.write(`load-faults test: ${LOGOUTS} logouts, ${endedInline} ended inline, ${deferred} deferred then ended (${JSON.stringify(reasons)}), ${open.length} lost, heap +${heapGrowthMb.toFixed(1)} MB\n`);
+    const reasons = outcomes
+      .flatMap((o) => o.portalSessions.map((p) => p.reason))
+      .filter(Boolean)
+      .join(',')
+      .split(',')
+      .reduce<Record<string, number>>((acc, r) => ({ ...acc, [r]: (acc[r] ?? 0) + 1 }), {});
+    process.stdout.write(
+      `load-faults test: ${LOGOUTS} logouts, ${endedInline} ended inline, ${deferred} deferred then ended (${JSON.stringify(reasons)}), ${open.length} lost, heap +${heapGrowthMb.toFixed(1)} MB\n`,
+    );
   } finally {
     process.off('unhandledRejection', onRejection);
     agent.destroy();

@@ -1,8 +1,13 @@
 import request from 'supertest';
 import type { Request } from 'express';
 import { ChargebeeEmulator } from '../src/testing';
-import { PortalLogoutError, type ChargebeePortalLogoutOptions, type PortalLogoutOutcome, type PortalSessionOutcome } from '../src';
-import { signCookieValue } from '../src/cookie-signature';
+import {
+  PortalLogoutError,
+  type ChargebeePortalLogoutOptions,
+  type PortalLogoutOutcome,
+  type PortalSessionOutcome,
+} from '../src';
+import { signCookieValue } from '../src/remembered/cookie-signature';
 import { createTestApp, EXPRESS_VERSIONS, type ExpressFactory } from './helpers/apps';
 import { captureLogs } from './helpers/log-capture';
 
@@ -10,7 +15,9 @@ const API_KEY = 'test_MIDDLEWAREKEY_41';
 let emulator: ChargebeeEmulator;
 
 beforeAll(async () => {
-  emulator = await ChargebeeEmulator.start({ sites: { 'acme-test': { apiKey: API_KEY }, 'acme-eu-test': { apiKey: 'test_EUKEY_7' } } });
+  emulator = await ChargebeeEmulator.start({
+    sites: { 'acme-test': { apiKey: API_KEY }, 'acme-eu-test': { apiKey: 'test_EUKEY_7' } },
+  });
 });
 afterEach(() => {
   emulator.clearFaults();
@@ -19,7 +26,15 @@ afterEach(() => {
 afterAll(() => emulator.close());
 
 function options(extra: Partial<ChargebeePortalLogoutOptions> = {}): ChargebeePortalLogoutOptions {
-  return { apiKey: API_KEY, baseUrl: emulator.baseUrl('acme-test'), logger: captureLogs().logger, timeoutMs: 1000, budgetMs: 800, retry: { baseDelayMs: 5, maxDelayMs: 20 }, ...extra };
+  return {
+    apiKey: API_KEY,
+    baseUrl: emulator.baseUrl('acme-test'),
+    logger: captureLogs().logger,
+    timeoutMs: 1000,
+    budgetMs: 800,
+    retry: { baseDelayMs: 5, maxDelayMs: 20 },
+    ...extra,
+  };
 }
 
 function newSession(site = 'acme-test') {
@@ -33,10 +48,18 @@ async function remember(agent: Agent, portalSessions: Array<{ id: string; busine
   await agent.post('/remember').send({ portalSessions }).expect(200);
 }
 
-async function logout(agent: Agent, headers: Record<string, string> = {}): Promise<{ status: number; outcome: PortalLogoutOutcome; body: Record<string, unknown>; setCookie: string[] }> {
+async function logout(
+  agent: Agent,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; outcome: PortalLogoutOutcome; body: Record<string, unknown>; setCookie: string[] }> {
   const res = await agent.post('/logout').set(headers);
   const raw = res.headers['set-cookie'] as unknown;
-  return { status: res.status, outcome: res.body.outcome, body: res.body, setCookie: Array.isArray(raw) ? raw : raw ? [String(raw)] : [] };
+  return {
+    status: res.status,
+    outcome: res.body.outcome,
+    body: res.body,
+    setCookie: Array.isArray(raw) ? raw : raw ? [String(raw)] : [],
+  };
 }
 
 describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
@@ -52,14 +75,19 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
       expect(handlerCalls()).toBe(1);
       expect(emulator.getSession(portal.id)?.status).toBe('logged_out');
       expect(outcome.result).toBe('ended');
-      expect(outcome.portalSessions).toEqual([expect.objectContaining({ status: 'logged_out', id: portal.id, httpStatus: 200 })]);
+      expect(outcome.portalSessions).toEqual([
+        expect.objectContaining({ status: 'logged_out', id: portal.id, httpStatus: 200 }),
+      ]);
     });
 
     it('logs out several portal sessions of one app session in one logout', async () => {
       const { app } = createTestApp({ express, middleware: options() });
       const agent = request.agent(app);
       const portals = [newSession(), newSession(), newSession()];
-      await remember(agent, portals.map((p) => ({ id: p.id })));
+      await remember(
+        agent,
+        portals.map((p) => ({ id: p.id })),
+      );
       const { outcome } = await logout(agent);
       expect(outcome.portalSessions.map((o) => o.status)).toEqual(['logged_out', 'logged_out', 'logged_out']);
       for (const p of portals) expect(emulator.getSession(p.id)?.status).toBe('logged_out');
@@ -71,7 +99,11 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
       const ok = newSession();
       const failing = newSession();
       await remember(agent, [{ id: ok.id }, { id: failing.id }]);
-      emulator.injectFault({ match: { path: `/portal_sessions/${failing.id}/logout` }, status: 500, apiErrorCode: 'internal_error' });
+      emulator.injectFault({
+        match: { path: `/portal_sessions/${failing.id}/logout` },
+        status: 500,
+        apiErrorCode: 'internal_error',
+      });
       const { outcome } = await logout(agent);
       expect(outcome.result).toBe('failed');
       expect((await agent.get('/remembered')).body.session).toEqual([{ id: failing.id }]);
@@ -93,17 +125,32 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
       const ended = newSession();
       emulator.openSession(ended.id);
       // Ended well before this logout, as when the customer logged out inside the portal.
-      emulator.injectFault({ match: { path: `/portal_sessions/${ended.id}/logout` }, times: 1, status: 200, rawBody: JSON.stringify({ portal_session: { ...ended, status: 'logged_out', logout_at: Math.floor(Date.now() / 1000) - 3600 } }), contentType: 'application/json' });
+      emulator.injectFault({
+        match: { path: `/portal_sessions/${ended.id}/logout` },
+        times: 1,
+        status: 200,
+        rawBody: JSON.stringify({
+          portal_session: { ...ended, status: 'logged_out', logout_at: Math.floor(Date.now() / 1000) - 3600 },
+        }),
+        contentType: 'application/json',
+      });
       await remember(agent, [{ id: 'portal_doesnotexist' }, { id: ended.id }]);
       const { outcome } = await logout(agent);
       expect(outcome.result).toBe('ended');
-      expect(outcome.portalSessions.map((o) => [o.status, o.apiErrorCode])).toEqual([['not_found', 'resource_not_found'], ['already_logged_out', undefined]]);
+      expect(outcome.portalSessions.map((o) => [o.status, o.apiErrorCode])).toEqual([
+        ['not_found', 'resource_not_found'],
+        ['already_logged_out', undefined],
+      ]);
       expect((await agent.get('/remembered')).body.session).toBeNull();
     });
 
     it('counts a missing express-session as a failed read, logged, and still runs the handler', async () => {
       const logs = captureLogs();
-      const { app, handlerCalls } = createTestApp({ express, session: false, middleware: options({ logger: logs.logger }) });
+      const { app, handlerCalls } = createTestApp({
+        express,
+        session: false,
+        middleware: options({ logger: logs.logger }),
+      });
       const { status, outcome } = await logout(request.agent(app));
       expect(status).toBe(200);
       expect(handlerCalls()).toBe(1);
@@ -125,7 +172,10 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
       const { app } = createTestApp({ express, middleware: options({ maxRemembered: 2 }) });
       const agent = request.agent(app);
       const portals = [newSession(), newSession(), newSession()];
-      await remember(agent, portals.map((p) => ({ id: p.id })));
+      await remember(
+        agent,
+        portals.map((p) => ({ id: p.id })),
+      );
       expect((await agent.get('/remembered')).body.session).toEqual([{ id: portals[1].id }, { id: portals[2].id }]);
     });
   });
@@ -147,38 +197,66 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
 
     it('signs the cookie with cookie.secret and reads it with or without cookie-parser', async () => {
       for (const withParser of [false, true]) {
-        const { app } = createTestApp({ express, session: false, cookieParser: withParser, middleware: options({ store: 'cookie', cookie: { secret: 'cookie-secret', name: 'cbps' } }) });
+        const { app } = createTestApp({
+          express,
+          session: false,
+          cookieParser: withParser,
+          middleware: options({ store: 'cookie', cookie: { secret: 'cookie-secret', name: 'cbps' } }),
+        });
         const agent = request.agent(app);
         const portal = newSession();
-        const res = await agent.post('/remember').send({ portalSessions: [{ id: portal.id, businessEntityId: 'acme-us' }] });
+        const res = await agent
+          .post('/remember')
+          .send({ portalSessions: [{ id: portal.id, businessEntityId: 'acme-us' }] });
         expect(String(res.headers['set-cookie'])).toMatch(/^cbps=s%3Aj%3A/);
         const { outcome } = await logout(agent);
-        expect(outcome.portalSessions).toEqual([expect.objectContaining({ status: 'logged_out', businessEntityId: 'acme-us' })]);
+        expect(outcome.portalSessions).toEqual([
+          expect.objectContaining({ status: 'logged_out', businessEntityId: 'acme-us' }),
+        ]);
       }
     });
 
     it('signs with the secret given to cookie-parser when cookie.secret is not set', async () => {
-      const { app } = createTestApp({ express, session: false, cookieParser: 'parser-secret', middleware: options({ store: 'cookie' }) });
+      const { app } = createTestApp({
+        express,
+        session: false,
+        cookieParser: 'parser-secret',
+        middleware: options({ store: 'cookie' }),
+      });
       const portal = newSession();
-      const res = await request(app).post('/remember').send({ portalSessions: [{ id: portal.id }] });
+      const res = await request(app)
+        .post('/remember')
+        .send({ portalSessions: [{ id: portal.id }] });
       const value = decodeURIComponent(String(res.headers['set-cookie']).split(';')[0].split('=')[1]);
       expect(value).toBe(signCookieValue(`j:${JSON.stringify([{ id: portal.id }])}`, 'parser-secret'));
     });
 
     it('counts a tampered signed cookie as absent, logs it, sends nothing and clears it', async () => {
       const logs = captureLogs();
-      const { app, handlerCalls } = createTestApp({ express, session: false, middleware: options({ store: 'cookie', logger: logs.logger, cookie: { secret: 's1' } }) });
+      const { app, handlerCalls } = createTestApp({
+        express,
+        session: false,
+        middleware: options({ store: 'cookie', logger: logs.logger, cookie: { secret: 's1' } }),
+      });
       const forged = signCookieValue(`j:${JSON.stringify([{ id: 'portal_victim' }])}`, 'attacker-secret');
-      const { outcome, setCookie } = await logout(request.agent(app), { Cookie: `chargebee_portal_sessions=${encodeURIComponent(forged)}` });
+      const { outcome, setCookie } = await logout(request.agent(app), {
+        Cookie: `chargebee_portal_sessions=${encodeURIComponent(forged)}`,
+      });
       expect(outcome.result).toBe('nothing_remembered');
       expect(handlerCalls()).toBe(1);
       expect(emulator.requests).toHaveLength(0);
       expect(setCookie[0]).toMatch(/Max-Age=0/);
-      expect(logs.lines.find((l) => l.level === 40)?.chargebeePortalLogout).toMatchObject({ problem: expect.stringMatching(/signature/) });
+      expect(logs.lines.find((l) => l.level === 40)?.chargebeePortalLogout).toMatchObject({
+        problem: expect.stringMatching(/signature/),
+      });
     });
 
     it('counts an unsigned cookie as absent when a secret is configured', async () => {
-      const { app } = createTestApp({ express, session: false, middleware: options({ store: 'cookie', cookie: { secret: 's1' } }) });
+      const { app } = createTestApp({
+        express,
+        session: false,
+        middleware: options({ store: 'cookie', cookie: { secret: 's1' } }),
+      });
       const value = encodeURIComponent(`j:${JSON.stringify(['portal_x'])}`);
       const { outcome } = await logout(request.agent(app), { Cookie: `chargebee_portal_sessions=${value}` });
       expect(outcome.result).toBe('nothing_remembered');
@@ -187,7 +265,11 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
 
     it('counts an unparsable cookie as absent and logs it', async () => {
       const logs = captureLogs();
-      const { app, handlerCalls } = createTestApp({ express, session: false, middleware: options({ store: 'cookie', logger: logs.logger }) });
+      const { app, handlerCalls } = createTestApp({
+        express,
+        session: false,
+        middleware: options({ store: 'cookie', logger: logs.logger }),
+      });
       const { outcome } = await logout(request.agent(app), { Cookie: 'chargebee_portal_sessions=j%3A%5Bnot-json' });
       expect(outcome.result).toBe('nothing_remembered');
       expect(handlerCalls()).toBe(1);
@@ -195,8 +277,16 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
     });
 
     it('marks the cookie Secure behind a trusted HTTPS proxy', async () => {
-      const { app } = createTestApp({ express, session: false, trustProxy: true, middleware: options({ store: 'cookie' }) });
-      const res = await request(app).post('/remember').set('X-Forwarded-Proto', 'https').send({ portalSessions: [{ id: 'portal_a' }] });
+      const { app } = createTestApp({
+        express,
+        session: false,
+        trustProxy: true,
+        middleware: options({ store: 'cookie' }),
+      });
+      const res = await request(app)
+        .post('/remember')
+        .set('X-Forwarded-Proto', 'https')
+        .send({ portalSessions: [{ id: 'portal_a' }] });
       expect(String(res.headers['set-cookie'])).toMatch(/; Secure/);
     });
   });
@@ -211,7 +301,9 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
           (req as Request & { appSession?: unknown }).appSession = { portal: portal.id };
           next();
         },
-        middleware: options({ store: (req) => (req as Request & { appSession?: { portal?: string } }).appSession?.portal }),
+        middleware: options({
+          store: (req) => (req as Request & { appSession?: { portal?: string } }).appSession?.portal,
+        }),
       });
       const { outcome } = await logout(request.agent(app));
       expect(outcome.portalSessions).toEqual([expect.objectContaining({ status: 'logged_out', id: portal.id })]);
@@ -220,14 +312,29 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
     it('writes the remaining list back through a custom store', async () => {
       const portal = newSession();
       const written: unknown[] = [];
-      const { app } = createTestApp({ express, session: false, middleware: options({ store: { read: () => [portal.id], write: (_req, _res, list) => void written.push(list) } }) });
+      const { app } = createTestApp({
+        express,
+        session: false,
+        middleware: options({
+          store: { read: () => [portal.id], write: (_req, _res, list) => void written.push(list) },
+        }),
+      });
       await logout(request.agent(app));
       expect(written).toEqual([[]]);
     });
 
     it('logs a resolver that throws, reports failed and still runs the handler', async () => {
       const logs = captureLogs();
-      const { app, handlerCalls } = createTestApp({ express, session: false, middleware: options({ logger: logs.logger, store: () => { throw new Error('db down'); } }) });
+      const { app, handlerCalls } = createTestApp({
+        express,
+        session: false,
+        middleware: options({
+          logger: logs.logger,
+          store: () => {
+            throw new Error('db down');
+          },
+        }),
+      });
       const { status, outcome } = await logout(request.agent(app));
       expect(status).toBe(200);
       expect(handlerCalls()).toBe(1);
@@ -236,7 +343,9 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
 
     it('makes remember() throw a TypeError for a read-only resolver', async () => {
       const { app } = createTestApp({ express, session: false, middleware: options({ store: () => [] }) });
-      const res = await request(app).post('/remember').send({ portalSessions: [{ id: 'portal_a' }] });
+      const res = await request(app)
+        .post('/remember')
+        .send({ portalSessions: [{ id: 'portal_a' }] });
       expect(res.status).toBe(500);
       expect(res.body.error).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/no write/) });
     });
@@ -245,25 +354,47 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
   describe('invalid IDs', () => {
     it('never sends an invalid ID, reports invalid_id, forgets it and still logs out the valid ones', async () => {
       const valid = newSession();
-      const hostile = ['../../customers/cus_1/delete', 'portal%2F..', 'x'.repeat(71), 'pörtal', 'a b', 42, { nested: true }];
-      const { app, handlerCalls } = createTestApp({ express, session: false, middleware: options({ store: { read: () => [...hostile, valid.id].map((id) => ({ id })), write: () => undefined } }) });
+      const hostile = [
+        '../../customers/cus_1/delete',
+        'portal%2F..',
+        'x'.repeat(71),
+        'pörtal',
+        'a b',
+        42,
+        { nested: true },
+      ];
+      const { app, handlerCalls } = createTestApp({
+        express,
+        session: false,
+        middleware: options({
+          store: { read: () => [...hostile, valid.id].map((id) => ({ id })), write: () => undefined },
+        }),
+      });
       const { outcome } = await logout(request.agent(app));
       expect(handlerCalls()).toBe(1);
       expect(outcome.result).toBe('ended');
       expect(outcome.portalSessions.filter((o) => o.status === 'invalid_id')).toHaveLength(hostile.length);
-      expect(outcome.portalSessions.filter((o) => o.status === 'invalid_id').every((o) => o.id === undefined)).toBe(true);
+      expect(outcome.portalSessions.filter((o) => o.status === 'invalid_id').every((o) => o.id === undefined)).toBe(
+        true,
+      );
       expect(emulator.requests.map((r) => r.path)).toEqual([`/acme-test/api/v2/portal_sessions/${valid.id}/logout`]);
     });
 
     it('refuses to remember an invalid ID with a TypeError', async () => {
       const { app } = createTestApp({ express, middleware: options() });
-      const res = await request(app).post('/remember').send({ portalSessions: [{ id: '../x' }] });
+      const res = await request(app)
+        .post('/remember')
+        .send({ portalSessions: [{ id: '../x' }] });
       expect(res.body.error).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/portal-session ID/) });
     });
   });
 
   describe('origin headers', () => {
-    async function headersOfLogout(appOptions: Parameters<typeof createTestApp>[0], requestHeaders: Record<string, string> = {}, email = 'jane@example.com') {
+    async function headersOfLogout(
+      appOptions: Parameters<typeof createTestApp>[0],
+      requestHeaders: Record<string, string> = {},
+      email = 'jane@example.com',
+    ) {
       const { app } = createTestApp({ express, ...appOptions });
       const agent = request.agent(app);
       const portal = newSession();
@@ -284,7 +415,9 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
     it('sends a non-ASCII email as Base64 UTF-8 in -encoded only', async () => {
       const headers = await headersOfLogout({ middleware: options() }, {}, 'zoë@exämple.com');
       expect(headers['chargebee-request-origin-user']).toBeUndefined();
-      expect(Buffer.from(String(headers['chargebee-request-origin-user-encoded']), 'base64').toString('utf8')).toBe('zoë@exämple.com');
+      expect(Buffer.from(String(headers['chargebee-request-origin-user-encoded']), 'base64').toString('utf8')).toBe(
+        'zoë@exämple.com',
+      );
     });
 
     it('ignores X-Forwarded-For when trust proxy is off', async () => {
@@ -293,27 +426,42 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
     });
 
     it('takes the client IP from X-Forwarded-For when trust proxy is on', async () => {
-      const headers = await headersOfLogout({ trustProxy: 'loopback', middleware: options() }, { 'X-Forwarded-For': '198.51.100.23' });
+      const headers = await headersOfLogout(
+        { trustProxy: 'loopback', middleware: options() },
+        { 'X-Forwarded-For': '198.51.100.23' },
+      );
       expect(headers['chargebee-request-origin-ip']).toBe('198.51.100.23');
     });
 
     it('sends an IPv6 client address as IPv6', async () => {
-      const headers = await headersOfLogout({ trustProxy: true, middleware: options() }, { 'X-Forwarded-For': '2001:db8::42' });
+      const headers = await headersOfLogout(
+        { trustProxy: true, middleware: options() },
+        { 'X-Forwarded-For': '2001:db8::42' },
+      );
       expect(headers['chargebee-request-origin-ip']).toBe('2001:db8::42');
     });
 
     it('sends IPv4-mapped IPv6 as plain IPv4', async () => {
-      const headers = await headersOfLogout({ trustProxy: true, middleware: options() }, { 'X-Forwarded-For': '::ffff:203.0.113.50' });
+      const headers = await headersOfLogout(
+        { trustProxy: true, middleware: options() },
+        { 'X-Forwarded-For': '::ffff:203.0.113.50' },
+      );
       expect(headers['chargebee-request-origin-ip']).toBe('203.0.113.50');
     });
 
     it('drops a forwarded value that is not an IP address', async () => {
-      const headers = await headersOfLogout({ trustProxy: true, middleware: options() }, { 'X-Forwarded-For': 'evil-host' });
+      const headers = await headersOfLogout(
+        { trustProxy: true, middleware: options() },
+        { 'X-Forwarded-For': 'evil-host' },
+      );
       expect(headers['chargebee-request-origin-ip']).toBeUndefined();
     });
 
     it('cleans a hostile user agent: no control characters, bounded length', async () => {
-      const headers = await headersOfLogout({ middleware: options() }, { 'User-Agent': `evil\tagent ${'A'.repeat(10_000)}` });
+      const headers = await headersOfLogout(
+        { middleware: options() },
+        { 'User-Agent': `evil\tagent ${'A'.repeat(10_000)}` },
+      );
       const device = String(headers['chargebee-request-origin-device']);
       expect(device).toMatch(/^evil agent A+$/);
       expect(device.length).toBeLessThanOrEqual(256);
@@ -321,7 +469,13 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
 
     it('applies override functions, validating what they return', async () => {
       const headers = await headersOfLogout({
-        middleware: options({ originHeaders: { ip: () => '192.0.2.1', device: () => 'kiosk\r\nX-Evil: 1', email: () => 'ops@example.com\r\nBcc: x' } }),
+        middleware: options({
+          originHeaders: {
+            ip: () => '192.0.2.1',
+            device: () => 'kiosk\r\nX-Evil: 1',
+            email: () => 'ops@example.com\r\nBcc: x',
+          },
+        }),
       });
       expect(headers['chargebee-request-origin-ip']).toBe('192.0.2.1');
       expect(headers['chargebee-request-origin-device']).toBe('kiosk X-Evil: 1');
@@ -330,13 +484,23 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
     });
 
     it('sends no header from an override that throws, and still logs out', async () => {
-      const headers = await headersOfLogout({ middleware: options({ originHeaders: { email: () => { throw new Error('no user'); } } }) });
+      const headers = await headersOfLogout({
+        middleware: options({
+          originHeaders: {
+            email: () => {
+              throw new Error('no user');
+            },
+          },
+        }),
+      });
       expect(headers['chargebee-request-origin-user']).toBeUndefined();
       expect(headers['chargebee-request-origin-ip']).toBe('127.0.0.1');
     });
 
     it('sends the event-suppression headers that are configured', async () => {
-      const headers = await headersOfLogout({ middleware: options({ suppressEvents: { webhooks: true, actions: true } }) });
+      const headers = await headersOfLogout({
+        middleware: options({ suppressEvents: { webhooks: true, actions: true } }),
+      });
       expect(headers['chargebee-event-webhook']).toBe('all-disabled');
       expect(headers['chargebee-event-actions']).toBe('all-disabled');
       expect(headers['chargebee-event-email']).toBeUndefined();
@@ -345,7 +509,10 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
 
   describe('business entities', () => {
     it('sends the remembered entity, else the resolver, else none', async () => {
-      const { app } = createTestApp({ express, middleware: options({ businessEntityId: (req) => (req.headers['x-entity'] as string | undefined) }) });
+      const { app } = createTestApp({
+        express,
+        middleware: options({ businessEntityId: (req) => req.headers['x-entity'] as string | undefined }),
+      });
       const agent = request.agent(app);
       const a = newSession();
       const b = newSession();
@@ -378,7 +545,9 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
     it('routes each entity to its own site and key when overridden', async () => {
       const { app } = createTestApp({
         express,
-        middleware: options({ businessEntities: { 'acme-eu': { baseUrl: emulator.baseUrl('acme-eu-test'), apiKey: 'test_EUKEY_7' } } }),
+        middleware: options({
+          businessEntities: { 'acme-eu': { baseUrl: emulator.baseUrl('acme-eu-test'), apiKey: 'test_EUKEY_7' } },
+        }),
       });
       const agent = request.agent(app);
       const us = newSession('acme-test');
@@ -387,7 +556,9 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
       const { outcome } = await logout(agent);
       expect(outcome.portalSessions.map((o) => o.status)).toEqual(['logged_out', 'logged_out']);
       expect(emulator.logoutRequests(eu.id)[0].path).toBe(`/acme-eu-test/api/v2/portal_sessions/${eu.id}/logout`);
-      expect(emulator.logoutRequests(eu.id)[0].headers.authorization).toBe(`Basic ${Buffer.from('test_EUKEY_7:').toString('base64')}`);
+      expect(emulator.logoutRequests(eu.id)[0].headers.authorization).toBe(
+        `Basic ${Buffer.from('test_EUKEY_7:').toString('base64')}`,
+      );
     });
   });
 
@@ -401,11 +572,18 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
       const { status, outcome } = await logout(agent);
       expect(status).toBe(200);
       expect(handlerCalls()).toBe(1);
-      expect(outcome.portalSessions[0]).toMatchObject({ status: 'failed', httpStatus: 503, apiErrorCode: 'site_not_ready' });
+      expect(outcome.portalSessions[0]).toMatchObject({
+        status: 'failed',
+        httpStatus: 503,
+        apiErrorCode: 'site_not_ready',
+      });
     });
 
     it('fails open on a timeout', async () => {
-      const { app, handlerCalls } = createTestApp({ express, middleware: options({ timeoutMs: 100, deferred: false }) });
+      const { app, handlerCalls } = createTestApp({
+        express,
+        middleware: options({ timeoutMs: 100, deferred: false }),
+      });
       const agent = request.agent(app);
       await remember(agent, [{ id: newSession().id }]);
       emulator.injectFault({ hang: true });
@@ -441,15 +619,28 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
   describe('outcome hook and logging', () => {
     it('calls onOutcome once per portal session with the request', async () => {
       const seen: Array<[PortalSessionOutcome, string]> = [];
-      const { app } = createTestApp({ express, middleware: options({ onOutcome: (o, req) => seen.push([o, req?.path ?? 'no request']) }) });
+      const { app } = createTestApp({
+        express,
+        middleware: options({ onOutcome: (o, req) => seen.push([o, req?.path ?? 'no request']) }),
+      });
       const agent = request.agent(app);
       await remember(agent, [{ id: newSession().id }, { id: 'portal_missing' }]);
       await logout(agent);
-      expect(seen.map(([o, path]) => [o.status, path])).toEqual([['logged_out', '/logout'], ['not_found', '/logout']]);
+      expect(seen.map(([o, path]) => [o.status, path])).toEqual([
+        ['logged_out', '/logout'],
+        ['not_found', '/logout'],
+      ]);
     });
 
     it('survives an onOutcome that throws', async () => {
-      const { app, handlerCalls } = createTestApp({ express, middleware: options({ onOutcome: () => { throw new Error('metrics down'); } }) });
+      const { app, handlerCalls } = createTestApp({
+        express,
+        middleware: options({
+          onOutcome: () => {
+            throw new Error('metrics down');
+          },
+        }),
+      });
       const agent = request.agent(app);
       await remember(agent, [{ id: newSession().id }]);
       expect((await logout(agent)).status).toBe(200);
@@ -458,7 +649,10 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
 
     it('logs one line per logout with outcome, status, code and entity, and no key, email or raw ID', async () => {
       const logs = captureLogs();
-      const { app } = createTestApp({ express, middleware: options({ logger: logs.logger, businessEntityId: 'acme-us' }) });
+      const { app } = createTestApp({
+        express,
+        middleware: options({ logger: logs.logger, businessEntityId: 'acme-us' }),
+      });
       const agent = request.agent(app);
       const portal = newSession();
       await remember(agent, [{ id: portal.id }, { id: 'portal_gone' }]);
@@ -471,34 +665,51 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
           result: 'ended',
           durationMs: expect.any(Number),
           portalSessions: [
-            { status: 'logged_out', httpStatus: 200, businessEntityId: 'acme-us', idHash: expect.stringMatching(/^[0-9a-f]{12}$/) },
+            {
+              status: 'logged_out',
+              httpStatus: 200,
+              businessEntityId: 'acme-us',
+              idHash: expect.stringMatching(/^[0-9a-f]{12}$/),
+            },
             { status: 'not_found', httpStatus: 404, apiErrorCode: 'resource_not_found' },
           ],
         },
       });
       const text = logs.text();
-      for (const secret of [API_KEY, portal.id, 'portal_gone', 'jane@example.com', 'Basic ']) expect(text).not.toContain(secret);
+      for (const secret of [API_KEY, portal.id, 'portal_gone', 'jane@example.com', 'Basic '])
+        expect(text).not.toContain(secret);
     });
 
-    it('marks its lines with a component binding and never repeats the app logger\'s name', async () => {
+    it("marks its lines with a component binding and never repeats the app logger's name", async () => {
       const logs = captureLogs();
       const { app } = createTestApp({ express, middleware: options({ logger: logs.logger.child({ name: 'app' }) }) });
       const agent = request.agent(app);
       await remember(agent, [{ id: newSession().id }]);
       await logout(agent);
-      const line = logs.text().split('\n').find((l) => l.includes('chargebeePortalLogout')) ?? '';
+      const line =
+        logs
+          .text()
+          .split('\n')
+          .find((l) => l.includes('chargebeePortalLogout')) ?? '';
       expect(line.match(/"name":/g)).toHaveLength(1);
       expect(JSON.parse(line)).toMatchObject({ name: 'app', component: 'chargebee-portal-logout' });
     });
 
     it('logs a wrong API key at error level as a configuration fault', async () => {
       const logs = captureLogs();
-      const { app, handlerCalls } = createTestApp({ express, middleware: options({ logger: logs.logger, apiKey: 'test_WRONG_KEY_1' }) });
+      const { app, handlerCalls } = createTestApp({
+        express,
+        middleware: options({ logger: logs.logger, apiKey: 'test_WRONG_KEY_1' }),
+      });
       const agent = request.agent(app);
       await remember(agent, [{ id: newSession().id }]);
       const { outcome } = await logout(agent);
       expect(handlerCalls()).toBe(1);
-      expect(outcome.portalSessions[0]).toMatchObject({ status: 'failed', httpStatus: 401, apiErrorCode: 'api_authentication_failed' });
+      expect(outcome.portalSessions[0]).toMatchObject({
+        status: 'failed',
+        httpStatus: 401,
+        apiErrorCode: 'api_authentication_failed',
+      });
       const line = logs.lines.find((l) => l.chargebeePortalLogout);
       expect(line?.level).toBe(50);
       expect(line?.msg).toMatch(/check the Chargebee site and API key/);

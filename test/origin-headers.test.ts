@@ -1,4 +1,11 @@
-import { deviceFromUserAgent, DEVICE_MAX_LENGTH, emailHeaders, eventSuppressionHeaders, isSafeHeaderValue, normalizeIp } from '../src/origin-headers';
+import {
+  deviceFromUserAgent,
+  DEVICE_MAX_LENGTH,
+  emailHeaders,
+  eventSuppressionHeaders,
+  isSafeHeaderValue,
+  normalizeIp,
+} from '../src/middleware/origin-headers';
 
 describe('normalizeIp', () => {
   it('keeps IPv4 as is', () => {
@@ -18,9 +25,12 @@ describe('normalizeIp', () => {
     expect(normalizeIp('fe80::1%eth0')).toBe('fe80::1');
   });
 
-  it.each([[undefined], [''], ['not-an-ip'], ['1.2.3.4, 5.6.7.8'], ['1.2.3.4\r\nx: y'], [42]])('gives undefined for %p', (value) => {
-    expect(normalizeIp(value)).toBeUndefined();
-  });
+  it.each([[undefined], [''], ['not-an-ip'], ['1.2.3.4, 5.6.7.8'], ['1.2.3.4\r\nx: y'], [42]])(
+    'gives undefined for %p',
+    (value) => {
+      expect(normalizeIp(value)).toBeUndefined();
+    },
+  );
 });
 
 describe('deviceFromUserAgent', () => {
@@ -50,13 +60,19 @@ describe('deviceFromUserAgent', () => {
 
 describe('emailHeaders', () => {
   it('sends an ASCII address in chargebee-request-origin-user', () => {
-    expect(emailHeaders('jane.doe+billing@example.com')).toEqual({ 'chargebee-request-origin-user': 'jane.doe+billing@example.com' });
+    expect(emailHeaders('jane.doe+billing@example.com')).toEqual({
+      'chargebee-request-origin-user': 'jane.doe+billing@example.com',
+    });
   });
 
   it('sends a non-ASCII address as Base64 of UTF-8 in the -encoded header only', () => {
     const headers = emailHeaders('zoë@exämple.com');
-    expect(headers).toEqual({ 'chargebee-request-origin-user-encoded': Buffer.from('zoë@exämple.com', 'utf8').toString('base64') });
-    expect(Buffer.from(headers['chargebee-request-origin-user-encoded'], 'base64').toString('utf8')).toBe('zoë@exämple.com');
+    expect(headers).toEqual({
+      'chargebee-request-origin-user-encoded': Buffer.from('zoë@exämple.com', 'utf8').toString('base64'),
+    });
+    expect(Buffer.from(headers['chargebee-request-origin-user-encoded'], 'base64').toString('utf8')).toBe(
+      'zoë@exämple.com',
+    );
   });
 
   it('encodes the composed (NFC) form, so both spellings of ë give one header', () => {
@@ -64,7 +80,9 @@ describe('emailHeaders', () => {
   });
 
   it('keeps ASCII quotes, which are legal in addresses', () => {
-    expect(emailHeaders('"john doe"@example.com')).toEqual({ 'chargebee-request-origin-user': '"john doe"@example.com' });
+    expect(emailHeaders('"john doe"@example.com')).toEqual({
+      'chargebee-request-origin-user': '"john doe"@example.com',
+    });
   });
 
   it('sends nothing for an address with CR or LF inside', () => {
@@ -81,7 +99,9 @@ describe('emailHeaders', () => {
 
 describe('eventSuppressionHeaders', () => {
   it('sends all-disabled for each suppressed kind only', () => {
-    expect(eventSuppressionHeaders({ webhooks: true, emails: false })).toEqual({ 'chargebee-event-webhook': 'all-disabled' });
+    expect(eventSuppressionHeaders({ webhooks: true, emails: false })).toEqual({
+      'chargebee-event-webhook': 'all-disabled',
+    });
     expect(eventSuppressionHeaders({ webhooks: true, emails: true, actions: true })).toEqual({
       'chargebee-event-webhook': 'all-disabled',
       'chargebee-event-email': 'all-disabled',

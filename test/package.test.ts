@@ -9,7 +9,11 @@ describe('the published package', () => {
   let outDir: string;
   beforeAll(() => {
     outDir = mkdtempSync(path.join(root, '.build-test-')); // inside the repo, so the build resolves node_modules
-    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json'), '--outDir', outDir], { cwd: root });
+    execFileSync(
+      process.execPath,
+      [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json'), '--outDir', outDir],
+      { cwd: root },
+    );
   }, 60_000);
   afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 

@@ -28,7 +28,11 @@ describe('circuit breaker', () => {
     const stop = suite.emulator.injectFault({ status: 503, apiErrorCode: 'site_not_ready' });
     for (let i = 0; i < 2; i++) {
       h.remember([newPortal()]);
-      expect((await h.logout()).outcome.portalSessions[0]).toMatchObject({ status: 'deferred', reason: 'attempts_exhausted', attempts: 1 });
+      expect((await h.logout()).outcome.portalSessions[0]).toMatchObject({
+        status: 'deferred',
+        reason: 'attempts_exhausted',
+        attempts: 1,
+      });
     }
     const skipped = newPortal();
     h.remember([skipped]);
@@ -87,7 +91,11 @@ describe('circuit breaker', () => {
     const stuck = newPortal();
     suite.emulator.injectFault({ match: { path: `/portal_sessions/${stuck}/logout` }, status: 503 });
     h.remember([stuck]);
-    expect((await h.logout()).outcome.portalSessions[0]).toMatchObject({ status: 'deferred', reason: 'attempts_exhausted', attempts: 4 });
+    expect((await h.logout()).outcome.portalSessions[0]).toMatchObject({
+      status: 'deferred',
+      reason: 'attempts_exhausted',
+      attempts: 4,
+    });
     const healthy = newPortal();
     h.remember([healthy]);
     expect((await h.logout()).outcome.portalSessions[0]).toMatchObject({ status: 'logged_out', attempts: 1 });
@@ -111,7 +119,8 @@ describe('single flight', () => {
     suite.emulator.injectFault({ latencyMs: 150, times: 1 });
     const [first, second] = await Promise.all([request(h.app).post('/logout'), request(h.app).post('/logout')]);
     expect(suite.emulator.logoutRequests(id)).toHaveLength(1);
-    for (const res of [first, second]) expect(res.body.outcome.portalSessions[0]).toMatchObject({ status: 'logged_out', id, attempts: 1 });
+    for (const res of [first, second])
+      expect(res.body.outcome.portalSessions[0]).toMatchObject({ status: 'logged_out', id, attempts: 1 });
     expect(h.handlerCalls()).toBe(2);
   });
 
@@ -140,7 +149,11 @@ describe('deferred queue through the middleware', () => {
     expect(h.inline.map((o) => o.status)).toEqual(['deferred']);
     expect(h.finalFor(id)).toMatchObject({ status: 'logged_out', deferred: true, attempts: 2 });
     const line = h.logs.lines.find((l) => (l.chargebeePortalLogout as { deferred?: boolean } | undefined)?.deferred);
-    expect(line).toMatchObject({ level: 30, msg: 'chargebee portal logout (deferred): logged_out', chargebeePortalLogout: { idHash: hashPortalSessionId(id), status: 'logged_out', attempts: 2 } });
+    expect(line).toMatchObject({
+      level: 30,
+      msg: 'chargebee portal logout (deferred): logged_out',
+      chargebeePortalLogout: { idHash: hashPortalSessionId(id), status: 'logged_out', attempts: 2 },
+    });
   });
 
   it('reports a non-retryable answer in the background as a final failure', async () => {
@@ -151,8 +164,15 @@ describe('deferred queue through the middleware', () => {
     suite.emulator.injectFault({ status: 409, apiErrorCode: 'invalid_state_for_request', times: 1 });
     await h.logout();
     await waitFor(() => h.finalFor(id) !== undefined);
-    expect(h.finalFor(id)).toMatchObject({ status: 'failed', deferred: true, httpStatus: 409, apiErrorCode: 'invalid_state_for_request' });
-    expect(h.logs.lines.some((l) => l.level === 50 && /\(deferred\): failed.*may stay open/.test(String(l.msg)))).toBe(true);
+    expect(h.finalFor(id)).toMatchObject({
+      status: 'failed',
+      deferred: true,
+      httpStatus: 409,
+      apiErrorCode: 'invalid_state_for_request',
+    });
+    expect(h.logs.lines.some((l) => l.level === 50 && /\(deferred\): failed.*may stay open/.test(String(l.msg)))).toBe(
+      true,
+    );
   });
 
   it('gives a logout up at the maximum age, with an error log and a final outcome', async () => {
@@ -217,7 +237,9 @@ describe('deferred queue through the middleware', () => {
 
   it('does not keep the process alive with deferred logouts pending', async () => {
     const tsx = path.join(__dirname, '..', 'node_modules', '.bin', 'tsx');
-    const child = spawn(tsx, [path.join(__dirname, 'fixtures', 'deferred-exit.ts')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(tsx, [path.join(__dirname, 'fixtures', 'deferred-exit.ts')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
     const code = await new Promise<number | null>((resolve, reject) => {
@@ -251,6 +273,8 @@ describe('failClosed', () => {
   });
 
   it('is refused together with a deferred queue', () => {
-    expect(() => setup({ failClosed: true, deferred: { maxQueued: 5 } })).toThrow(/can't pass failClosed: true and deferred together/);
+    expect(() => setup({ failClosed: true, deferred: { maxQueued: 5 } })).toThrow(
+      /can't pass failClosed: true and deferred together/,
+    );
   });
 });

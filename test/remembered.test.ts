@@ -1,10 +1,12 @@
-import { addRemembered, toRememberedList } from '../src/remembered';
+import { addRemembered, toRememberedList } from '../src/remembered/list';
 
 describe('toRememberedList', () => {
   it('reads a single ID, an array of IDs and an array of records', () => {
     expect(toRememberedList('portal_1')).toEqual([{ id: 'portal_1' }]);
     expect(toRememberedList(['portal_1', 'portal_2'])).toEqual([{ id: 'portal_1' }, { id: 'portal_2' }]);
-    expect(toRememberedList([{ id: 'portal_1', businessEntityId: 'acme-eu' }])).toEqual([{ id: 'portal_1', businessEntityId: 'acme-eu' }]);
+    expect(toRememberedList([{ id: 'portal_1', businessEntityId: 'acme-eu' }])).toEqual([
+      { id: 'portal_1', businessEntityId: 'acme-eu' },
+    ]);
   });
 
   it('reads nothing stored as an empty list', () => {
@@ -36,6 +38,9 @@ describe('addRemembered', () => {
   });
 
   it('moves a repeated ID to the end instead of keeping two', () => {
-    expect(addRemembered([{ id: 'a' }, { id: 'b' }], { id: 'a', businessEntityId: 'e' }, 5)).toEqual([{ id: 'b' }, { id: 'a', businessEntityId: 'e' }]);
+    expect(addRemembered([{ id: 'a' }, { id: 'b' }], { id: 'a', businessEntityId: 'e' }, 5)).toEqual([
+      { id: 'b' },
+      { id: 'a', businessEntityId: 'e' },
+    ]);
   });
 });

@@ -1,5 +1,14 @@
-import { ChargebeeApiError, ChargebeeNetworkError, ChargebeeTimeoutError } from '../src/errors';
-import { backoffDelay, isRetryable, MIN_ATTEMPT_MS, queueBackoffDelay, retryAfterMs, withRetries, type Attempt, type Clock } from '../src/retry';
+import { ChargebeeApiError, ChargebeeNetworkError, ChargebeeTimeoutError } from '../src/chargebee/errors';
+import {
+  backoffDelay,
+  isRetryable,
+  MIN_ATTEMPT_MS,
+  queueBackoffDelay,
+  retryAfterMs,
+  withRetries,
+  type Attempt,
+  type Clock,
+} from '../src/reliability/retry';
 
 /** A clock that only moves when told: sleeping and slow calls advance it, nothing waits. */
 function fakeClock(): Clock & { sleeps: number[]; advance(ms: number): void } {
@@ -19,7 +28,8 @@ function fakeClock(): Clock & { sleeps: number[]; advance(ms: number): void } {
 }
 
 const policy = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1000 };
-const apiError = (status: number, extra: Partial<ConstructorParameters<typeof ChargebeeApiError>[0]> = {}) => new ChargebeeApiError({ status, message: `status ${status}`, ...extra });
+const apiError = (status: number, extra: Partial<ConstructorParameters<typeof ChargebeeApiError>[0]> = {}) =>
+  new ChargebeeApiError({ status, message: `status ${status}`, ...extra });
 
 /** A call that fails with `errors` in turn, then resolves 'ok'; records the allowance of each attempt. */
 function scripted(errors: unknown[], clock?: ReturnType<typeof fakeClock>, takesMs = 0) {
@@ -46,7 +56,9 @@ describe('backoffDelay (full jitter)', () => {
 
 describe('isRetryable', () => {
   it.each([429, 500, 502, 503, 504])('retries HTTP %i', (status) => expect(isRetryable(apiError(status))).toBe(true));
-  it.each([400, 401, 403, 404, 409, 422])('never retries HTTP %i', (status) => expect(isRetryable(apiError(status))).toBe(false));
+  it.each([400, 401, 403, 404, 409, 422])('never retries HTTP %i', (status) =>
+    expect(isRetryable(apiError(status))).toBe(false),
+  );
   it('retries network errors, timeouts and a 2xx with an unusable body, not a 2xx that was read', () => {
     expect(isRetryable(new ChargebeeNetworkError('ECONNREFUSED'))).toBe(true);
     expect(isRetryable(new ChargebeeTimeoutError(100))).toBe(true);
@@ -87,13 +99,21 @@ describe('withRetries', () => {
 
   it('makes one attempt when retries are off', async () => {
     const { call } = scripted([apiError(500)]);
-    expect(await withRetries(call, { policy: false, deadline: Infinity, timeoutMs: 1000, clock: fakeClock() })).toMatchObject({ stop: 'attempts_exhausted', attempts: 1 });
+    expect(
+      await withRetries(call, { policy: false, deadline: Infinity, timeoutMs: 1000, clock: fakeClock() }),
+    ).toMatchObject({ stop: 'attempts_exhausted', attempts: 1 });
   });
 
   it('gives each attempt the smaller of the call timeout and the time left, and ends within the budget', async () => {
     const clock = fakeClock();
     const { call, attempts } = scripted(Array(10).fill(new ChargebeeTimeoutError(400)), clock, 10_000);
-    const result = await withRetries(call, { policy: { ...policy, maxAttempts: 10 }, deadline: 1000, timeoutMs: 400, clock, random: () => 0 });
+    const result = await withRetries(call, {
+      policy: { ...policy, maxAttempts: 10 },
+      deadline: 1000,
+      timeoutMs: 400,
+      clock,
+      random: () => 0,
+    });
     expect(attempts.map((a) => a.timeoutMs)).toEqual([400, 400, 200]);
     expect(result).toMatchObject({ ok: false, stop: 'budget_exhausted', attempts: 3 });
     expect(clock.now()).toBeLessThanOrEqual(1000);
@@ -127,7 +147,13 @@ describe('withRetries', () => {
     const clock = fakeClock();
     const { call, attempts } = scripted(Array(10).fill(apiError(503)), clock, 0);
     clock.advance(0);
-    const result = await withRetries(call, { policy, deadline: MIN_ATTEMPT_MS + 10, timeoutMs: 1000, clock, random: () => 0.999 });
+    const result = await withRetries(call, {
+      policy,
+      deadline: MIN_ATTEMPT_MS + 10,
+      timeoutMs: 1000,
+      clock,
+      random: () => 0.999,
+    });
     expect(result).toMatchObject({ stop: 'budget_exhausted', attempts: 1 });
     expect(attempts).toHaveLength(1);
   });
@@ -145,8 +171,21 @@ describe('withRetries', () => {
     const { call, attempts } = scripted([apiError(503), apiError(503)], clock);
     let allowed = 2;
     const seen: unknown[] = [];
-    const result = await withRetries(call, { policy, deadline: 3000, timeoutMs: 1000, clock, random: () => 0, gate: () => allowed-- > 0, onAttempt: (e) => seen.push(e) });
-    expect(result).toMatchObject({ ok: false, stop: 'circuit_open', attempts: 2, error: expect.any(ChargebeeApiError) });
+    const result = await withRetries(call, {
+      policy,
+      deadline: 3000,
+      timeoutMs: 1000,
+      clock,
+      random: () => 0,
+      gate: () => allowed-- > 0,
+      onAttempt: (e) => seen.push(e),
+    });
+    expect(result).toMatchObject({
+      ok: false,
+      stop: 'circuit_open',
+      attempts: 2,
+      error: expect.any(ChargebeeApiError),
+    });
     expect(attempts).toHaveLength(2);
     expect(seen).toHaveLength(2);
   });
@@ -154,7 +193,14 @@ describe('withRetries', () => {
   it('reports the gate error when the first attempt is refused', async () => {
     const { call, attempts } = scripted([]);
     const gateError = new Error('open');
-    const result = await withRetries(call, { policy, deadline: 3000, timeoutMs: 1000, clock: fakeClock(), gate: () => false, gateError: () => gateError });
+    const result = await withRetries(call, {
+      policy,
+      deadline: 3000,
+      timeoutMs: 1000,
+      clock: fakeClock(),
+      gate: () => false,
+      gateError: () => gateError,
+    });
     expect(result).toEqual({ ok: false, stop: 'circuit_open', attempts: 0, error: gateError });
     expect(attempts).toHaveLength(0);
   });

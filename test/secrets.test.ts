@@ -9,7 +9,12 @@ import session from 'express-session';
 import pino from 'pino';
 import request from 'supertest';
 import { ChargebeeEmulator } from '../src/testing';
-import { chargebeePortalLogout, signCookieValue, type ChargebeePortalLogoutOptions, type PortalLogoutOutcome } from '../src';
+import {
+  chargebeePortalLogout,
+  signCookieValue,
+  type ChargebeePortalLogoutOptions,
+  type PortalLogoutOutcome,
+} from '../src';
 import { captureLogs } from './helpers/log-capture';
 import { waitFor } from './helpers/harness';
 
@@ -97,7 +102,14 @@ async function loginAndLogout(a: express.Express, portalIds: string[], email = E
 /** Everything an error shows when a host logs, prints, serialises or inspects it. */
 function renderings(error: unknown): string[] {
   const e = error as Error;
-  return [String(e), e?.message ?? '', e?.stack ?? '', inspect(e, { depth: 10 }), JSON.stringify(e) ?? '', JSON.stringify(pino.stdSerializers.err(e))];
+  return [
+    String(e),
+    e?.message ?? '',
+    e?.stack ?? '',
+    inspect(e, { depth: 10 }),
+    JSON.stringify(e) ?? '',
+    JSON.stringify(pino.stdSerializers.err(e)),
+  ];
 }
 
 it('no log line and no error reaching the app contains the API key, the email or a portal-session ID', async () => {
@@ -108,8 +120,18 @@ it('no log line and no error reaching the app contains the API key, the email or
 
   // Chargebee's error messages quote what they were sent: the ID and the email are scrubbed from errors.
   const quoted = newPortal();
-  emulator.injectFault({ match: { path: `/portal_sessions/${quoted}/logout` }, status: 500, message: `Failure for ${quoted} of ${EMAIL}`, times: 2 });
-  emulator.injectFault({ match: { path: `/portal_sessions/${quoted}/logout` }, status: 409, message: `Session ${quoted} of ${EMAIL} is locked`, times: 1 });
+  emulator.injectFault({
+    match: { path: `/portal_sessions/${quoted}/logout` },
+    status: 500,
+    message: `Failure for ${quoted} of ${EMAIL}`,
+    times: 2,
+  });
+  emulator.injectFault({
+    match: { path: `/portal_sessions/${quoted}/logout` },
+    status: 409,
+    message: `Session ${quoted} of ${EMAIL} is locked`,
+    times: 1,
+  });
   await loginAndLogout(ok.app, [quoted]);
 
   // Faults: a hang (deferred, then logged out in the background), a cut response, a proxy page, a 429.
@@ -118,7 +140,12 @@ it('no log line and no error reaching the app contains the API key, the email or
   const cut = newPortal();
   emulator.injectFault({ match: { path: `/portal_sessions/${cut}/logout` }, drop: 'mid-response', times: 1 });
   const html = newPortal();
-  emulator.injectFault({ match: { path: `/portal_sessions/${html}/logout` }, status: 502, rawBody: `<html>${html} ${EMAIL}</html>`, times: 1 });
+  emulator.injectFault({
+    match: { path: `/portal_sessions/${html}/logout` },
+    status: 502,
+    rawBody: `<html>${html} ${EMAIL}</html>`,
+    times: 1,
+  });
   const limited = newPortal();
   emulator.injectFault({ match: { path: `/portal_sessions/${limited}/logout` }, status: 429, retryAfter: 1, times: 1 });
   await loginAndLogout(ok.app, [hung, cut, html, limited]);
@@ -148,20 +175,39 @@ it('no log line and no error reaching the app contains the API key, the email or
   // The cookie store, with a tampered cookie, and remember() with bad input.
   const cookieApp = app({ store: 'cookie', cookie: { secret: 'cookie-secret' } });
   const forged = signCookieValue(`j:${JSON.stringify([newPortal()])}`, 'not-the-secret');
-  await request(cookieApp.app).post('/logout').set('Cookie', `chargebee_portal_sessions=${encodeURIComponent(forged)}`);
-  await request(ok.app).post('/remember').send({ ids: [`${ids[0]}/../x`] });
-  await request(ok.app).post('/remember').send({ ids: [EMAIL] });
+  await request(cookieApp.app)
+    .post('/logout')
+    .set('Cookie', `chargebee_portal_sessions=${encodeURIComponent(forged)}`);
+  await request(ok.app)
+    .post('/remember')
+    .send({ ids: [`${ids[0]}/../x`] });
+  await request(ok.app)
+    .post('/remember')
+    .send({ ids: [EMAIL] });
 
-  await waitFor(() => emulator.getSession(hung)?.status === 'logged_out' && emulator.getSession(limited)?.status === 'logged_out', 8000, 'the deferred logouts');
+  await waitFor(
+    () => emulator.getSession(hung)?.status === 'logged_out' && emulator.getSession(limited)?.status === 'logged_out',
+    8000,
+    'the deferred logouts',
+  );
   await waitFor(() => logs.text().includes('max_age'), 8000, 'the maximum age');
   await Promise.all(middlewares.map((m) => m.close({ timeoutMs: 200 })));
 
   const texts = [logs.text(), ...hostErrors.flatMap(renderings)];
-  for (const outcome of outcomes) for (const o of outcome.portalSessions) if (o.error) texts.push(...renderings(o.error));
+  for (const outcome of outcomes)
+    for (const o of outcome.portalSessions) if (o.error) texts.push(...renderings(o.error));
 
   // The flows did what they were meant to: errors reached the host, the queue worked, logs were written.
-  expect(hostErrors.map((e) => (e as Error).name).sort()).toEqual(['PortalLogoutError', 'PortalLogoutError', 'PortalLogoutError', 'TypeError', 'TypeError']);
-  expect(outcomes.flatMap((o) => o.portalSessions.map((p) => p.status))).toEqual(expect.arrayContaining(['logged_out', 'deferred', 'failed']));
+  expect(hostErrors.map((e) => (e as Error).name).sort()).toEqual([
+    'PortalLogoutError',
+    'PortalLogoutError',
+    'PortalLogoutError',
+    'TypeError',
+    'TypeError',
+  ]);
+  expect(outcomes.flatMap((o) => o.portalSessions.map((p) => p.status))).toEqual(
+    expect.arrayContaining(['logged_out', 'deferred', 'failed']),
+  );
   expect(logs.lines.length).toBeGreaterThan(20);
   expect(logs.text()).toMatch(/not drained/);
 
@@ -179,5 +225,8 @@ it('no log line and no error reaching the app contains the API key, the email or
     for (const secret of secrets) expect(text).not.toContain(secret);
   }
   // The outcome still hands the raw IDs to the app that asks (documented: treat as a secret).
-  expect((hostErrors.find((e) => (e as Error).name === 'PortalLogoutError') as { outcome: PortalLogoutOutcome }).outcome.portalSessions[0].id).toBe(failing);
+  expect(
+    (hostErrors.find((e) => (e as Error).name === 'PortalLogoutError') as { outcome: PortalLogoutOutcome }).outcome
+      .portalSessions[0].id,
+  ).toBe(failing);
 }, 30_000);

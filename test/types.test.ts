@@ -1,7 +1,14 @@
 // Type-level tests: `npm test` runs `tsc --noEmit` over this file, so a wrong type fails the build.
 // Each @ts-expect-error line must be an error, or tsc reports the directive as unused.
 import type { Request, Response } from 'express';
-import { chargebeePortalLogout, MemoryDeferredLogoutStore, type ChargebeePortalLogoutOptions, type DeferredLogoutStore, type PortalLogoutOutcome, type PortalSessionStatus } from '../src';
+import {
+  chargebeePortalLogout,
+  MemoryDeferredLogoutStore,
+  type ChargebeePortalLogoutOptions,
+  type DeferredLogoutStore,
+  type PortalLogoutOutcome,
+  type PortalSessionStatus,
+} from '../src';
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function assertType<T extends true>(): T | undefined {
@@ -40,7 +47,12 @@ describe('public types', () => {
     assertType<Equal<Parameters<typeof portalLogout.close>[0], { timeoutMs?: number } | undefined>>();
     type Hook = NonNullable<ChargebeePortalLogoutOptions['onOutcome']>;
     assertType<Equal<Parameters<Hook>[1], Request | undefined>>();
-    assertType<Equal<PortalLogoutOutcome['result'], 'nothing_remembered' | 'ended' | 'deferred' | 'failed' | 'skipped_cross_site'>>();
+    assertType<
+      Equal<
+        PortalLogoutOutcome['result'],
+        'nothing_remembered' | 'ended' | 'deferred' | 'failed' | 'skipped_cross_site'
+      >
+    >();
     const store: DeferredLogoutStore = new MemoryDeferredLogoutStore(5);
     // @ts-expect-error a store needs takeDue, remove and size
     const _incomplete: DeferredLogoutStore = { add: () => true };
@@ -50,7 +62,14 @@ describe('public types', () => {
   });
 
   it('lists the portal-session statuses', () => {
-    const statuses: Record<PortalSessionStatus, true> = { logged_out: true, already_logged_out: true, not_found: true, invalid_id: true, deferred: true, failed: true };
+    const statuses: Record<PortalSessionStatus, true> = {
+      logged_out: true,
+      already_logged_out: true,
+      not_found: true,
+      invalid_id: true,
+      deferred: true,
+      failed: true,
+    };
     expect(Object.keys(statuses)).toHaveLength(6);
   });
 });

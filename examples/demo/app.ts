@@ -5,11 +5,23 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import cookieParser from 'cookie-parser';
-import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Response } from 'express';
+import express, {
+  type ErrorRequestHandler,
+  type Express,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
 import session from 'express-session';
 import pino, { type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
-import { chargebeePortalLogout, ChargebeeError, hashPortalSessionId, type PortalLogoutMiddleware, type PortalLogoutOutcome } from '../../src';
+import {
+  chargebeePortalLogout,
+  ChargebeeError,
+  hashPortalSessionId,
+  type PortalLogoutMiddleware,
+  type PortalLogoutOutcome,
+} from '../../src';
 import { renderHome, type LogoutSummary, type PortalSessionRow } from './pages';
 
 declare module 'express-session' {
@@ -97,7 +109,10 @@ function summarizeLogout(outcome: PortalLogoutOutcome | undefined): LogoutSummar
       idHash: p.idHash,
       status: p.status,
       businessEntityId: p.businessEntityId,
-      detail: p.status === 'failed' ? [p.httpStatus, p.apiErrorCode ?? p.error?.message].filter(Boolean).join(' ') : undefined,
+      detail:
+        p.status === 'failed'
+          ? [p.httpStatus, p.apiErrorCode ?? p.error?.message].filter(Boolean).join(' ')
+          : undefined,
     })),
   };
 }
@@ -122,34 +137,43 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
     logger,
   });
   const emulatorUrl = options.emulatorUrl;
-  const description = emulatorUrl ? 'the embedded emulator' : `site ${options.chargebee.site ?? options.chargebee.baseUrl}`;
+  const description = emulatorUrl
+    ? 'the embedded emulator'
+    : `site ${options.chargebee.site ?? options.chargebee.baseUrl}`;
 
   const app = express();
   app.set('trust proxy', options.trustProxy ?? false);
   app.disable('x-powered-by');
-  app.use(pinoHttp({
-    logger,
-    // Method, URL and status only: headers would log cookies, and the Location of /billing/portal is a portal link.
-    serializers: {
-      req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
-      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-    },
-    customSuccessMessage: (req, res, ms) => `${req.method} ${req.url} ${res.statusCode} (${Math.round(ms)} ms)`,
-    customErrorMessage: (req, res) => `${req.method} ${req.url} ${res.statusCode} failed`,
-  }));
+  app.use(
+    pinoHttp({
+      logger,
+      // Method, URL and status only: headers would log cookies, and the Location of /billing/portal is a portal link.
+      serializers: {
+        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      customSuccessMessage: (req, res, ms) => `${req.method} ${req.url} ${res.statusCode} (${Math.round(ms)} ms)`,
+      customErrorMessage: (req, res) => `${req.method} ${req.url} ${res.statusCode} failed`,
+    }),
+  );
   app.use((_req, res, next) => {
-    res.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'");
+    res.set(
+      'Content-Security-Policy',
+      "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'",
+    );
     next();
   });
   app.use(express.urlencoded({ extended: false, limit: '4kb' }));
   app.use(cookieParser());
-  app.use(session({
-    name: SESSION_COOKIE,
-    secret: options.sessionSecret ?? randomBytes(32).toString('hex'),
-    resave: false,
-    saveUninitialized: false,
-    cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto' },
-  }));
+  app.use(
+    session({
+      name: SESSION_COOKIE,
+      secret: options.sessionSecret ?? randomBytes(32).toString('hex'),
+      resave: false,
+      saveUninitialized: false,
+      cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto' },
+    }),
+  );
 
   // The app's auth check: a stand-in for whatever your app does.
   const requireAuth: RequestHandler = (req, res, next) => {
@@ -161,23 +185,27 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
   app.get('/', async (req, res) => {
     const user = req.session.user;
     const remembered = req.session.chargebeePortalSessions ?? [];
-    const rows = await Promise.all(remembered.map(async (entry): Promise<PortalSessionRow> => {
-      const row = { idHash: hashPortalSessionId(entry.id), businessEntityId: entry.businessEntityId ?? entity };
-      try {
-        const portal = await portalLogout.clientFor(entry.businessEntityId).retrieve(entry.id, { timeoutMs: 2000 });
-        return { ...row, status: portal.status, createdAt: portal.created_at };
-      } catch (error) {
-        return { ...row, error: error instanceof ChargebeeError ? error.message : 'could not ask Chargebee' };
-      }
-    }));
+    const rows = await Promise.all(
+      remembered.map(async (entry): Promise<PortalSessionRow> => {
+        const row = { idHash: hashPortalSessionId(entry.id), businessEntityId: entry.businessEntityId ?? entity };
+        try {
+          const portal = await portalLogout.clientFor(entry.businessEntityId).retrieve(entry.id, { timeoutMs: 2000 });
+          return { ...row, status: portal.status, createdAt: portal.created_at };
+        } catch (error) {
+          return { ...row, error: error instanceof ChargebeeError ? error.message : 'could not ask Chargebee' };
+        }
+      }),
+    );
     const shown = flash.get(req);
-    res.type('html').send(renderHome({
-      user,
-      remembered: rows,
-      notice: shown?.notice,
-      lastLogout: shown?.logout,
-      chargebee: { emulatorUrl, description },
-    }));
+    res.type('html').send(
+      renderHome({
+        user,
+        remembered: rows,
+        notice: shown?.notice,
+        lastLogout: shown?.logout,
+        chargebee: { emulatorUrl, description },
+      }),
+    );
   });
 
   app.post('/login', (req, res, next) => {
@@ -198,7 +226,9 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
   app.post('/billing/portal', requireAuth, async (req, res, next) => {
     try {
       const headers = entity ? { 'chargebee-business-entity-id': entity } : {};
-      const portal = await portalLogout.clientFor().create({ customerId: req.session.user!.customerId, redirectUrl: appUrl(req) }, headers);
+      const portal = await portalLogout
+        .clientFor()
+        .create({ customerId: req.session.user!.customerId, redirectUrl: appUrl(req) }, headers);
       await portalLogout.remember(req, res, portal);
       res.redirect(303, portal.access_url);
     } catch (error) {
@@ -223,7 +253,10 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
     const status = Number.isInteger(err?.status) && err.status >= 400 && err.status < 500 ? err.status : 500;
     req.log.error({ err: { type: err?.name, message: err?.message } }, 'demo: request failed');
-    res.status(status).type('text').send(status === 500 ? 'Something went wrong; see the server log.' : 'Bad request.');
+    res
+      .status(status)
+      .type('text')
+      .send(status === 500 ? 'Something went wrong; see the server log.' : 'Bad request.');
   };
   app.use(onError);
 

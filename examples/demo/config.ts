@@ -6,7 +6,8 @@ import express from 'express';
 import { ChargebeeClient, isValidBusinessEntityId } from '../../src';
 
 /** Where the demo's Chargebee calls go: the embedded emulator, or a site (real, a proxy, an emulator elsewhere). */
-export type ChargebeeTarget = { kind: 'emulator' } | { kind: 'remote'; site?: string; baseUrl?: string; apiKey: string };
+export type ChargebeeTarget =
+  { kind: 'emulator' } | { kind: 'remote'; site?: string; baseUrl?: string; apiKey: string };
 
 export interface DemoConfig {
   /** Port of the demo app on 127.0.0.1. `PORT`, default 3000; 0 picks a free one. */
@@ -31,7 +32,9 @@ export function parseTrustProxy(value: string): boolean | number | string {
   try {
     express().set('trust proxy', text); // compiles the list: an address that does not parse throws here
   } catch (error) {
-    throw new ConfigError(`TRUST_PROXY: ${(error as Error).message} (use true, false, a hop count, or addresses such as "loopback, 10.0.0.0/8")`);
+    throw new ConfigError(
+      `TRUST_PROXY: ${(error as Error).message} (use true, false, a hop count, or addresses such as "loopback, 10.0.0.0/8")`,
+    );
   }
   return text;
 }
@@ -44,7 +47,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
 
   const portText = get('PORT') ?? '3000';
   const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port > 65535) throw new ConfigError(`PORT: "${portText}" is not a port number (0 to 65535)`);
+  if (!/^\d+$/.test(portText) || port > 65535)
+    throw new ConfigError(`PORT: "${portText}" is not a port number (0 to 65535)`);
 
   const trustProxy = parseTrustProxy(get('TRUST_PROXY') ?? 'false');
 
@@ -58,14 +62,19 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
   const apiKey = get('CHARGEBEE_API_KEY');
   let chargebee: ChargebeeTarget = { kind: 'emulator' };
   if (site !== undefined || baseUrl !== undefined || apiKey !== undefined) {
-    if (apiKey === undefined) throw new ConfigError(`CHARGEBEE_API_KEY: required with ${site !== undefined ? 'CHARGEBEE_SITE' : 'CHARGEBEE_BASE_URL'}`);
-    if (site === undefined && baseUrl === undefined) throw new ConfigError('CHARGEBEE_SITE: required with CHARGEBEE_API_KEY (or set CHARGEBEE_BASE_URL)');
+    if (apiKey === undefined)
+      throw new ConfigError(
+        `CHARGEBEE_API_KEY: required with ${site !== undefined ? 'CHARGEBEE_SITE' : 'CHARGEBEE_BASE_URL'}`,
+      );
+    if (site === undefined && baseUrl === undefined)
+      throw new ConfigError('CHARGEBEE_SITE: required with CHARGEBEE_API_KEY (or set CHARGEBEE_BASE_URL)');
     try {
       new ChargebeeClient({ site, baseUrl, apiKey }).close(); // the library's own checks of site, base URL and key
     } catch (error) {
       const message = (error as Error).message;
       const variable = /^option (\w+)/.exec(message)?.[1];
-      const name = variable === 'baseUrl' ? 'CHARGEBEE_BASE_URL' : variable === 'apiKey' ? 'CHARGEBEE_API_KEY' : 'CHARGEBEE_SITE';
+      const name =
+        variable === 'baseUrl' ? 'CHARGEBEE_BASE_URL' : variable === 'apiKey' ? 'CHARGEBEE_API_KEY' : 'CHARGEBEE_SITE';
       throw new ConfigError(`${name}: ${message.replace(/^option \w+ /, '')}`);
     }
     chargebee = { kind: 'remote', site, baseUrl, apiKey };

@@ -61,9 +61,12 @@ function time(unixSeconds: number | undefined): string {
 
 function rememberedTable(rows: PortalSessionRow[]): string {
   if (rows.length === 0) return '<p class="muted">None yet. Open the billing portal to create one.</p>';
-  const body = rows.map((r) => `<tr><td><code>${escapeHtml(r.idHash)}</code></td><td>${escapeHtml(r.businessEntityId ?? '')}</td>` +
-    `<td>${r.status !== undefined ? `<strong>${escapeHtml(r.status)}</strong>` : `<span class="bad">unknown: ${escapeHtml(r.error ?? '')}</span>`}</td>` +
-    `<td>${time(r.createdAt)}</td></tr>`);
+  const body = rows.map(
+    (r) =>
+      `<tr><td><code>${escapeHtml(r.idHash)}</code></td><td>${escapeHtml(r.businessEntityId ?? '')}</td>` +
+      `<td>${r.status !== undefined ? `<strong>${escapeHtml(r.status)}</strong>` : `<span class="bad">unknown: ${escapeHtml(r.error ?? '')}</span>`}</td>` +
+      `<td>${time(r.createdAt)}</td></tr>`,
+  );
   return `<table><thead><tr><th>Portal session (hash)</th><th>Entity</th><th>Status at Chargebee</th><th>Created (UTC)</th></tr></thead>
 <tbody>${body.join('')}</tbody></table>`;
 }
@@ -74,29 +77,41 @@ function outcomeBox(summary: LogoutSummary): string {
     const detail = p.detail ? ` <span class="muted">(${escapeHtml(p.detail)})</span>` : '';
     return `<tr><td><code>${escapeHtml(p.idHash)}</code></td><td>${escapeHtml(p.businessEntityId ?? '')}</td><td class="${css}">${escapeHtml(STATUS_WORDS[p.status] ?? p.status)}${detail}</td></tr>`;
   });
-  const table = rows.length === 0 ? '' : `<table><thead><tr><th>Portal session (hash)</th><th>Entity</th><th>At sign-out</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+  const table =
+    rows.length === 0
+      ? ''
+      : `<table><thead><tr><th>Portal session (hash)</th><th>Entity</th><th>At sign-out</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
   return `<section class="outcome" id="last-logout"><h2>Last sign-out</h2>
 <p>Signed out at ${escapeHtml(new Date(summary.at).toISOString().slice(11, 19))} UTC: ${escapeHtml(RESULT_WORDS[summary.result] ?? summary.result)}</p>${table}</section>`;
 }
 
 export function renderHome(page: HomePage): string {
-  const parts: string[] = ['<h1>chargebee-portal-logout demo</h1>',
-    `<p class="muted">An app that signs you out of your Chargebee billing portal when you sign out of it. Chargebee: ${escapeHtml(page.chargebee.description)}.</p>`];
+  const parts: string[] = [
+    '<h1>chargebee-portal-logout demo</h1>',
+    `<p class="muted">An app that signs you out of your Chargebee billing portal when you sign out of it. Chargebee: ${escapeHtml(page.chargebee.description)}.</p>`,
+  ];
   if (page.notice) parts.push(`<p class="notice" role="status">${escapeHtml(page.notice)}</p>`);
   if (page.lastLogout) parts.push(outcomeBox(page.lastLogout));
   if (page.user) {
-    parts.push(`<p id="signed-in">Signed in as <strong>${escapeHtml(page.user.email)}</strong> <span class="muted">(Chargebee customer <code>${escapeHtml(page.user.customerId)}</code>)</span></p>`,
+    parts.push(
+      `<p id="signed-in">Signed in as <strong>${escapeHtml(page.user.email)}</strong> <span class="muted">(Chargebee customer <code>${escapeHtml(page.user.customerId)}</code>)</span></p>`,
       '<form method="post" action="/billing/portal"><button>Open the billing portal</button></form>',
       '<form method="post" action="/logout"><button>Sign out</button></form>',
-      '<h2>Portal sessions opened in this sign-in</h2>', rememberedTable(page.remembered));
+      '<h2>Portal sessions opened in this sign-in</h2>',
+      rememberedTable(page.remembered),
+    );
   } else {
-    parts.push('<p id="signed-out">Nobody is signed in.</p>',
+    parts.push(
+      '<p id="signed-out">Nobody is signed in.</p>',
       '<form method="post" action="/login"><label>Email <input type="text" inputmode="email" autocomplete="email" name="email" required placeholder="zoë@exämple.com"></label> <button>Sign in</button></form>',
-      '<p class="muted">Any address works: this stands in for your app\'s real sign-in.</p>');
+      '<p class="muted">Any address works: this stands in for your app\'s real sign-in.</p>',
+    );
   }
   if (page.chargebee.emulatorUrl) {
     const url = escapeHtml(page.chargebee.emulatorUrl);
-    parts.push(`<h2>What Chargebee saw</h2><p>The emulator's page <a href="${url}" target="_blank" rel="noopener">${url}</a> lists each portal session, its status, and the origin headers its logout carried (IP, device, email, entity).</p>`);
+    parts.push(
+      `<h2>What Chargebee saw</h2><p>The emulator's page <a href="${url}" target="_blank" rel="noopener">${url}</a> lists each portal session, its status, and the origin headers its logout carried (IP, device, email, entity).</p>`,
+    );
   }
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">

@@ -23,7 +23,13 @@ async function main(): Promise<void> {
 
   // Readable lines on a terminal, JSON lines otherwise (a file, a log collector).
   const logger = process.stdout.isTTY
-    ? pino({ name: 'demo', transport: { target: 'pino-pretty', options: { ignore: 'pid,hostname,req,res,responseTime', translateTime: 'HH:MM:ss' } } })
+    ? pino({
+        name: 'demo',
+        transport: {
+          target: 'pino-pretty',
+          options: { ignore: 'pid,hostname,req,res,responseTime', translateTime: 'HH:MM:ss' },
+        },
+      })
     : pino({ name: 'demo' });
 
   let emulator: ChargebeeEmulator | undefined;
@@ -44,14 +50,16 @@ async function main(): Promise<void> {
 
   const server = demo.app.listen(config.port, HOST);
   server.once('error', (error: NodeJS.ErrnoException) => {
-    const reason = error.code === 'EADDRINUSE' ? `port ${config.port} is in use; set PORT to another port` : error.message;
+    const reason =
+      error.code === 'EADDRINUSE' ? `port ${config.port} is in use; set PORT to another port` : error.message;
     process.stderr.write(`demo: PORT: ${reason}\n`);
     process.exit(1);
   });
   server.once('listening', () => {
     const { port } = server.address() as AddressInfo;
     const lines = [`Demo app:  http://${HOST}:${port}/   <- open this`];
-    if (emulator) lines.push(`Chargebee emulator: ${emulator.url}/   (portal sessions and the headers each logout carried)`);
+    if (emulator)
+      lines.push(`Chargebee emulator: ${emulator.url}/   (portal sessions and the headers each logout carried)`);
     else lines.push(`Chargebee: ${site ? `site ${site}` : baseUrl}`);
     process.stdout.write(`${lines.join('\n')}\nCtrl-C to stop.\n`);
   });

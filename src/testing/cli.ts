@@ -5,7 +5,8 @@
  */
 import { ChargebeeEmulator, type EmulatorOptions, type EmulatorSiteConfig } from './emulator';
 
-const USAGE = 'usage: cli.ts [--host H] [--port N] [--public-url URL] [--record-limit N] [--site NAME --key KEY [--key KEY]]...';
+const USAGE =
+  'usage: cli.ts [--host H] [--port N] [--public-url URL] [--record-limit N] [--site NAME --key KEY [--key KEY]]...';
 
 export function parseCliArgs(argv: string[]): EmulatorOptions {
   const options: EmulatorOptions = {};
@@ -23,7 +24,8 @@ export function parseCliArgs(argv: string[]): EmulatorOptions {
       case '--port':
       case '--record-limit': {
         const n = Number(value);
-        if (!Number.isInteger(n) || n < 0) throw new TypeError(`${flag} must be a non-negative integer, got "${value}"`);
+        if (!Number.isInteger(n) || n < 0)
+          throw new TypeError(`${flag} must be a non-negative integer, got "${value}"`);
         if (flag === '--port') options.port = n;
         else options.recordLimit = n;
         break;
@@ -72,7 +74,9 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  process.stdout.write(`${JSON.stringify({ url: emulator.url, baseUrl: emulator.baseUrl(), apiKey: emulator.apiKey() })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ url: emulator.url, baseUrl: emulator.baseUrl(), apiKey: emulator.apiKey() })}\n`,
+  );
 }
 
 if (require.main === module) {

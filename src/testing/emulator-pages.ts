@@ -97,9 +97,13 @@ export function renderPortalPage(outcome: PortalPageOutcome, session?: EmulatedP
     const href = safeHref(session.redirect_url);
     details = `<p>Customer <strong>${escapeHtml(session.customer_id)}</strong>, portal session <code>${escapeHtml(session.id)}</code>, status <code>${escapeHtml(session.status)}</code>.</p>`;
     if (href !== undefined) details += `\n<p><a href="${escapeHtml(href)}">Back to the app</a></p>`;
-    else if (session.redirect_url !== undefined) details += `\n<p>Redirect URL (not a web link): <code>${escapeHtml(session.redirect_url)}</code></p>`;
+    else if (session.redirect_url !== undefined)
+      details += `\n<p>Redirect URL (not a web link): <code>${escapeHtml(session.redirect_url)}</code></p>`;
   }
-  return page(PORTAL_TITLE, `<div class="box"><h1>${PORTAL_TITLE}</h1>\n<p id="message">${escapeHtml(message)}</p>\n${details}</div>`);
+  return page(
+    PORTAL_TITLE,
+    `<div class="box"><h1>${PORTAL_TITLE}</h1>\n<p id="message">${escapeHtml(message)}</p>\n${details}</div>`,
+  );
 }
 
 export interface OverviewSite {
@@ -135,7 +139,10 @@ function renderLogoutRequest(request: RecordedRequest): string {
     let shown = escapeHtml(value);
     if (name === 'chargebee-request-origin-user-encoded') {
       const decoded = decodeBase64Utf8(value);
-      shown += decoded === undefined ? ' <span class="muted">(not valid Base64)</span>' : ` <span class="muted">decoded:</span> ${escapeHtml(decoded)}`;
+      shown +=
+        decoded === undefined
+          ? ' <span class="muted">(not valid Base64)</span>'
+          : ` <span class="muted">decoded:</span> ${escapeHtml(decoded)}`;
     }
     rows.push(`<dt>${name}</dt><dd>${shown}</dd>`);
   }
@@ -151,7 +158,8 @@ function renderSite(site: OverviewSite, logoutRequests: Map<string, RecordedRequ
   if (site.sessions.length === 0) return head;
   const rows = site.sessions.map((s) => {
     // The hash is what the middleware's log line and an app's own pages show instead of the raw ID.
-    const row = `<tr><td><code>${escapeHtml(s.id)}</code><br><span class="muted">hash ${hashPortalSessionId(s.id)}</span></td><td>${escapeHtml(s.customer_id)}</td>` +
+    const row =
+      `<tr><td><code>${escapeHtml(s.id)}</code><br><span class="muted">hash ${hashPortalSessionId(s.id)}</span></td><td>${escapeHtml(s.customer_id)}</td>` +
       `<td class="status-${escapeHtml(s.status)}">${escapeHtml(s.status)}</td>` +
       `<td>${time(s.created_at)}</td><td>${time(s.login_at)}${from(s.login_ipaddress)}</td><td>${time(s.logout_at)}${from(s.logout_ipaddress)}</td></tr>`;
     const requests = logoutRequests.get(s.id);

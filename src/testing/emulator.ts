@@ -3,9 +3,15 @@
  * Plain `node:http` so that it stays fast under load; every record it keeps is bounded.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { LinkedCustomer } from '../client';
+import type { LinkedCustomer } from '../chargebee/client';
 import { renderOverview, renderPortalPage, type OverviewSite, type PortalPageOutcome } from './emulator-pages';
 
 export interface EmulatorSiteConfig {
@@ -46,7 +52,7 @@ export interface RecordedRequest {
 export type PortalSessionStatus = 'created' | 'logged_in' | 'logged_out' | 'not_yet_activated' | 'activated';
 
 // The emulator speaks the same portal-session shapes as the client reads.
-export type { LinkedCustomer } from '../client';
+export type { LinkedCustomer } from '../chargebee/client';
 
 /** Chargebee's `portal_session` object, snake_case like the API. Timestamps are Unix seconds. */
 export interface EmulatedPortalSession {
@@ -196,7 +202,14 @@ function isNonNegativeInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0;
 }
 
-function errorAnswer(status: number, apiErrorCode: string, message: string, type?: string, param?: string, headers?: Record<string, string>): Answer {
+function errorAnswer(
+  status: number,
+  apiErrorCode: string,
+  message: string,
+  type?: string,
+  param?: string,
+  headers?: Record<string, string>,
+): Answer {
   const body: ChargebeeErrorBody = {
     message,
     ...(type !== undefined && { type }),
@@ -233,7 +246,10 @@ function faultAnswer(fault: EmulatorFault): Answer | undefined {
   }
   if (fault.status === undefined && fault.retryAfter === undefined) return undefined;
   const status = fault.status ?? 429;
-  const [code, message] = FAULT_DEFAULTS[status] ?? [status >= 500 ? 'internal_error' : 'invalid_request', `Emulated fault with HTTP status ${status}.`];
+  const [code, message] = FAULT_DEFAULTS[status] ?? [
+    status >= 500 ? 'internal_error' : 'invalid_request',
+    `Emulated fault with HTTP status ${status}.`,
+  ];
   return errorAnswer(status, fault.apiErrorCode ?? code, fault.message ?? message, fault.type, undefined, headers);
 }
 
@@ -251,7 +267,8 @@ function checkFault(fault: EmulatorFault): void {
   const m = fault.match;
   if (m !== undefined) {
     if (typeof m !== 'object' || m === null) throw new TypeError('fault.match must be an object');
-    if (m.method !== undefined && typeof m.method !== 'string') throw new TypeError('fault.match.method must be a string such as "POST"');
+    if (m.method !== undefined && typeof m.method !== 'string')
+      throw new TypeError('fault.match.method must be a string such as "POST"');
     if (m.site !== undefined && typeof m.site !== 'string') throw new TypeError('fault.match.site must be a string');
     if (m.path !== undefined && typeof m.path !== 'string' && !(m.path instanceof RegExp)) {
       throw new TypeError('fault.match.path must be a string (exact path after /api/v2) or a RegExp');
@@ -270,9 +287,14 @@ function checkFault(fault: EmulatorFault): void {
     throw new TypeError(`fault.retryAfter must be a non-negative integer of seconds, got ${String(fault.retryAfter)}`);
   }
   for (const key of ['apiErrorCode', 'message', 'type', 'rawBody', 'contentType'] as const) {
-    if (fault[key] !== undefined && typeof fault[key] !== 'string') throw new TypeError(`fault.${key} must be a string`);
+    if (fault[key] !== undefined && typeof fault[key] !== 'string')
+      throw new TypeError(`fault.${key} must be a string`);
   }
-  if ((fault.apiErrorCode !== undefined || fault.message !== undefined || fault.type !== undefined) && fault.status === undefined && fault.retryAfter === undefined) {
+  if (
+    (fault.apiErrorCode !== undefined || fault.message !== undefined || fault.type !== undefined) &&
+    fault.status === undefined &&
+    fault.retryAfter === undefined
+  ) {
     throw new TypeError('fault.status is required with fault.apiErrorCode, fault.message or fault.type');
   }
   if (fault.contentType !== undefined && hasControlCharacter(fault.contentType)) {
@@ -292,11 +314,18 @@ function normaliseOptions(options: EmulatorOptions): Config {
   const sites = new Map<string, SiteState>();
   for (const [name, site] of siteEntries) {
     if (!SITE_NAME.test(name) || RESERVED_SITE_NAMES.has(name)) {
-      throw new TypeError(`options.sites: "${name}" is not a usable site name (letters, digits, "_" and "-"; not ${[...RESERVED_SITE_NAMES].join(', ')})`);
+      throw new TypeError(
+        `options.sites: "${name}" is not a usable site name (letters, digits, "_" and "-"; not ${[...RESERVED_SITE_NAMES].join(', ')})`,
+      );
     }
     const keys = Array.isArray(site?.apiKey) ? site.apiKey : [site?.apiKey];
-    if (keys.length === 0 || !keys.every((k): k is string => typeof k === 'string' && k.length > 0 && !k.includes(':'))) {
-      throw new TypeError(`options.sites["${name}"].apiKey must be a non-empty string without ":" or a non-empty array of them`);
+    if (
+      keys.length === 0 ||
+      !keys.every((k): k is string => typeof k === 'string' && k.length > 0 && !k.includes(':'))
+    ) {
+      throw new TypeError(
+        `options.sites["${name}"].apiKey must be a non-empty string without ":" or a non-empty array of them`,
+      );
     }
     sites.set(name, {
       name,
@@ -306,13 +335,17 @@ function normaliseOptions(options: EmulatorOptions): Config {
     });
   }
   const port = options.port ?? 0;
-  if (!isNonNegativeInteger(port) || port > 65535) throw new TypeError(`options.port must be an integer from 0 to 65535, got ${String(port)}`);
+  if (!isNonNegativeInteger(port) || port > 65535)
+    throw new TypeError(`options.port must be an integer from 0 to 65535, got ${String(port)}`);
   const recordLimit = options.recordLimit ?? 10_000;
-  if (!isNonNegativeInteger(recordLimit)) throw new TypeError(`options.recordLimit must be a non-negative integer, got ${String(recordLimit)}`);
+  if (!isNonNegativeInteger(recordLimit))
+    throw new TypeError(`options.recordLimit must be a non-negative integer, got ${String(recordLimit)}`);
   const idempotencyWindowMs = options.idempotencyWindowMs ?? 30 * 60 * 1000;
-  if (!isNonNegativeInteger(idempotencyWindowMs)) throw new TypeError('options.idempotencyWindowMs must be a non-negative integer');
+  if (!isNonNegativeInteger(idempotencyWindowMs))
+    throw new TypeError('options.idempotencyWindowMs must be a non-negative integer');
   const idempotencyCacheLimit = options.idempotencyCacheLimit ?? 50_000;
-  if (!isNonNegativeInteger(idempotencyCacheLimit)) throw new TypeError('options.idempotencyCacheLimit must be a non-negative integer');
+  if (!isNonNegativeInteger(idempotencyCacheLimit))
+    throw new TypeError('options.idempotencyCacheLimit must be a non-negative integer');
   const host = options.host ?? '127.0.0.1';
   if (typeof host !== 'string' || host === '') throw new TypeError('options.host must be a non-empty string');
   let publicUrl: string | undefined;
@@ -349,7 +382,9 @@ class RequestRecord {
   }
 
   toArray(): RecordedRequest[] {
-    return this.start === 0 ? this.entries.slice() : this.entries.slice(this.start).concat(this.entries.slice(0, this.start));
+    return this.start === 0
+      ? this.entries.slice()
+      : this.entries.slice(this.start).concat(this.entries.slice(0, this.start));
   }
 
   clear(): void {
@@ -379,7 +414,14 @@ function readBody(req: IncomingMessage, done: (body: string | undefined) => void
   });
   req.on('end', () => {
     if (size > MAX_BODY_BYTES) done(undefined);
-    else done(chunks.length === 0 ? '' : chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8'));
+    else
+      done(
+        chunks.length === 0
+          ? ''
+          : chunks.length === 1
+            ? chunks[0].toString('utf8')
+            : Buffer.concat(chunks).toString('utf8'),
+      );
   });
   // A client that gives up mid-body leaves nothing to answer.
   req.on('error', () => undefined);
@@ -410,7 +452,12 @@ function sendPartial(res: ServerResponse, answer: Answer): void {
 }
 
 function sendHtml(res: ServerResponse, status: number, html: string): void {
-  send(res, { status, body: html, contentType: HTML_TYPE, headers: { 'content-security-policy': HTML_CSP, 'cache-control': 'no-store' } });
+  send(res, {
+    status,
+    body: html,
+    contentType: HTML_TYPE,
+    headers: { 'content-security-policy': HTML_CSP, 'cache-control': 'no-store' },
+  });
 }
 
 function sendPlain(res: ServerResponse, status: number, text: string): void {
@@ -518,8 +565,10 @@ export class ChargebeeEmulator {
 
   /** Seeds a portal session as `POST /portal_sessions` would create it. */
   createSession(input: CreateSessionInput): EmulatedPortalSession {
-    if (typeof input?.customerId !== 'string' || input.customerId === '') throw new TypeError('createSession: customerId must be a non-empty string');
-    if (input.createdAt !== undefined && !isNonNegativeInteger(input.createdAt)) throw new TypeError('createSession: createdAt must be Unix seconds');
+    if (typeof input?.customerId !== 'string' || input.customerId === '')
+      throw new TypeError('createSession: customerId must be a non-empty string');
+    if (input.createdAt !== undefined && !isNonNegativeInteger(input.createdAt))
+      throw new TypeError('createSession: createdAt must be Unix seconds');
     const site = this.siteState(input.site).name;
     return copySession(this.newSession(site, input.customerId, input.email, input.redirectUrl, input.createdAt).data);
   }
@@ -532,7 +581,10 @@ export class ChargebeeEmulator {
     const stored = this.sessionsById.get(id);
     if (!stored) throw new Error(`openSession: no portal session "${id}"`);
     const outcome = this.open(stored, ip);
-    if (outcome !== 'logged_in') throw new Error(`openSession: the access URL of "${id}" does not work: ${outcome} (status ${stored.data.status})`);
+    if (outcome !== 'logged_in')
+      throw new Error(
+        `openSession: the access URL of "${id}" does not work: ${outcome} (status ${stored.data.status})`,
+      );
     return copySession(stored.data);
   }
 
@@ -569,7 +621,11 @@ export class ChargebeeEmulator {
 
   private addFault(fault: EmulatorFault): { id: number; remove: () => void } {
     checkFault(fault);
-    const active: ActiveFault = { id: this.nextFaultId++, fault: { ...fault, match: fault.match && { ...fault.match } }, remaining: fault.times ?? Infinity };
+    const active: ActiveFault = {
+      id: this.nextFaultId++,
+      fault: { ...fault, match: fault.match && { ...fault.match } },
+      remaining: fault.times ?? Infinity,
+    };
     this.faults.push(active);
     return { id: active.id, remove: () => this.removeFault(active.id) };
   }
@@ -587,11 +643,18 @@ export class ChargebeeEmulator {
   private siteState(site: string | undefined): SiteState {
     if (site === undefined) return this.firstSite();
     const state = this.config.sites.get(site);
-    if (!state) throw new Error(`The emulator has no site "${site}"; configured: ${[...this.config.sites.keys()].join(', ')}`);
+    if (!state)
+      throw new Error(`The emulator has no site "${site}"; configured: ${[...this.config.sites.keys()].join(', ')}`);
     return state;
   }
 
-  private newSession(site: string, customerId: string, email?: string, redirectUrl?: string, createdAt = nowSeconds()): StoredSession {
+  private newSession(
+    site: string,
+    customerId: string,
+    email?: string,
+    redirectUrl?: string,
+    createdAt = nowSeconds(),
+  ): StoredSession {
     let id = `portal_${randomAlphanumeric(20)}`;
     while (this.sessionsById.has(id)) id = `portal_${randomAlphanumeric(20)}`;
     const token = randomAlphanumeric(32);
@@ -604,13 +667,15 @@ export class ChargebeeEmulator {
       created_at: createdAt,
       expires_at: createdAt + ACCESS_URL_LIFETIME_S,
       customer_id: customerId,
-      linked_customers: [{
-        customer_id: customerId,
-        ...(email !== undefined && { email }),
-        has_billing_address: false,
-        has_payment_method: false,
-        has_active_subscription: false,
-      }],
+      linked_customers: [
+        {
+          customer_id: customerId,
+          ...(email !== undefined && { email }),
+          has_billing_address: false,
+          has_payment_method: false,
+          has_active_subscription: false,
+        },
+      ],
       object: 'portal_session',
     };
     const stored = { site, data };
@@ -639,7 +704,8 @@ export class ChargebeeEmulator {
       const pathname = q === -1 ? url : url.slice(0, q);
       if (pathname === '/') return this.handleOverview(req, res);
       if (pathname.startsWith('/portal/')) return this.handlePortalPage(req, res, pathname);
-      if (pathname === '/_emulator' || pathname.startsWith('/_emulator/')) return this.handleControl(req, res, pathname, q === -1 ? '' : url.slice(q + 1));
+      if (pathname === '/_emulator' || pathname.startsWith('/_emulator/'))
+        return this.handleControl(req, res, pathname, q === -1 ? '' : url.slice(q + 1));
       if (pathname === '/favicon.ico') {
         res.writeHead(404, { 'content-length': 0 });
         res.end();
@@ -673,7 +739,14 @@ export class ChargebeeEmulator {
     const method = req.method ?? 'GET';
     readBody(req, (body) => {
       try {
-        const entry: RecordedRequest = { method, path: url, site, headers: req.headers, body: body ?? '', at: Date.now() };
+        const entry: RecordedRequest = {
+          method,
+          path: url,
+          site,
+          headers: req.headers,
+          body: body ?? '',
+          at: Date.now(),
+        };
         this.record.push(entry);
         const fault = this.faults.length > 0 ? this.takeFault(method, apiPath, site) : undefined;
         if (fault) this.applyFault(fault, req, res, () => this.answerApi(req, method, site, apiPath, body));
@@ -731,21 +804,43 @@ export class ChargebeeEmulator {
     this.timers.add(timer);
   }
 
-  private answerApi(req: IncomingMessage, method: string, siteName: string | undefined, apiPath: string | undefined, body: string | undefined): Answer {
+  private answerApi(
+    req: IncomingMessage,
+    method: string,
+    siteName: string | undefined,
+    apiPath: string | undefined,
+    body: string | undefined,
+  ): Answer {
     const site = siteName === undefined ? undefined : this.config.sites.get(siteName);
     if (!site || apiPath === undefined) {
-      return errorAnswer(404, 'site_not_found', siteName === undefined
-        ? 'No Chargebee site in the path; API paths look like /{site}/api/v2/...'
-        : 'This site does not exist in the emulator; check the site name in the base URL.');
+      return errorAnswer(
+        404,
+        'site_not_found',
+        siteName === undefined
+          ? 'No Chargebee site in the path; API paths look like /{site}/api/v2/...'
+          : 'This site does not exist in the emulator; check the site name in the base URL.',
+      );
     }
     if (!this.authorised(site, req.headers.authorization)) {
       return errorAnswer(401, 'api_authentication_failed', 'Sorry, authentication failed. Invalid api key');
     }
-    if (body === undefined) return errorAnswer(413, 'request_too_large', `The request body exceeds ${MAX_BODY_BYTES} bytes.`, 'invalid_request');
+    if (body === undefined)
+      return errorAnswer(
+        413,
+        'request_too_large',
+        `The request body exceeds ${MAX_BODY_BYTES} bytes.`,
+        'invalid_request',
+      );
     const key = req.headers['chargebee-idempotency-key'];
     if (method !== 'POST' || typeof key !== 'string') return this.route(req, method, site.name, apiPath, body);
     if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
-      return errorAnswer(400, 'param_wrong_value', `The chargebee-idempotency-key header must have 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`, 'invalid_request', 'chargebee-idempotency-key');
+      return errorAnswer(
+        400,
+        'param_wrong_value',
+        `The chargebee-idempotency-key header must have 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`,
+        'invalid_request',
+        'chargebee-idempotency-key',
+      );
     }
     const cacheKey = `${site.name}\n${key}`;
     const fingerprint = `${method} ${apiPath}\n${body}`;
@@ -753,7 +848,13 @@ export class ChargebeeEmulator {
     const cached = this.idempotency.get(cacheKey);
     if (cached && now - cached.at < this.config.idempotencyWindowMs) {
       if (cached.fingerprint !== fingerprint) {
-        return errorAnswer(422, 'unable_to_process_request', 'This idempotency key was used for another request.', 'invalid_request', 'chargebee-idempotency-key');
+        return errorAnswer(
+          422,
+          'unable_to_process_request',
+          'This idempotency key was used for another request.',
+          'invalid_request',
+          'chargebee-idempotency-key',
+        );
       }
       return { ...cached.answer, headers: { ...cached.answer.headers, 'chargebee-idempotency-replayed': 'true' } };
     }
@@ -798,7 +899,9 @@ export class ChargebeeEmulator {
         return method === 'GET' || method === 'HEAD' ? this.retrieve(site, id) : methodNotAllowed('GET');
       }
       if (parts.length === 4 && id && parts[3] === 'logout') {
-        return method === 'POST' ? this.logout(site, id, req.headers['chargebee-request-origin-ip']) : methodNotAllowed('POST');
+        return method === 'POST'
+          ? this.logout(site, id, req.headers['chargebee-request-origin-ip'])
+          : methodNotAllowed('POST');
       }
     }
     return errorAnswer(404, 'resource_not_found', 'The emulator has no such API endpoint.', 'invalid_request');
@@ -895,7 +998,13 @@ export class ChargebeeEmulator {
     // A JSON content type forces a CORS preflight, so a web page cannot drive the emulator.
     if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
       req.resume();
-      return send(res, controlError(415, 'POST to /_emulator needs Content-Type: application/json (send {} when there is nothing to say)'));
+      return send(
+        res,
+        controlError(
+          415,
+          'POST to /_emulator needs Content-Type: application/json (send {} when there is nothing to say)',
+        ),
+      );
     }
     readBody(req, (body) => {
       try {
@@ -958,7 +1067,13 @@ export class ChargebeeEmulator {
         return jsonAnswer(200, { requests: this.logoutRequests(params.get('id') ?? undefined).map(redactRequest) });
       case 'GET faults':
       case 'HEAD faults':
-        return jsonAnswer(200, { faults: this.faults.map((f) => ({ id: f.id, remaining: f.remaining === Infinity ? null : f.remaining, ...serialiseFault(f.fault) })) });
+        return jsonAnswer(200, {
+          faults: this.faults.map((f) => ({
+            id: f.id,
+            remaining: f.remaining === Infinity ? null : f.remaining,
+            ...serialiseFault(f.fault),
+          })),
+        });
       case 'POST faults': {
         const { id: faultId } = this.addFault(faultFromJson(body));
         return jsonAnswer(201, { id: faultId });
@@ -982,7 +1097,14 @@ function notFound(): Answer {
 }
 
 function methodNotAllowed(allow: string): Answer {
-  return errorAnswer(405, 'http_method_not_supported', `This endpoint only accepts ${allow}.`, 'invalid_request', undefined, { allow });
+  return errorAnswer(
+    405,
+    'http_method_not_supported',
+    `This endpoint only accepts ${allow}.`,
+    'invalid_request',
+    undefined,
+    { allow },
+  );
 }
 
 function controlError(status: number, message: string): Answer {
@@ -990,7 +1112,8 @@ function controlError(status: number, message: string): Answer {
 }
 
 function asObject(value: unknown): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TypeError('the body must be a JSON object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new TypeError('the body must be a JSON object');
   return value as Record<string, unknown>;
 }
 

@@ -14,7 +14,15 @@ import { listen } from '../helpers/listen';
 const EMAIL = 'zoë@exämple.com';
 const ENTITY = 'acme-us';
 const RESULTS = join(__dirname, '../../test-results');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 let emulator: ChargebeeEmulator;
 let demo: DemoApp;
@@ -41,7 +49,7 @@ afterAll(async () => {
   await emulator?.close();
 });
 
-it('signs in, opens the billing portal, signs out, and the portal session is logged out with the browser\'s origin headers', async () => {
+it("signs in, opens the billing portal, signs out, and the portal session is logged out with the browser's origin headers", async () => {
   const page = await browser.newPage();
   const userAgent = await page.evaluate<string>('navigator.userAgent');
 

@@ -17,7 +17,9 @@ let served: Awaited<ReturnType<typeof listen>>;
 let close: () => unknown;
 
 beforeAll(async () => {
-  emulator = await ChargebeeEmulator.start({ sites: { 'acme-test': { apiKey: MAIN_KEY }, 'acme-eu-test': { apiKey: EU_KEY } } });
+  emulator = await ChargebeeEmulator.start({
+    sites: { 'acme-test': { apiKey: MAIN_KEY }, 'acme-eu-test': { apiKey: EU_KEY } },
+  });
   const { app, portalLogout } = createBusinessEntitiesApp({
     chargebee: { baseUrl: emulator.baseUrl('acme-test'), apiKey: MAIN_KEY, logger: pino({ level: 'silent' }) },
     defaultBusinessEntityId: 'acme-us',
@@ -43,7 +45,12 @@ async function portalThenLogout(email: string) {
   emulator.openSession(portal.id);
   await agent.post('/logout').expect(303);
   const [logout] = emulator.logoutRequests(portal.id);
-  return { portal: emulator.getSession(portal.id)!, site: logout.site, entity: logout.headers['chargebee-business-entity-id'], logouts: emulator.logoutRequests(portal.id).length };
+  return {
+    portal: emulator.getSession(portal.id)!,
+    site: logout.site,
+    entity: logout.headers['chargebee-business-entity-id'],
+    logouts: emulator.logoutRequests(portal.id).length,
+  };
 }
 
 describe('several business entities (examples/business-entities.ts)', () => {
@@ -59,10 +66,12 @@ describe('several business entities (examples/business-entities.ts)', () => {
     expect(result.entity).toBe(entity);
   });
 
-  it('creates the portal session for the customer\'s entity', async () => {
+  it("creates the portal session for the customer's entity", async () => {
     const before = emulator.requests.length;
     await portalThenLogout('uk@example.com');
-    const create = emulator.requests.slice(before).find((r) => r.method === 'POST' && r.path.endsWith('/portal_sessions'))!;
+    const create = emulator.requests
+      .slice(before)
+      .find((r) => r.method === 'POST' && r.path.endsWith('/portal_sessions'))!;
     expect(create.headers['chargebee-business-entity-id']).toBe('acme-uk');
   });
 

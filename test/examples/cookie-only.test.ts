@@ -44,7 +44,9 @@ describe('cookie storage without express-session (examples/cookie-only.ts)', () 
     const { loginCookies, portalCookies } = await signedInWithPortal();
     expect(loginCookies.map((c) => c.split('=')[0])).toEqual(['app_user']);
     expect(portalCookies).toHaveLength(1);
-    expect(portalCookies[0]).toMatch(/^chargebee_portal_sessions=s%3Aj%3A[^;]+; Path=\/; HttpOnly; SameSite=Lax; Max-Age=86400;/);
+    expect(portalCookies[0]).toMatch(
+      /^chargebee_portal_sessions=s%3Aj%3A[^;]+; Path=\/; HttpOnly; SameSite=Lax; Max-Age=86400;/,
+    );
   });
 
   it('logs the portal session out, then clears both cookies', async () => {
@@ -53,7 +55,9 @@ describe('cookie storage without express-session (examples/cookie-only.ts)', () 
     expect(emulator.getSession(id)?.status).toBe('logged_out');
     expect(emulator.logoutRequests(id)[0].headers['chargebee-request-origin-user']).toBe('ann@example.com');
     const cleared = setCookies(res);
-    expect(cleared.find((c) => c.startsWith('chargebee_portal_sessions='))).toMatch(/^chargebee_portal_sessions=;.*Max-Age=0/);
+    expect(cleared.find((c) => c.startsWith('chargebee_portal_sessions='))).toMatch(
+      /^chargebee_portal_sessions=;.*Max-Age=0/,
+    );
     expect(cleared.find((c) => c.startsWith('app_user='))).toMatch(/^app_user=;.*Expires=Thu, 01 Jan 1970/);
     await agent.post('/billing/portal').expect(401);
   });
@@ -63,7 +67,8 @@ describe('cookie storage without express-session (examples/cookie-only.ts)', () 
     const signed = decodeURIComponent(portalCookies[0].split(';')[0].slice('chargebee_portal_sessions='.length));
     const forged = signed.replace(id, 'portal_SomeoneElse123');
     emulator.clearRequests();
-    const res = await request(served.url).post('/logout')
+    const res = await request(served.url)
+      .post('/logout')
       .set('Cookie', `${loginCookies[0].split(';')[0]}; chargebee_portal_sessions=${encodeURIComponent(forged)}`)
       .expect(303);
     expect(emulator.requests).toEqual([]);

@@ -89,7 +89,9 @@ describe('demo app (examples/demo/app.ts)', () => {
       expect(hash).toBeDefined();
       expect(page).not.toContain(id);
       // The emulator's page shows the same hash beside the raw ID, so a person can match the rows.
-      expect(await (await fetch(`${emulator.url}/`)).text()).toContain(`<code>${id}</code><br><span class="muted">hash ${hash}</span>`);
+      expect(await (await fetch(`${emulator.url}/`)).text()).toContain(
+        `<code>${id}</code><br><span class="muted">hash ${hash}</span>`,
+      );
     } finally {
       await demo.close();
     }
@@ -99,7 +101,11 @@ describe('demo app (examples/demo/app.ts)', () => {
     const demo = await startDemo();
     try {
       const id = await signInAndOpenPortal(demo.agent);
-      emulator.injectFault({ match: { path: `/portal_sessions/${id}/logout` }, status: 403, apiErrorCode: 'api_authorization_failed' });
+      emulator.injectFault({
+        match: { path: `/portal_sessions/${id}/logout` },
+        status: 403,
+        apiErrorCode: 'api_authorization_failed',
+      });
       await demo.agent.post('/logout').expect(303);
       expect(emulator.getSession(id)?.status).toBe('logged_in');
       const page = (await demo.agent.get('/').expect(200)).text;
@@ -192,7 +198,10 @@ describe('demo app (examples/demo/app.ts)', () => {
   });
 
   it('sends the client IP from X-Forwarded-For only when TRUST_PROXY trusts the proxy', async () => {
-    for (const [trustProxy, expected] of [[false, '127.0.0.1'], ['loopback', '203.0.113.9']] as const) {
+    for (const [trustProxy, expected] of [
+      [false, '127.0.0.1'],
+      ['loopback', '203.0.113.9'],
+    ] as const) {
       const demo = await startDemo({ trustProxy });
       try {
         const id = await signInAndOpenPortal(demo.agent);
@@ -215,13 +224,33 @@ describe('demo app (examples/demo/app.ts)', () => {
 
 describe('demo configuration (examples/demo/config.ts)', () => {
   it('defaults to the embedded emulator on port 3000, trusting no proxy', () => {
-    expect(readConfig({})).toEqual({ port: 3000, trustProxy: false, chargebee: { kind: 'emulator' }, businessEntityId: undefined });
+    expect(readConfig({})).toEqual({
+      port: 3000,
+      trustProxy: false,
+      chargebee: { kind: 'emulator' },
+      businessEntityId: undefined,
+    });
   });
 
   it('uses a site, or a base URL, with an API key', () => {
-    expect(readConfig({ CHARGEBEE_SITE: 'acme-test', CHARGEBEE_API_KEY: 'test_x' }).chargebee).toEqual({ kind: 'remote', site: 'acme-test', apiKey: 'test_x' });
-    expect(readConfig({ CHARGEBEE_BASE_URL: 'http://127.0.0.1:9/acme-test/api/v2', CHARGEBEE_API_KEY: 'k', CHARGEBEE_BUSINESS_ENTITY_ID: 'acme-us', PORT: '0' }))
-      .toEqual({ port: 0, trustProxy: false, chargebee: { kind: 'remote', baseUrl: 'http://127.0.0.1:9/acme-test/api/v2', apiKey: 'k' }, businessEntityId: 'acme-us' });
+    expect(readConfig({ CHARGEBEE_SITE: 'acme-test', CHARGEBEE_API_KEY: 'test_x' }).chargebee).toEqual({
+      kind: 'remote',
+      site: 'acme-test',
+      apiKey: 'test_x',
+    });
+    expect(
+      readConfig({
+        CHARGEBEE_BASE_URL: 'http://127.0.0.1:9/acme-test/api/v2',
+        CHARGEBEE_API_KEY: 'k',
+        CHARGEBEE_BUSINESS_ENTITY_ID: 'acme-us',
+        PORT: '0',
+      }),
+    ).toEqual({
+      port: 0,
+      trustProxy: false,
+      chargebee: { kind: 'remote', baseUrl: 'http://127.0.0.1:9/acme-test/api/v2', apiKey: 'k' },
+      businessEntityId: 'acme-us',
+    });
   });
 
   it('parses TRUST_PROXY as Express reads it', () => {

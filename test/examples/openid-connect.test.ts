@@ -35,11 +35,15 @@ function createIssuer(urlOf: () => string) {
   const idToken = (user: IssuerUser, nonce: string): string => {
     const now = Math.floor(Date.now() / 1000);
     const header = base64url(JSON.stringify({ alg: 'RS256', typ: 'JWT', kid: 'k1' }));
-    const payload = base64url(JSON.stringify({ iss: `${urlOf()}/`, aud: CLIENT_ID, iat: now, exp: now + 300, nonce, ...user }));
+    const payload = base64url(
+      JSON.stringify({ iss: `${urlOf()}/`, aud: CLIENT_ID, iat: now, exp: now + 300, nonce, ...user }),
+    );
     return `${header}.${payload}.${base64url(sign('sha256', Buffer.from(`${header}.${payload}`), privateKey))}`;
   };
   const json = (res: ServerResponse, status: number, body: unknown) => {
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+    res
+      .writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+      .end(JSON.stringify(body));
   };
 
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
@@ -60,9 +64,15 @@ function createIssuer(urlOf: () => string) {
     if (url.pathname === '/jwks') return json(res, 200, { keys: [jwk] });
     if (url.pathname === '/authorize') {
       const p = url.searchParams;
-      if (!nextUser || p.get('client_id') !== CLIENT_ID || p.get('code_challenge_method') !== 'S256') return json(res, 400, { error: 'invalid_request' });
+      if (!nextUser || p.get('client_id') !== CLIENT_ID || p.get('code_challenge_method') !== 'S256')
+        return json(res, 400, { error: 'invalid_request' });
       const code = randomBytes(16).toString('hex');
-      codes.set(code, { user: nextUser, nonce: p.get('nonce') ?? '', challenge: p.get('code_challenge') ?? '', redirectUri: p.get('redirect_uri') ?? '' });
+      codes.set(code, {
+        user: nextUser,
+        nonce: p.get('nonce') ?? '',
+        challenge: p.get('code_challenge') ?? '',
+        redirectUri: p.get('redirect_uri') ?? '',
+      });
       const back = new URL(p.get('redirect_uri') ?? '');
       back.searchParams.set('code', code);
       back.searchParams.set('state', p.get('state') ?? '');
@@ -74,15 +84,27 @@ function createIssuer(urlOf: () => string) {
       for await (const chunk of req) body += chunk;
       const form = new URLSearchParams(body);
       // client_secret_basic: each part form-urlencoded (RFC 6749 2.3.1), then Base64.
-      const [id, secret] = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString().split(':').map(decodeURIComponent);
+      const [id, secret] = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64')
+        .toString()
+        .split(':')
+        .map(decodeURIComponent);
       if (id !== CLIENT_ID || secret !== CLIENT_SECRET) return json(res, 401, { error: 'invalid_client' });
       const grant = codes.get(form.get('code') ?? '');
       codes.delete(form.get('code') ?? '');
       const verifier = form.get('code_verifier') ?? '';
-      if (!grant || grant.redirectUri !== form.get('redirect_uri') || base64url(createHash('sha256').update(verifier).digest()) !== grant.challenge) {
+      if (
+        !grant ||
+        grant.redirectUri !== form.get('redirect_uri') ||
+        base64url(createHash('sha256').update(verifier).digest()) !== grant.challenge
+      ) {
         return json(res, 400, { error: 'invalid_grant' });
       }
-      return json(res, 200, { access_token: randomBytes(16).toString('hex'), token_type: 'Bearer', expires_in: 3600, id_token: idToken(grant.user, grant.nonce) });
+      return json(res, 200, {
+        access_token: randomBytes(16).toString('hex'),
+        token_type: 'Bearer',
+        expires_in: 3600,
+        id_token: idToken(grant.user, grant.nonce),
+      });
     }
     json(res, 404, { error: 'not_found' });
   };
@@ -103,7 +125,13 @@ beforeAll(async () => {
   issuerUrl = issuerServer.url;
 
   const tsx = join(__dirname, '../../node_modules/.bin/tsx');
-  const config = { issuerBaseURL: issuerUrl, clientID: CLIENT_ID, clientSecret: CLIENT_SECRET, chargebeeBaseUrl: emulator.baseUrl(), chargebeeApiKey: API_KEY };
+  const config = {
+    issuerBaseURL: issuerUrl,
+    clientID: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    chargebeeBaseUrl: emulator.baseUrl(),
+    chargebeeApiKey: API_KEY,
+  };
   child = spawn(tsx, [join(__dirname, 'fixtures/openid-connect-app.ts')], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', OIDC_APP_CONFIG: JSON.stringify(config) },
   });
@@ -153,7 +181,9 @@ describe('express-openid-connect recipe (examples/express-openid-connect.ts)', (
     const res = await agent.post('/logout').expect(302);
     expect(res.headers.location).toBe(`${appUrl}/`);
     expect(emulator.getSession(id)?.status).toBe('logged_out');
-    expect(emulator.logoutRequests(id)[0].headers['chargebee-request-origin-user-encoded']).toBe(Buffer.from('zoë@exämple.com').toString('base64'));
+    expect(emulator.logoutRequests(id)[0].headers['chargebee-request-origin-user-encoded']).toBe(
+      Buffer.from('zoë@exämple.com').toString('base64'),
+    );
     await agent.get('/me').expect(302); // signed out of the app too: requiresAuth sends to the login
   });
 

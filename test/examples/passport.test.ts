@@ -28,7 +28,12 @@ afterAll(async () => {
 
 async function signedInWithPortal() {
   const agent = request.agent(served.url);
-  await agent.post('/login').type('form').send({ email: USER.email, password: 'right' }).expect(303).expect('Location', '/');
+  await agent
+    .post('/login')
+    .type('form')
+    .send({ email: USER.email, password: 'right' })
+    .expect(303)
+    .expect('Location', '/');
   const created = await agent.post('/billing/portal').expect(303);
   const portal = emulator.sessions().find((s) => s.access_url === created.headers.location);
   emulator.openSession(portal!.id);
@@ -50,7 +55,10 @@ describe('passport recipe (examples/passport.ts)', () => {
     const location = (await agent.post('/billing/portal').expect(303)).headers.location;
     const second = emulator.sessions().find((s) => s.access_url === location)!;
     await agent.post('/logout').expect(303);
-    expect([emulator.getSession(id)?.status, emulator.getSession(second.id)?.status]).toEqual(['logged_out', 'logged_out']);
+    expect([emulator.getSession(id)?.status, emulator.getSession(second.id)?.status]).toEqual([
+      'logged_out',
+      'logged_out',
+    ]);
   });
 
   it('leaves the portal sessions of another signed-in user alone', async () => {

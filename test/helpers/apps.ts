@@ -33,7 +33,11 @@ export interface TestAppOptions {
  * sessions given in the JSON body, `/logout` runs auth, the middleware, then the app's handler that
  * counts its calls and echoes `res.locals.chargebeePortalLogout`. Errors end in a JSON error handler.
  */
-export function createTestApp(options: TestAppOptions): { app: Express; portalLogout: PortalLogoutMiddleware; handlerCalls: () => number } {
+export function createTestApp(options: TestAppOptions): {
+  app: Express;
+  portalLogout: PortalLogoutMiddleware;
+  handlerCalls: () => number;
+} {
   const express = options.express ?? express5;
   const app = express();
   if (options.trustProxy !== undefined) app.set('trust proxy', options.trustProxy);
@@ -41,7 +45,8 @@ export function createTestApp(options: TestAppOptions): { app: Express; portalLo
   if (options.session !== false) {
     app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false }));
   }
-  if (options.cookieParser) app.use(typeof options.cookieParser === 'string' ? cookieParser(options.cookieParser) : cookieParser());
+  if (options.cookieParser)
+    app.use(typeof options.cookieParser === 'string' ? cookieParser(options.cookieParser) : cookieParser());
   const portalLogout = chargebeePortalLogout(options.middleware);
 
   app.use((req, _res, next) => {
@@ -74,7 +79,9 @@ export function createTestApp(options: TestAppOptions): { app: Express; portalLo
 
   let calls = 0;
   const requireAuth: RequestHandler = (_req, _res, next) => next();
-  const middlewares: RequestHandler[] = options.before ? [requireAuth, options.before, portalLogout] : [requireAuth, portalLogout];
+  const middlewares: RequestHandler[] = options.before
+    ? [requireAuth, options.before, portalLogout]
+    : [requireAuth, portalLogout];
   // Every method, so that tests can send the GET a forged cross-site link would.
   app.all('/logout', ...middlewares, (_req, res) => {
     calls += 1;

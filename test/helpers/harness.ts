@@ -1,5 +1,10 @@
 import request from 'supertest';
-import { type ChargebeePortalLogoutOptions, type PortalLogoutOutcome, type PortalSessionOutcome, type PortalLogoutMiddleware } from '../../src';
+import {
+  type ChargebeePortalLogoutOptions,
+  type PortalLogoutOutcome,
+  type PortalSessionOutcome,
+  type PortalLogoutMiddleware,
+} from '../../src';
 import { ChargebeeEmulator } from '../../src/testing';
 import { createTestApp } from './apps';
 import { captureLogs } from './log-capture';
@@ -54,7 +59,10 @@ export function harness(options: ChargebeePortalLogoutOptions) {
       remembered = value;
     },
     /** One POST /logout; the wall time is measured around the HTTP call. */
-    async logout(headers: Record<string, string> = {}, method: 'post' | 'get' = 'post'): Promise<{ status: number; outcome: PortalLogoutOutcome; wallMs: number }> {
+    async logout(
+      headers: Record<string, string> = {},
+      method: 'post' | 'get' = 'post',
+    ): Promise<{ status: number; outcome: PortalLogoutOutcome; wallMs: number }> {
       const started = performance.now();
       const res = await request(app)[method]('/logout').set(headers);
       return { status: res.status, outcome: res.body.outcome, wallMs: performance.now() - started };

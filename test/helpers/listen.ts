@@ -3,7 +3,9 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** Serves an app on 127.0.0.1 (an ephemeral port), so tests go over real HTTP on loopback only. */
-export async function listen(app: RequestListener): Promise<{ url: string; server: Server; close: () => Promise<void> }> {
+export async function listen(
+  app: RequestListener,
+): Promise<{ url: string; server: Server; close: () => Promise<void> }> {
   const server = createServer(app);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -11,9 +13,10 @@ export async function listen(app: RequestListener): Promise<{ url: string; serve
   return {
     url: `http://127.0.0.1:${port}`,
     server,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

@@ -8,7 +8,10 @@ export class ToggleProxy {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
 
-  private constructor(private readonly targetPort: number, readonly port: number) {}
+  private constructor(
+    private readonly targetPort: number,
+    readonly port: number,
+  ) {}
 
   static async start(targetPort: number): Promise<ToggleProxy> {
     const probe = net.createServer();

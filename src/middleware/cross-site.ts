@@ -8,5 +8,9 @@ import type { Request } from 'express';
  */
 export function isCrossSiteSafeRequest(req: Pick<Request, 'method' | 'headers'>): boolean {
   const site = req.headers['sec-fetch-site'];
-  return (req.method === 'GET' || req.method === 'HEAD') && typeof site === 'string' && site.trim().toLowerCase() === 'cross-site';
+  return (
+    (req.method === 'GET' || req.method === 'HEAD') &&
+    typeof site === 'string' &&
+    site.trim().toLowerCase() === 'cross-site'
+  );
 }

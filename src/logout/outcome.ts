@@ -1,4 +1,4 @@
-import type { ChargebeeError } from './errors';
+import type { ChargebeeError } from '../chargebee/errors';
 
 /**
  * What happened to one remembered portal session at logout.
@@ -10,13 +10,22 @@ import type { ChargebeeError } from './errors';
  *   now and reports its final result to `onOutcome` (with `deferred: true`) and the log.
  * - `failed`: Chargebee could not be asked, or refused; `error` says why. The portal session may still be open.
  */
-export type PortalSessionStatus = 'logged_out' | 'already_logged_out' | 'not_found' | 'invalid_id' | 'deferred' | 'failed';
+export type PortalSessionStatus =
+  'logged_out' | 'already_logged_out' | 'not_found' | 'invalid_id' | 'deferred' | 'failed';
 
 /** Statuses after which the portal session is known to be unusable. */
-export const ENDED_STATUSES: ReadonlySet<PortalSessionStatus> = new Set(['logged_out', 'already_logged_out', 'not_found']);
+export const ENDED_STATUSES: ReadonlySet<PortalSessionStatus> = new Set([
+  'logged_out',
+  'already_logged_out',
+  'not_found',
+]);
 
 /** Statuses after which the ID is forgotten from the user's store: ended, invalid, or owned by the queue. */
-export const FORGOTTEN_STATUSES: ReadonlySet<PortalSessionStatus> = new Set([...ENDED_STATUSES, 'invalid_id', 'deferred']);
+export const FORGOTTEN_STATUSES: ReadonlySet<PortalSessionStatus> = new Set([
+  ...ENDED_STATUSES,
+  'invalid_id',
+  'deferred',
+]);
 
 /**
  * Why a logout was deferred, or why it failed without an answer from Chargebee.
@@ -27,7 +36,8 @@ export const FORGOTTEN_STATUSES: ReadonlySet<PortalSessionStatus> = new Set([...
  * - `queue_full`: it should have been deferred but the in-memory queue was full (logged at error level).
  * - `queue_closed`: it should have been deferred but `close()` had been called.
  */
-export type PortalSessionReason = 'budget_exhausted' | 'attempts_exhausted' | 'circuit_open' | 'max_age' | 'queue_full' | 'queue_closed';
+export type PortalSessionReason =
+  'budget_exhausted' | 'attempts_exhausted' | 'circuit_open' | 'max_age' | 'queue_full' | 'queue_closed';
 
 /** The outcome for one portal session. */
 export interface PortalSessionOutcome {

@@ -1,4 +1,4 @@
-import type { PortalLogoutOutcome } from './outcome';
+import type { PortalLogoutOutcome } from '../logout/outcome';
 
 /**
  * Errors of the Chargebee client. None of them carries the API key, the Authorization header or the

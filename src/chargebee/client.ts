@@ -2,9 +2,9 @@ import http from 'node:http';
 import https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { ChargebeeApiError, ChargebeeError, ChargebeeNetworkError, ChargebeeTimeoutError } from './errors';
-import { isValidPortalSessionId } from './identifiers';
-import { isSafeHeaderValue } from './origin-headers';
-import { VERSION } from './version';
+import { isValidPortalSessionId } from '../identifiers';
+import { isSafeHeaderValue } from '../middleware/origin-headers';
+import { VERSION } from '../version';
 
 /** Default time allowed for one call: a person is waiting on logout, so seconds, not the SDK's 80 s. */
 export const DEFAULT_TIMEOUT_MS = 5000;
@@ -112,13 +112,20 @@ export class ChargebeeClient {
   private readonly agent: http.Agent;
 
   constructor(options: ChargebeeClientOptions) {
-    if (typeof options !== 'object' || options === null) throw new TypeError('ChargebeeClient options must be an object');
-    if (typeof options.apiKey !== 'string' || options.apiKey === '' || !isSafeHeaderValue(options.apiKey) || /\s/.test(options.apiKey)) {
+    if (typeof options !== 'object' || options === null)
+      throw new TypeError('ChargebeeClient options must be an object');
+    if (
+      typeof options.apiKey !== 'string' ||
+      options.apiKey === '' ||
+      !isSafeHeaderValue(options.apiKey) ||
+      /\s/.test(options.apiKey)
+    ) {
       throw new TypeError('option apiKey must be a non-empty string without spaces or control characters');
     }
     this.baseUrl = resolveBaseUrl(options.site, options.baseUrl);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!Number.isFinite(this.timeoutMs) || this.timeoutMs <= 0) throw new TypeError('option timeoutMs must be a positive number');
+    if (!Number.isFinite(this.timeoutMs) || this.timeoutMs <= 0)
+      throw new TypeError('option timeoutMs must be a positive number');
     const secure = this.baseUrl.startsWith('https:');
     this.agent = secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
     // The key lives only inside this closure-held instance; axios adds the Basic header per request.
@@ -127,7 +134,10 @@ export class ChargebeeClient {
       baseURL: this.baseUrl,
       [secure ? 'httpsAgent' : 'httpAgent']: this.agent,
       auth: { username: apiKey, password: '' },
-      headers: { Accept: 'application/json', 'User-Agent': `chargebee-portal-logout/${VERSION} node/${process.version}` },
+      headers: {
+        Accept: 'application/json',
+        'User-Agent': `chargebee-portal-logout/${VERSION} node/${process.version}`,
+      },
       responseType: 'text',
       transformResponse: [(data: unknown) => data],
       validateStatus: () => true,
@@ -141,7 +151,11 @@ export class ChargebeeClient {
    * Logs a portal session out (`POST /portal_sessions/{id}/logout`) and resolves with the session as
    * Chargebee returns it. `headers` carries origin, entity and event headers (`chargebee-*` only).
    */
-  async logout(portalSessionId: string, headers: ChargebeeHeaders = {}, options: CallOptions = {}): Promise<PortalSession> {
+  async logout(
+    portalSessionId: string,
+    headers: ChargebeeHeaders = {},
+    options: CallOptions = {},
+  ): Promise<PortalSession> {
     const id = checkPortalSessionId(portalSessionId);
     // Chargebee's error messages may quote what it was sent; none of it may reach a log through the error.
     const secrets = [id, headers['chargebee-request-origin-user'], headers['chargebee-request-origin-user-encoded']];
@@ -149,7 +163,11 @@ export class ChargebeeClient {
   }
 
   /** Creates a portal session for a customer (`POST /portal_sessions`). */
-  async create(params: CreatePortalSessionParams, headers: ChargebeeHeaders = {}, options: CallOptions = {}): Promise<PortalSession> {
+  async create(
+    params: CreatePortalSessionParams,
+    headers: ChargebeeHeaders = {},
+    options: CallOptions = {},
+  ): Promise<PortalSession> {
     if (typeof params?.customerId !== 'string' || params.customerId === '') {
       throw new TypeError('create: customerId must be a non-empty string');
     }
@@ -183,7 +201,14 @@ export class ChargebeeClient {
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     let response: AxiosResponse<string>;
     try {
-      response = await this.http.request<string>({ method, url: path, data: body, headers: requestHeaders, timeout: timeoutMs, signal: options.signal });
+      response = await this.http.request<string>({
+        method,
+        url: path,
+        data: body,
+        headers: requestHeaders,
+        timeout: timeoutMs,
+        signal: options.signal,
+      });
     } catch (error) {
       throw toClientError(error, timeoutMs);
     }
@@ -194,7 +219,11 @@ export class ChargebeeClient {
   private portalSession(response: AxiosResponse<string>): PortalSession {
     const session = (parseJson(response.data) as { portal_session?: PortalSession } | undefined)?.portal_session;
     if (typeof session !== 'object' || session === null || typeof session.id !== 'string') {
-      throw new ChargebeeApiError({ status: response.status, message: `Chargebee answered ${response.status} without a portal_session object`, unusableBody: true });
+      throw new ChargebeeApiError({
+        status: response.status,
+        message: `Chargebee answered ${response.status} without a portal_session object`,
+        unusableBody: true,
+      });
     }
     return session;
   }
@@ -212,8 +241,10 @@ function checkHeaders(headers: ChargebeeHeaders): Record<string, string> {
   for (const [name, value] of Object.entries(headers ?? {})) {
     if (value === undefined) continue;
     const lower = name.toLowerCase();
-    if (!CHARGEBEE_HEADER_NAME.test(lower)) throw new TypeError(`header ${JSON.stringify(name)} is not a chargebee-* header`);
-    if (!isSafeHeaderValue(value)) throw new TypeError(`header ${lower} must be visible ASCII without control characters`);
+    if (!CHARGEBEE_HEADER_NAME.test(lower))
+      throw new TypeError(`header ${JSON.stringify(name)} is not a chargebee-* header`);
+    if (!isSafeHeaderValue(value))
+      throw new TypeError(`header ${lower} must be visible ASCII without control characters`);
     out[lower] = value;
   }
   return out;
@@ -232,16 +263,18 @@ function apiError(response: AxiosResponse<string>, secrets: Array<string | undef
   const body = parseJson(response.data) as Record<string, unknown> | undefined;
   const str = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
   const retryAfter = String(response.headers?.['retry-after'] ?? '');
-  let message = body && typeof body === 'object' ? str(body.message) ?? str(body.error_msg) : undefined;
+  let message = body && typeof body === 'object' ? (str(body.message) ?? str(body.error_msg)) : undefined;
   for (const secret of secrets) {
     if (message && secret) message = message.split(secret).join('[redacted]');
   }
   return new ChargebeeApiError({
     status: response.status,
-    message: message ? `Chargebee answered ${response.status}: ${message.replace(/[^\u0020-\u007e]+/g, " ").slice(0, 300)}` : `Chargebee answered ${response.status} with a body that is not a Chargebee error`,
-    apiErrorCode: body && typeof body === 'object' ? str(body.api_error_code) ?? str(body.error_code) : undefined,
+    message: message
+      ? `Chargebee answered ${response.status}: ${message.replace(/[^\u0020-\u007e]+/g, ' ').slice(0, 300)}`
+      : `Chargebee answered ${response.status} with a body that is not a Chargebee error`,
+    apiErrorCode: body && typeof body === 'object' ? (str(body.api_error_code) ?? str(body.error_code)) : undefined,
     type: body && typeof body === 'object' ? str(body.type) : undefined,
-    param: body && typeof body === 'object' ? str(body.param) ?? str(body.error_param) : undefined,
+    param: body && typeof body === 'object' ? (str(body.param) ?? str(body.error_param)) : undefined,
     retryAfterSeconds: /^\d+$/.test(retryAfter) ? Number(retryAfter) : undefined,
     unusableBody: !body || typeof body !== 'object',
   });

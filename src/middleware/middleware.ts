@@ -1,16 +1,23 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import type { ChargebeeClient, PortalSession } from './client';
+import type { ChargebeeClient, PortalSession } from '../chargebee/client';
 import { isCrossSiteSafeRequest } from './cross-site';
-import type { DeferredLogoutJob } from './deferred-queue';
-import { ChargebeeApiError, PortalLogoutError } from './errors';
-import { hashPortalSessionId, isValidBusinessEntityId, isValidPortalSessionId } from './identifiers';
-import { normalizeOptions, type ChargebeePortalLogoutOptions, type Settings } from './options';
-import { deviceFromUserAgent, emailHeaders, eventSuppressionHeaders, normalizeIp, ORIGIN_HEADERS } from './origin-headers';
-import { FORGOTTEN_STATUSES, summarize, type PortalLogoutOutcome, type PortalSessionOutcome } from './outcome';
-import { PortalSessionLogout, type PortalSessionResult } from './portal-session-logout';
-import { addRemembered, toRememberedList, type RememberedPortalSession } from './remembered';
-import { SingleFlight } from './single-flight';
+import type { DeferredLogoutJob } from '../reliability/deferred-queue';
+import { ChargebeeApiError, PortalLogoutError } from '../chargebee/errors';
+import { hashPortalSessionId, isValidBusinessEntityId, isValidPortalSessionId } from '../identifiers';
+import { normalizeOptions, type Settings } from '../options/normalize';
+import type { ChargebeePortalLogoutOptions } from '../options/types';
+import {
+  deviceFromUserAgent,
+  emailHeaders,
+  eventSuppressionHeaders,
+  normalizeIp,
+  ORIGIN_HEADERS,
+} from './origin-headers';
+import { FORGOTTEN_STATUSES, summarize, type PortalLogoutOutcome, type PortalSessionOutcome } from '../logout/outcome';
+import { PortalSessionLogout, type PortalSessionResult } from '../logout/portal-session-logout';
+import { addRemembered, toRememberedList, type RememberedPortalSession } from '../remembered/list';
+import { SingleFlight } from '../reliability/single-flight';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -31,7 +38,12 @@ export interface PortalLogoutMiddleware extends RequestHandler {
    * Remembers a portal session for the current user, where the middleware will look at logout. Call it
    * right after creating the portal session, before answering. Throws `TypeError` for an invalid ID.
    */
-  remember(req: Request, res: Response, portalSession: string | Pick<PortalSession, 'id'>, options?: { businessEntityId?: string }): Promise<void>;
+  remember(
+    req: Request,
+    res: Response,
+    portalSession: string | Pick<PortalSession, 'id'>,
+    options?: { businessEntityId?: string },
+  ): Promise<void>;
   /** The Chargebee client for a business entity (the default one when absent or not overridden). */
   clientFor(businessEntityId?: string): ChargebeeClient;
   /**
@@ -72,22 +84,39 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
     const log = loggerFor(req, baseLogger);
     if (settings.skipCrossSiteGet && isCrossSiteSafeRequest(req)) {
       res.locals.chargebeePortalLogout = { result: 'skipped_cross_site', portalSessions: [], durationMs: 0 };
-      log.warn({ chargebeePortalLogout: { result: 'skipped_cross_site', method: req.method } }, 'chargebee portal logout: skipped_cross_site (a GET or HEAD from another site makes no Chargebee call; log out with POST)');
+      log.warn(
+        { chargebeePortalLogout: { result: 'skipped_cross_site', method: req.method } },
+        'chargebee portal logout: skipped_cross_site (a GET or HEAD from another site makes no Chargebee call; log out with POST)',
+      );
       return next();
     }
     logoutAll(context, req, res, log).then(
       (outcome) => {
         res.locals.chargebeePortalLogout = outcome;
         if (outcome.result === 'failed' && settings.failClosed) {
-          next(new PortalLogoutError('Could not end the Chargebee portal session(s) of this user; the logout was stopped (failClosed)', outcome));
+          next(
+            new PortalLogoutError(
+              'Could not end the Chargebee portal session(s) of this user; the logout was stopped (failClosed)',
+              outcome,
+            ),
+          );
         } else {
           next();
         }
       },
       // logoutAll catches what it calls; reaching here is a bug, and logout must still happen.
       (error: unknown) => {
-        log.error({ err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'chargebee portal logout: unexpected error');
-        if (settings.failClosed) next(new PortalLogoutError('The Chargebee portal logout failed unexpectedly; the logout was stopped (failClosed)', { result: 'failed', portalSessions: [], durationMs: 0 }));
+        log.error(
+          { err: { type: (error as Error)?.name, message: (error as Error)?.message } },
+          'chargebee portal logout: unexpected error',
+        );
+        if (settings.failClosed)
+          next(
+            new PortalLogoutError(
+              'The Chargebee portal logout failed unexpectedly; the logout was stopped (failClosed)',
+              { result: 'failed', portalSessions: [], durationMs: 0 },
+            ),
+          );
         else next();
       },
     );
@@ -95,18 +124,24 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
 
   middleware.remember = async (req, res, portalSession, rememberOptions = {}) => {
     const id = typeof portalSession === 'string' ? portalSession : portalSession?.id;
-    if (!isValidPortalSessionId(id)) throw new TypeError('remember: portal-session ID must be 1 to 70 letters, digits, "_" or "-"');
+    if (!isValidPortalSessionId(id))
+      throw new TypeError('remember: portal-session ID must be 1 to 70 letters, digits, "_" or "-"');
     const entity = rememberOptions.businessEntityId;
-    if (entity !== undefined && !isValidBusinessEntityId(entity)) throw new TypeError('remember: businessEntityId must be letters, digits, "_" or "-" (at most 100)');
-    if (!settings.store.write) throw new TypeError('remember: the configured store has no write(req, res, list) method');
+    if (entity !== undefined && !isValidBusinessEntityId(entity))
+      throw new TypeError('remember: businessEntityId must be letters, digits, "_" or "-" (at most 100)');
+    if (!settings.store.write)
+      throw new TypeError('remember: the configured store has no write(req, res, list) method');
     const current = await settings.store.read(req);
-    const list = (toRememberedList(current.value) ?? []).filter((e): e is RememberedPortalSession => isValidPortalSessionId(e.id));
+    const list = (toRememberedList(current.value) ?? []).filter((e): e is RememberedPortalSession =>
+      isValidPortalSessionId(e.id),
+    );
     await settings.store.write(req, res, addRemembered(list, { id, businessEntityId: entity }, settings.maxRemembered));
   };
   middleware.clientFor = (entityId) => settings.clientFor(entityId);
   middleware.close = async (closeOptions = {}) => {
     const timeoutMs = closeOptions?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
-    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) throw new TypeError('close: timeoutMs must be a number of milliseconds, 0 or more');
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0)
+      throw new TypeError('close: timeoutMs must be a number of milliseconds, 0 or more');
     try {
       await logouts.queue?.close(timeoutMs);
     } finally {
@@ -135,7 +170,10 @@ function callSafely(fn: (req: Request) => unknown, req: Request, log: Logger, wh
     const value = fn(req);
     return typeof value === 'string' ? value : undefined;
   } catch (error) {
-    log.warn({ err: { type: (error as Error)?.name } }, `chargebee portal logout: the ${what} function threw; no ${what} is sent`);
+    log.warn(
+      { err: { type: (error as Error)?.name } },
+      `chargebee portal logout: the ${what} function threw; no ${what} is sent`,
+    );
     return undefined;
   }
 }
@@ -151,7 +189,12 @@ function requestHeaders(settings: Settings, req: Request, log: Logger): Record<s
   return headers;
 }
 
-async function logoutAll(context: LogoutContext, req: Request, res: Response, log: Logger): Promise<PortalLogoutOutcome> {
+async function logoutAll(
+  context: LogoutContext,
+  req: Request,
+  res: Response,
+  log: Logger,
+): Promise<PortalLogoutOutcome> {
   const { settings } = context;
   const started = performance.now();
   const deadline = started + settings.budgetMs;
@@ -161,8 +204,22 @@ async function logoutAll(context: LogoutContext, req: Request, res: Response, lo
   try {
     stored = await settings.store.read(req);
   } catch (error) {
-    const outcome: PortalLogoutOutcome = { result: 'failed', portalSessions: [], error: error as Error, durationMs: elapsed() };
-    log.error({ chargebeePortalLogout: { result: outcome.result, store: settings.store.kind, reason: (error as Error)?.message } }, 'chargebee portal logout: could not read the remembered portal sessions');
+    const outcome: PortalLogoutOutcome = {
+      result: 'failed',
+      portalSessions: [],
+      error: error as Error,
+      durationMs: elapsed(),
+    };
+    log.error(
+      {
+        chargebeePortalLogout: {
+          result: outcome.result,
+          store: settings.store.kind,
+          reason: (error as Error)?.message,
+        },
+      },
+      'chargebee portal logout: could not read the remembered portal sessions',
+    );
     return outcome;
   }
   let list = toRememberedList(stored.value);
@@ -172,11 +229,18 @@ async function logoutAll(context: LogoutContext, req: Request, res: Response, lo
     list = [];
     rewrite = true;
   }
-  if (stored.problem) log.warn({ chargebeePortalLogout: { store: settings.store.kind, problem: stored.problem } }, 'chargebee portal logout: remembered portal sessions unreadable; counted as none');
+  if (stored.problem)
+    log.warn(
+      { chargebeePortalLogout: { store: settings.store.kind, problem: stored.problem } },
+      'chargebee portal logout: remembered portal sessions unreadable; counted as none',
+    );
   const seen = new Set<unknown>();
   list = list.filter((entry) => !seen.has(entry.id) && seen.add(entry.id));
   if (list.length > settings.maxRemembered) {
-    log.warn({ chargebeePortalLogout: { remembered: list.length, max: settings.maxRemembered } }, 'chargebee portal logout: more portal sessions remembered than maxRemembered; the oldest are ignored');
+    log.warn(
+      { chargebeePortalLogout: { remembered: list.length, max: settings.maxRemembered } },
+      'chargebee portal logout: more portal sessions remembered than maxRemembered; the oldest are ignored',
+    );
     list = list.slice(-settings.maxRemembered);
     rewrite = true;
   }
@@ -196,19 +260,29 @@ async function logoutAll(context: LogoutContext, req: Request, res: Response, lo
       }
       return fallbackEntity;
     };
-    outcomes = await Promise.all(list.map((entry) => logoutOne(context, entry.id, entityFor(entry.businessEntityId), headers, deadline)));
+    outcomes = await Promise.all(
+      list.map((entry) => logoutOne(context, entry.id, entityFor(entry.businessEntityId), headers, deadline)),
+    );
   }
 
   const remaining: RememberedPortalSession[] = [];
   list.forEach((entry, i) => {
     if (FORGOTTEN_STATUSES.has(outcomes[i].status)) rewrite = true;
-    else remaining.push(entry.businessEntityId === undefined ? { id: entry.id as string } : { id: entry.id as string, businessEntityId: entry.businessEntityId });
+    else
+      remaining.push(
+        entry.businessEntityId === undefined
+          ? { id: entry.id as string }
+          : { id: entry.id as string, businessEntityId: entry.businessEntityId },
+      );
   });
   if (rewrite && settings.store.write) {
     try {
       await settings.store.write(req, res, remaining);
     } catch (error) {
-      log.warn({ chargebeePortalLogout: { store: settings.store.kind, reason: (error as Error)?.message } }, 'chargebee portal logout: could not forget the ended portal sessions');
+      log.warn(
+        { chargebeePortalLogout: { store: settings.store.kind, reason: (error as Error)?.message } },
+        'chargebee portal logout: could not forget the ended portal sessions',
+      );
     }
   }
 
@@ -223,11 +297,20 @@ function callOnOutcome(settings: Settings, outcome: PortalSessionOutcome, req: R
   try {
     settings.onOutcome(outcome, req);
   } catch (error) {
-    log.warn({ err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'chargebee portal logout: onOutcome threw');
+    log.warn(
+      { err: { type: (error as Error)?.name, message: (error as Error)?.message } },
+      'chargebee portal logout: onOutcome threw',
+    );
   }
 }
 
-async function logoutOne(context: LogoutContext, id: unknown, businessEntityId: string | undefined, shared: Record<string, string>, deadline: number): Promise<PortalSessionOutcome> {
+async function logoutOne(
+  context: LogoutContext,
+  id: unknown,
+  businessEntityId: string | undefined,
+  shared: Record<string, string>,
+  deadline: number,
+): Promise<PortalSessionOutcome> {
   const started = performance.now();
   const idHash = hashPortalSessionId(id);
   const base = { idHash, ...(businessEntityId === undefined ? {} : { businessEntityId }) };
@@ -238,7 +321,8 @@ async function logoutOne(context: LogoutContext, id: unknown, businessEntityId: 
   });
   if (!isValidPortalSessionId(id)) return done({ status: 'invalid_id' });
 
-  const headers = businessEntityId === undefined ? shared : { ...shared, [ORIGIN_HEADERS.businessEntity]: businessEntityId };
+  const headers =
+    businessEntityId === undefined ? shared : { ...shared, [ORIGIN_HEADERS.businessEntity]: businessEntityId };
   // A double click logs the same portal session out twice at once: one upstream call, one shared result.
   const client = context.settings.clientFor(businessEntityId);
   const key = `${context.clientIds.get(client)}\n${businessEntityId ?? ''}\n${id}`;
@@ -265,9 +349,16 @@ function isConfigurationFault(o: PortalSessionOutcome): boolean {
 }
 
 function writeLog(log: Logger, outcome: PortalLogoutOutcome): void {
-  const entry = { chargebeePortalLogout: { result: outcome.result, durationMs: outcome.durationMs, portalSessions: outcome.portalSessions.map(loggable) } };
+  const entry = {
+    chargebeePortalLogout: {
+      result: outcome.result,
+      durationMs: outcome.durationMs,
+      portalSessions: outcome.portalSessions.map(loggable),
+    },
+  };
   const message = `chargebee portal logout: ${outcome.result}`;
-  if (outcome.portalSessions.some(isConfigurationFault)) log.error(entry, `${message} (check the Chargebee site and API key)`);
+  if (outcome.portalSessions.some(isConfigurationFault))
+    log.error(entry, `${message} (check the Chargebee site and API key)`);
   else if (outcome.result === 'failed' || outcome.result === 'deferred') log.warn(entry, message);
   else log.info(entry, message);
 }

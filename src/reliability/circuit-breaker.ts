@@ -25,7 +25,10 @@ export class CircuitBreaker {
   /** Grows when the breaker opens or closes: a permit from another generation reports stale news. */
   private generation = 0;
 
-  constructor(options: CircuitBreakerOptions = {}, private readonly now: () => number = Date.now) {
+  constructor(
+    options: CircuitBreakerOptions = {},
+    private readonly now: () => number = Date.now,
+  ) {
     this.failureThreshold = options.failureThreshold ?? DEFAULT_CIRCUIT_BREAKER.failureThreshold;
     this.coolOffMs = options.coolOffMs ?? DEFAULT_CIRCUIT_BREAKER.coolOffMs;
   }

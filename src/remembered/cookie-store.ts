@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import { readCookie, signCookieValue, unsignCookieValue } from './cookie-signature';
-import type { RememberedPortalSession } from './remembered';
+import type { RememberedPortalSession } from './list';
 import type { InternalStore } from './store';
 
 /** Settings of the `'cookie'` store. The cookie is always `HttpOnly` and `SameSite=Lax`. */
@@ -55,7 +55,8 @@ export function cookieStore(options: PortalSessionCookieOptions): InternalStore 
       if (raw.startsWith('s:')) {
         if (secrets.length === 0) return { value: undefined, problem: 'cookie is signed but no secret is configured' };
         payload = unsignCookieValue(raw, secrets);
-        if (payload === false) return { value: undefined, problem: 'cookie signature does not match (tampered, or the secret changed)' };
+        if (payload === false)
+          return { value: undefined, problem: 'cookie signature does not match (tampered, or the secret changed)' };
       } else if (secrets.length > 0) {
         return { value: undefined, problem: 'cookie is not signed although a secret is configured' };
       }

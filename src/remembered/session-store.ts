@@ -1,7 +1,7 @@
 import type {} from 'express-session';
 import type { Request } from 'express';
 import type { InternalStore } from './store';
-import type { RememberedPortalSession } from './remembered';
+import type { RememberedPortalSession } from './list';
 
 declare module 'express-session' {
   interface SessionData {

@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import type { RememberedPortalSession } from './remembered';
+import type { RememberedPortalSession } from './list';
 
 /**
  * Where remembered portal sessions live. The built-in stores are `'session'` (express-session) and

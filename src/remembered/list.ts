@@ -1,4 +1,4 @@
-import { isValidBusinessEntityId } from './identifiers';
+import { isValidBusinessEntityId } from '../identifiers';
 
 /** A portal session the app remembered for the current user, as kept in the session or cookie. */
 export interface RememberedPortalSession {
@@ -34,8 +34,16 @@ export function toRememberedList(value: unknown): Array<{ id: unknown; businessE
 }
 
 /** Adds `entry` to `list` (replacing an entry with the same ID) and keeps at most `max`, newest last. */
-export function addRemembered(list: readonly RememberedPortalSession[], entry: RememberedPortalSession, max: number): RememberedPortalSession[] {
+export function addRemembered(
+  list: readonly RememberedPortalSession[],
+  entry: RememberedPortalSession,
+  max: number,
+): RememberedPortalSession[] {
   const next = list.filter((item) => item.id !== entry.id);
-  next.push(entry.businessEntityId === undefined ? { id: entry.id } : { id: entry.id, businessEntityId: entry.businessEntityId });
+  next.push(
+    entry.businessEntityId === undefined
+      ? { id: entry.id }
+      : { id: entry.id, businessEntityId: entry.businessEntityId },
+  );
   return next.slice(-max);
 }

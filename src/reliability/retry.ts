@@ -1,4 +1,4 @@
-import { ChargebeeApiError, ChargebeeError } from './errors';
+import { ChargebeeApiError, ChargebeeError } from '../chargebee/errors';
 
 /**
  * Retries inside one logout: which failures are worth another attempt, how long to wait (exponential
@@ -37,7 +37,11 @@ export const realClock: Clock = {
  * Full-jitter backoff before retry number `retry` (1 for the first retry): a random delay between 0 and
  * `min(maxDelayMs, baseDelayMs * 2^(retry-1))`, so that many clients failing together do not retry together.
  */
-export function backoffDelay(retry: number, policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>, random: () => number = Math.random): number {
+export function backoffDelay(
+  retry: number,
+  policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, retry - 1));
   return Math.floor(random() * ceiling);
 }
@@ -46,7 +50,11 @@ export function backoffDelay(retry: number, policy: Pick<RetryPolicy, 'baseDelay
  * Backoff of the background queue: between half and all of `min(maxDelayMs, baseDelayMs * 2^(retry-1))`
  * ("equal jitter"). Nobody waits on it, so it keeps a floor: a deferred logout does not come straight back.
  */
-export function queueBackoffDelay(retry: number, policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>, random: () => number = Math.random): number {
+export function queueBackoffDelay(
+  retry: number,
+  policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, retry - 1));
   return Math.floor(ceiling / 2 + random() * (ceiling / 2));
 }
@@ -62,7 +70,8 @@ export function isRetryable(error: unknown): boolean {
 
 /** The wait Chargebee asked for with `Retry-After` on a 429, in milliseconds. */
 export function retryAfterMs(error: unknown): number | undefined {
-  if (!(error instanceof ChargebeeApiError) || error.status !== 429 || error.retryAfterSeconds === undefined) return undefined;
+  if (!(error instanceof ChargebeeApiError) || error.status !== 429 || error.retryAfterSeconds === undefined)
+    return undefined;
   return error.retryAfterSeconds * 1000;
 }
 
@@ -109,7 +118,10 @@ export interface RetryLoopOptions {
  * spent or the gate refuses. A `Retry-After` is honoured when the wait and one more attempt fit the time
  * left; otherwise the loop stops with `budget_exhausted` and reports the wait, for the deferred queue.
  */
-export async function withRetries<T>(call: (attempt: Attempt) => Promise<T>, options: RetryLoopOptions): Promise<RetryResult<T>> {
+export async function withRetries<T>(
+  call: (attempt: Attempt) => Promise<T>,
+  options: RetryLoopOptions,
+): Promise<RetryResult<T>> {
   const clock = options.clock ?? realClock;
   const random = options.random ?? Math.random;
   const maxAttempts = options.policy === false ? 1 : options.policy.maxAttempts;
@@ -120,7 +132,10 @@ export async function withRetries<T>(call: (attempt: Attempt) => Promise<T>, opt
     }
     const left = options.deadline - clock.now();
     // The first attempt always runs, so that a slow store read cannot turn every logout into a deferral.
-    const timeoutMs = Math.max(Math.min(options.timeoutMs, left), number === 1 ? Math.min(options.timeoutMs, MIN_ATTEMPT_MS) : 0);
+    const timeoutMs = Math.max(
+      Math.min(options.timeoutMs, left),
+      number === 1 ? Math.min(options.timeoutMs, MIN_ATTEMPT_MS) : 0,
+    );
     try {
       const value = await call({ number, timeoutMs });
       options.onAttempt?.(undefined);
@@ -131,7 +146,8 @@ export async function withRetries<T>(call: (attempt: Attempt) => Promise<T>, opt
     }
     if (!isRetryable(lastError)) return { ok: false, error: lastError, attempts: number, stop: 'not_retryable' };
     const asked = retryAfterMs(lastError);
-    if (number >= maxAttempts) return { ok: false, error: lastError, attempts: number, stop: 'attempts_exhausted', retryAfterMs: asked };
+    if (number >= maxAttempts)
+      return { ok: false, error: lastError, attempts: number, stop: 'attempts_exhausted', retryAfterMs: asked };
     const wait = asked ?? backoffDelay(number, options.policy as RetryPolicy, random);
     if (clock.now() + wait + MIN_ATTEMPT_MS > options.deadline) {
       return { ok: false, error: lastError, attempts: number, stop: 'budget_exhausted', retryAfterMs: asked };

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { ChargebeeApiError } from './errors';
-import { hashPortalSessionId } from './identifiers';
+import { ChargebeeApiError } from '../chargebee/errors';
+import { hashPortalSessionId } from '../identifiers';
 import { MIN_ATTEMPT_MS, queueBackoffDelay } from './retry';
 
 /**
@@ -80,7 +80,8 @@ export class MemoryDeferredLogoutStore implements DeferredLogoutStore {
 
   /** @param maxQueued most jobs kept; `add` refuses new ones beyond it. Default 10 000. */
   constructor(readonly maxQueued: number = DEFAULT_MAX_QUEUED) {
-    if (!Number.isInteger(maxQueued) || maxQueued < 1) throw new TypeError('MemoryDeferredLogoutStore: maxQueued must be a whole number of at least 1');
+    if (!Number.isInteger(maxQueued) || maxQueued < 1)
+      throw new TypeError('MemoryDeferredLogoutStore: maxQueued must be a whole number of at least 1');
   }
 
   add(job: DeferredLogoutJob): boolean {
@@ -212,13 +213,19 @@ export class DeferredLogoutQueue {
     try {
       added = await this.options.store.add(job);
     } catch (error) {
-      this.options.log.error({ err: safeError(error), chargebeePortalLogout: { idHash: hashPortalSessionId(job.portalSessionId) } }, 'chargebee portal logout: the deferred-logout store failed to add a job; the logout is lost');
+      this.options.log.error(
+        { err: safeError(error), chargebeePortalLogout: { idHash: hashPortalSessionId(job.portalSessionId) } },
+        'chargebee portal logout: the deferred-logout store failed to add a job; the logout is lost',
+      );
       added = false;
     }
     if (!added) {
       this.counts.lost += 1;
       const queued = await this.safeSize();
-      this.options.log.error({ chargebeePortalLogout: { idHash: hashPortalSessionId(job.portalSessionId), queued, lost: this.counts.lost } }, `chargebee portal logout: deferred-logout queue full (${queued} queued); this portal session stays open`);
+      this.options.log.error(
+        { chargebeePortalLogout: { idHash: hashPortalSessionId(job.portalSessionId), queued, lost: this.counts.lost } },
+        `chargebee portal logout: deferred-logout queue full (${queued} queued); this portal session stays open`,
+      );
       return 'full';
     }
     this.counts.queued += 1;
@@ -270,12 +277,21 @@ export class DeferredLogoutQueue {
     for (const job of this.drainRetries.splice(0)) await this.safeAdd(job);
     const left = await this.leftovers();
     if (left.count === 0) {
-      this.options.log.info({ chargebeePortalLogout: { deferred: this.stats } }, 'chargebee portal logout: deferred-logout queue closed, nothing left');
+      this.options.log.info(
+        { chargebeePortalLogout: { deferred: this.stats } },
+        'chargebee portal logout: deferred-logout queue closed, nothing left',
+      );
     } else if (durable) {
-      this.options.log.warn({ chargebeePortalLogout: { left: left.count, idHashes: left.idHashes } }, `chargebee portal logout: deferred-logout queue closed; ${left.count} logouts left in the shared store for another instance`);
+      this.options.log.warn(
+        { chargebeePortalLogout: { left: left.count, idHashes: left.idHashes } },
+        `chargebee portal logout: deferred-logout queue closed; ${left.count} logouts left in the shared store for another instance`,
+      );
     } else {
       this.counts.lost += left.count;
-      this.options.log.error({ chargebeePortalLogout: { left: left.count, idHashes: left.idHashes } }, `chargebee portal logout: deferred-logout queue closed with ${left.count} logouts not drained; those portal sessions may stay open`);
+      this.options.log.error(
+        { chargebeePortalLogout: { left: left.count, idHashes: left.idHashes } },
+        `chargebee portal logout: deferred-logout queue closed with ${left.count} logouts not drained; those portal sessions may stay open`,
+      );
     }
   }
 
@@ -284,9 +300,15 @@ export class DeferredLogoutQueue {
       const store = this.options.store;
       const jobs = store.list ? await store.list() : undefined;
       const count = jobs ? jobs.length : await store.size();
-      return { count, idHashes: (jobs ?? []).slice(0, MAX_LOGGED_HASHES).map((j) => hashPortalSessionId(j.portalSessionId)) };
+      return {
+        count,
+        idHashes: (jobs ?? []).slice(0, MAX_LOGGED_HASHES).map((j) => hashPortalSessionId(j.portalSessionId)),
+      };
     } catch (error) {
-      this.options.log.error({ err: safeError(error) }, 'chargebee portal logout: could not count the deferred logouts left at shutdown');
+      this.options.log.error(
+        { err: safeError(error) },
+        'chargebee portal logout: could not count the deferred logouts left at shutdown',
+      );
       return { count: 0, idHashes: [] };
     }
   }
@@ -303,11 +325,14 @@ export class DeferredLogoutQueue {
     if (at >= this.timerAt) return;
     this.clearTimer();
     this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerAt = Infinity;
-      this.pump();
-    }, Math.max(0, at - this.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.timerAt = Infinity;
+        this.pump();
+      },
+      Math.max(0, at - this.now()),
+    );
     this.timer.unref();
   }
 
@@ -317,19 +342,24 @@ export class DeferredLogoutQueue {
       return;
     }
     this.pumping = true;
-    this.fill().then(
-      () => undefined,
-      (error: unknown) => {
-        this.options.log.error({ err: safeError(error) }, 'chargebee portal logout: the deferred-logout store failed; retrying in a second');
-        this.wakeAt(this.now() + POLL_INTERVAL_MS);
-      },
-    ).finally(() => {
-      this.pumping = false;
-      if (this.pumpAgain) {
-        this.pumpAgain = false;
-        this.pump();
-      }
-    });
+    this.fill()
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          this.options.log.error(
+            { err: safeError(error) },
+            'chargebee portal logout: the deferred-logout store failed; retrying in a second',
+          );
+          this.wakeAt(this.now() + POLL_INTERVAL_MS);
+        },
+      )
+      .finally(() => {
+        this.pumping = false;
+        if (this.pumpAgain) {
+          this.pumpAgain = false;
+          this.pump();
+        }
+      });
   }
 
   /** Starts due jobs up to the concurrency, then sets the timer for the next one. */
@@ -343,7 +373,10 @@ export class DeferredLogoutQueue {
         return;
       }
       const now = this.now();
-      if (this.draining && (this.deadline - now < MIN_ATTEMPT_MS || this.pausedUntil > this.deadline - MIN_ATTEMPT_MS)) {
+      if (
+        this.draining &&
+        (this.deadline - now < MIN_ATTEMPT_MS || this.pausedUntil > this.deadline - MIN_ATTEMPT_MS)
+      ) {
         // No time left for an attempt (or Chargebee asked to wait past it): the rest is for the shutdown count.
         this.onIdle?.();
         return;
@@ -354,7 +387,9 @@ export class DeferredLogoutQueue {
       }
       const free = this.options.concurrency - this.inFlight;
       if (free <= 0) return;
-      const jobs = this.draining ? await this.takeWhileDraining(now, free) : await this.options.store.takeDue(now, free);
+      const jobs = this.draining
+        ? await this.takeWhileDraining(now, free)
+        : await this.options.store.takeDue(now, free);
       if (jobs.length === 0) {
         await this.scheduleNext(now);
         return;
@@ -378,7 +413,11 @@ export class DeferredLogoutQueue {
       return;
     }
     const store = this.options.store;
-    const next = store.nextDueAt ? await store.nextDueAt() : (await store.size()) > this.inFlight ? now + POLL_INTERVAL_MS : undefined;
+    const next = store.nextDueAt
+      ? await store.nextDueAt()
+      : (await store.size()) > this.inFlight
+        ? now + POLL_INTERVAL_MS
+        : undefined;
     if (next !== undefined) this.wakeAt(Math.max(next, now));
   }
 
@@ -390,7 +429,12 @@ export class DeferredLogoutQueue {
   private start(job: DeferredLogoutJob): void {
     this.inFlight += 1;
     this.run(job)
-      .catch((error: unknown) => this.options.log.error({ err: safeError(error) }, 'chargebee portal logout: a deferred logout failed unexpectedly'))
+      .catch((error: unknown) =>
+        this.options.log.error(
+          { err: safeError(error) },
+          'chargebee portal logout: a deferred logout failed unexpectedly',
+        ),
+      )
       .finally(() => {
         this.inFlight -= 1;
         this.pump();
@@ -425,7 +469,11 @@ export class DeferredLogoutQueue {
     // Chargebee's rate limit is per site: a 429 pauses every job, not only this one.
     if (is429) this.pausedUntil = Math.max(this.pausedUntil, after + delay);
     if (this.draining && !is429) delay = Math.min(delay, DRAIN_MAX_DELAY_MS);
-    const next: DeferredLogoutJob = { ...attempted, notBefore: after + delay, lastError: safeError(result.error).message };
+    const next: DeferredLogoutJob = {
+      ...attempted,
+      notBefore: after + delay,
+      lastError: safeError(result.error).message,
+    };
     if (next.notBefore - next.firstAttemptAt >= this.options.maxAgeMs) {
       await store.remove(job.portalSessionId);
       this.counts.expired += 1;
@@ -449,7 +497,10 @@ export class DeferredLogoutQueue {
     try {
       return await this.options.store.add(job);
     } catch (error) {
-      this.options.log.error({ err: safeError(error) }, 'chargebee portal logout: the deferred-logout store failed to keep a job');
+      this.options.log.error(
+        { err: safeError(error) },
+        'chargebee portal logout: the deferred-logout store failed to keep a job',
+      );
       return false;
     }
   }
@@ -465,5 +516,7 @@ export class DeferredLogoutQueue {
 
 /** The type and message of an error, for a log line; errors of this package carry no secret. */
 function safeError(error: unknown): { type: string; message: string } {
-  return error instanceof Error ? { type: error.name, message: error.message } : { type: typeof error, message: String(error) };
+  return error instanceof Error
+    ? { type: error.name, message: error.message }
+    : { type: typeof error, message: String(error) };
 }

@@ -1,12 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { ChargebeeClient, ChargebeeHeaders, PortalSession } from './client';
-import { CircuitBreaker } from './circuit-breaker';
-import { DeferredLogoutQueue, type DeferReason, type DeferredLogoutJob, type JobAttemptResult } from './deferred-queue';
-import { ChargebeeApiError, ChargebeeCircuitOpenError, ChargebeeError } from './errors';
+import type { ChargebeeClient, ChargebeeHeaders, PortalSession } from '../chargebee/client';
+import { CircuitBreaker } from '../reliability/circuit-breaker';
+import {
+  DeferredLogoutQueue,
+  type DeferReason,
+  type DeferredLogoutJob,
+  type JobAttemptResult,
+} from '../reliability/deferred-queue';
+import { ChargebeeApiError, ChargebeeCircuitOpenError, ChargebeeError } from '../chargebee/errors';
 import type { PortalSessionOutcome } from './outcome';
-import { isRetryable, queueBackoffDelay, retryAfterMs, withRetries } from './retry';
-import type { DeferredSettings, Settings } from './options';
+import { isRetryable, queueBackoffDelay, retryAfterMs, withRetries } from '../reliability/retry';
+import type { DeferredSettings, Settings } from '../options/normalize';
 
 /**
  * Logging out one portal session: the inline attempts (retries, budget, circuit breaker), the hand-over
@@ -27,10 +32,14 @@ export type PortalSessionResult = Omit<PortalSessionOutcome, 'idHash' | 'busines
 /** Reads a 200 answer: `sentAt` is when the first attempt of this logout was made (ms since the epoch). */
 export function resultOfAnswer(id: string, session: PortalSession, sentAt: number): PortalSessionResult {
   if (session.status !== 'logged_out') {
-    const error = new ChargebeeApiError({ status: 200, message: `Chargebee answered 200 but left the portal session ${session.status}` });
+    const error = new ChargebeeApiError({
+      status: 200,
+      message: `Chargebee answered 200 but left the portal session ${session.status}`,
+    });
     return { status: 'failed', id, httpStatus: 200, error };
   }
-  const already = typeof session.logout_at === 'number' && session.logout_at * 1000 < sentAt - ALREADY_LOGGED_OUT_MARGIN_MS;
+  const already =
+    typeof session.logout_at === 'number' && session.logout_at * 1000 < sentAt - ALREADY_LOGGED_OUT_MARGIN_MS;
   return { status: already ? 'already_logged_out' : 'logged_out', id, httpStatus: 200 };
 }
 
@@ -38,7 +47,10 @@ export function resultOfAnswer(id: string, session: PortalSession, sentAt: numbe
 export function resultOfError(id: string, error: ChargebeeError): PortalSessionResult {
   if (!(error instanceof ChargebeeApiError)) return { status: 'failed', id, error };
   const answered = { id, httpStatus: error.status, apiErrorCode: error.apiErrorCode, error };
-  return { ...answered, status: error.status === 404 && error.apiErrorCode === 'resource_not_found' ? 'not_found' : 'failed' };
+  return {
+    ...answered,
+    status: error.status === 404 && error.apiErrorCode === 'resource_not_found' ? 'not_found' : 'failed',
+  };
 }
 
 /** How a logout's result counts for the circuit breaker: any answer but a retryable failure shows Chargebee is up. */
@@ -60,20 +72,26 @@ export class PortalSessionLogout {
     log: Logger,
   ) {
     const deferred: DeferredSettings | false = settings.deferred;
-    this.queue = deferred === false ? undefined : new DeferredLogoutQueue({
-      ...deferred,
-      timeoutMs: settings.timeoutMs,
-      attempt: (job, timeoutMs) => this.attemptDeferred(job, timeoutMs),
-      givenUp: (job, reason, lastError) => this.reportDeferred(job, {
-        status: 'failed',
-        id: job.portalSessionId,
-        reason,
-        attempts: job.attempts,
-        ...(lastError instanceof ChargebeeError ? { error: lastError } : {}),
-        ...(lastError instanceof ChargebeeApiError ? { httpStatus: lastError.status, apiErrorCode: lastError.apiErrorCode } : {}),
-      }),
-      log,
-    });
+    this.queue =
+      deferred === false
+        ? undefined
+        : new DeferredLogoutQueue({
+            ...deferred,
+            timeoutMs: settings.timeoutMs,
+            attempt: (job, timeoutMs) => this.attemptDeferred(job, timeoutMs),
+            givenUp: (job, reason, lastError) =>
+              this.reportDeferred(job, {
+                status: 'failed',
+                id: job.portalSessionId,
+                reason,
+                attempts: job.attempts,
+                ...(lastError instanceof ChargebeeError ? { error: lastError } : {}),
+                ...(lastError instanceof ChargebeeApiError
+                  ? { httpStatus: lastError.status, apiErrorCode: lastError.apiErrorCode }
+                  : {}),
+              }),
+            log,
+          });
   }
 
   breakerFor(client: ChargebeeClient): CircuitBreaker | undefined {
@@ -90,7 +108,12 @@ export class PortalSessionLogout {
    * Logs one valid portal session out inside the request: attempts until an answer, the budget's end
    * (`deadline`, on `performance.now()`) or an open breaker; then hands a retryable failure to the queue.
    */
-  async inline(id: string, businessEntityId: string | undefined, headers: ChargebeeHeaders, deadline: number): Promise<PortalSessionResult> {
+  async inline(
+    id: string,
+    businessEntityId: string | undefined,
+    headers: ChargebeeHeaders,
+    deadline: number,
+  ): Promise<PortalSessionResult> {
     const client = this.settings.clientFor(businessEntityId);
     const breaker = this.breakerFor(client);
     const idempotencyKey = randomUUID();
@@ -99,16 +122,22 @@ export class PortalSessionLogout {
     // The breaker counts logouts, not attempts: one portal session's retries are one failure, so a fault of a
     // single session (a lock, say) cannot open it for everybody. A half-open breaker lets one logout probe.
     const permit = breaker?.acquire();
-    const result = breaker && !permit
-      ? { ok: false as const, error: new ChargebeeCircuitOpenError(breaker.retryAt ?? Date.now()), attempts: 0, stop: 'circuit_open' as const }
-      : await withRetries((attempt) => client.logout(id, callHeaders, { timeoutMs: attempt.timeoutMs }), {
-        policy: this.settings.retry,
-        deadline,
-        timeoutMs: this.settings.timeoutMs,
-        // Opened by other logouts meanwhile: stop retrying and defer (a probe carries on).
-        gate: breaker && permit ? () => breaker.isCurrent(permit) : undefined,
-        gateError: () => new ChargebeeCircuitOpenError(breaker?.retryAt ?? Date.now()),
-      });
+    const result =
+      breaker && !permit
+        ? {
+            ok: false as const,
+            error: new ChargebeeCircuitOpenError(breaker.retryAt ?? Date.now()),
+            attempts: 0,
+            stop: 'circuit_open' as const,
+          }
+        : await withRetries((attempt) => client.logout(id, callHeaders, { timeoutMs: attempt.timeoutMs }), {
+            policy: this.settings.retry,
+            deadline,
+            timeoutMs: this.settings.timeoutMs,
+            // Opened by other logouts meanwhile: stop retrying and defer (a probe carries on).
+            gate: breaker && permit ? () => breaker.isCurrent(permit) : undefined,
+            gateError: () => new ChargebeeCircuitOpenError(breaker?.retryAt ?? Date.now()),
+          });
     breaker?.record(result.ok ? 'success' : breakerVerdict(result.error), permit);
     if (result.ok) return { ...resultOfAnswer(id, result.value, sentAt), attempts: result.attempts };
     const error = result.error;
@@ -133,7 +162,9 @@ export class PortalSessionLogout {
     const job: DeferredLogoutJob = {
       portalSessionId: id,
       ...(businessEntityId === undefined ? {} : { businessEntityId }),
-      headers: Object.fromEntries(Object.entries(headers).filter((e): e is [string, string] => typeof e[1] === 'string')),
+      headers: Object.fromEntries(
+        Object.entries(headers).filter((e): e is [string, string] => typeof e[1] === 'string'),
+      ),
       idempotencyKey,
       firstAttemptAt: sentAt,
       attempts: result.attempts,
@@ -152,7 +183,11 @@ export class PortalSessionLogout {
     const breaker = this.breakerFor(client);
     const id = job.portalSessionId;
     try {
-      const session = await client.logout(id, { ...job.headers, [IDEMPOTENCY_KEY_HEADER]: job.idempotencyKey }, { timeoutMs });
+      const session = await client.logout(
+        id,
+        { ...job.headers, [IDEMPOTENCY_KEY_HEADER]: job.idempotencyKey },
+        { timeoutMs },
+      );
       breaker?.record('success');
       this.reportDeferred(job, { ...resultOfAnswer(id, session, job.firstAttemptAt), attempts: job.attempts });
       return 'done';
@@ -160,9 +195,10 @@ export class PortalSessionLogout {
       // Background failures are not counted: a job retries one portal session, whose fault may be its own.
       if (isRetryable(error)) return { error, retryAfterMs: retryAfterMs(error) };
       if (error instanceof ChargebeeError) breaker?.record('success');
-      const result: PortalSessionResult = error instanceof ChargebeeError
-        ? resultOfError(id, error)
-        : { status: 'failed', id, error: new ChargebeeError('The deferred logout failed unexpectedly', false) };
+      const result: PortalSessionResult =
+        error instanceof ChargebeeError
+          ? resultOfError(id, error)
+          : { status: 'failed', id, error: new ChargebeeError('The deferred logout failed unexpectedly', false) };
       this.reportDeferred(job, { ...result, attempts: job.attempts });
       return 'done';
     }

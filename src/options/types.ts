@@ -1,0 +1,147 @@
+import type { Request } from 'express';
+import type { Logger } from 'pino';
+import type { PortalSessionCookieOptions } from '../remembered/cookie-store';
+import type { EventSuppression } from '../middleware/origin-headers';
+import type { PortalSessionOutcome } from '../logout/outcome';
+import type { PortalSessionStore } from '../remembered/store';
+import type { DeferredLogoutStore } from '../reliability/deferred-queue';
+import type { CircuitBreakerOptions } from '../reliability/circuit-breaker';
+
+/** The options of `chargebeePortalLogout`, as an app writes them. Validation lives in `normalize.ts`. */
+
+/** A function of the request that gives a header's source value; `undefined` sends no header. */
+export type RequestValue = (req: Request) => string | undefined;
+
+/** Per-entity overrides. API keys are site-wide at Chargebee, so most apps need none of these. */
+export interface BusinessEntityOptions {
+  /** Site for this entity. Default: the top-level `site`. */
+  site?: string;
+  /** API key for this entity. Default: the top-level `apiKey`. */
+  apiKey?: string;
+  /** Base URL for this entity. Default: the top-level `baseUrl` (when `site` is not overridden). */
+  baseUrl?: string;
+}
+
+/** Retries of a logout inside the request (option `retry`). */
+export interface RetryOptions {
+  /** Most attempts per portal session, the first included. Default 4. */
+  maxAttempts?: number;
+  /** Cap of the first backoff delay (full jitter), doubling per retry. Default 100 ms. */
+  baseDelayMs?: number;
+  /** Largest backoff delay. Default 1000 ms. */
+  maxDelayMs?: number;
+}
+
+/** The background queue of logouts that did not fit the request's budget (option `deferred`). */
+export interface DeferredLogoutOptions {
+  /**
+   * Where deferred logouts wait. Default: a `MemoryDeferredLogoutStore` of `maxQueued` jobs, lost
+   * if the process dies. Give a shared store when the app runs on several instances.
+   */
+  store?: DeferredLogoutStore;
+  /** A deferred logout still failing this long after its first attempt is given up (logged). Default 24 h. */
+  maxAgeMs?: number;
+  /** Most jobs of the default in-memory store; past it a logout is lost, with an error log. Default 10 000. */
+  maxQueued?: number;
+  /** First background backoff delay (full jitter, doubling per attempt). Default 1000 ms. */
+  baseDelayMs?: number;
+  /** Largest background backoff delay. Default 60 000 ms. */
+  maxDelayMs?: number;
+  /** Background attempts under way at once. Default 4. */
+  concurrency?: number;
+}
+
+/** Options of {@link chargebeePortalLogout}. Only `apiKey` and one of `site`/`baseUrl` are required. */
+export interface ChargebeePortalLogoutOptions {
+  /** Chargebee site name, such as `acme` or `acme-test`. Required unless `baseUrl` is set. */
+  site?: string;
+  /**
+   * Chargebee API key (full-access or one allowed to write portal sessions). Required.
+   * Warning: keep it out of source control; this package never logs it.
+   */
+  apiKey: string;
+  /** API base URL up to `/api/v2` (EU hosts, a proxy, the emulator). Default `https://{site}.chargebee.com/api/v2`. */
+  baseUrl?: string;
+  /** Time allowed for one Chargebee call, in milliseconds; each attempt gets at most the budget left. Default 5000. */
+  timeoutMs?: number;
+  /**
+   * Total time one logout may take inside the request, all attempts and waits included, in milliseconds.
+   * When it runs out on a retryable failure the logout is deferred (see `deferred`). Default 3000.
+   */
+  budgetMs?: number;
+  /**
+   * Retries inside the request for network errors, timeouts, 429 and 500/502/503/504 (never other 4xx),
+   * with exponential backoff and full jitter, honouring `Retry-After` when it fits the budget. Every attempt
+   * of one portal session's logout carries the same `chargebee-idempotency-key`. `false`: one attempt only.
+   * Default `{ maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1000 }`.
+   */
+  retry?: false | RetryOptions;
+  /**
+   * The background queue that takes over a logout whose budget ran out on a retryable failure (or while
+   * the circuit breaker is open); the outcome then says `deferred`. `false`: no queue, such a logout
+   * `failed`. Not available with `failClosed: true`. Default: an in-memory queue (see {@link DeferredLogoutOptions}).
+   */
+  deferred?: false | DeferredLogoutOptions;
+  /**
+   * After `failureThreshold` consecutive retryable failures of one Chargebee site and key, skip the inline
+   * call for `coolOffMs` (the logout is deferred at once), then let one probe through. `false`: no breaker.
+   * Default `{ failureThreshold: 5, coolOffMs: 30000 }`.
+   */
+  circuitBreaker?: false | CircuitBreakerOptions;
+  /**
+   * When true, a GET or HEAD logout marked `Sec-Fetch-Site: cross-site` (a link or image on another site)
+   * makes no Chargebee call: the outcome is `skipped_cross_site`, a warning is logged and your handler still
+   * runs. Default true. Use POST for logout.
+   */
+  skipCrossSiteGet?: boolean;
+  /**
+   * Where portal-session IDs are remembered: `'session'` (express-session, the default), `'cookie'`, or
+   * your own store object or read-only resolver function `(req) => ids`.
+   */
+  store?: 'session' | 'cookie' | PortalSessionStore | PortalSessionStore['read'];
+  /** Property of `req.session` used by the `'session'` store. Default `chargebeePortalSessions`. */
+  sessionKey?: string;
+  /** Settings of the `'cookie'` store. */
+  cookie?: PortalSessionCookieOptions;
+  /** Most portal sessions remembered (and logged out) per user; the oldest are dropped. Default 10. */
+  maxRemembered?: number;
+  /**
+   * Default business entity: an ID, or a function of the request. Used for a portal session that was
+   * remembered without one. Default none (no `chargebee-business-entity-id` header).
+   */
+  businessEntityId?: string | ((req: Request) => string | undefined);
+  /** Per-entity overrides of `site`, `apiKey` and `baseUrl`, by entity ID. */
+  businessEntities?: Record<string, BusinessEntityOptions>;
+  /** Overrides of the origin-header rules. Each function's result is still validated and cleaned. */
+  originHeaders?: {
+    /** Client IP. Default `req.ip`, which follows Express's `trust proxy` setting. */
+    ip?: RequestValue;
+    /** Device. Default the `User-Agent` header. */
+    device?: RequestValue;
+    /**
+     * The user's email. Default `req.user?.email`. Warning: it is sent to Chargebee (as it is for any
+     * Chargebee call with origin headers) but never logged by this package.
+     */
+    email?: RequestValue;
+  };
+  /** Skip Chargebee webhooks, emails or actions for the logout's events. Default: none skipped. */
+  suppressEvents?: EventSuppression;
+  /**
+   * When true, a portal session that could not be logged out stops the request with `next(err)` (a
+   * `PortalLogoutError`) instead of running your logout handler. Nothing is deferred: a logout that runs out
+   * of budget (or meets an open circuit breaker) fails. Default false (fail open).
+   * Warning: with true, a Chargebee outage keeps users from logging out of your app.
+   */
+  failClosed?: boolean;
+  /**
+   * Called once per portal session with its outcome (metrics, audit). Errors it throws are logged. For a
+   * deferred logout it is called twice: at the request (status `deferred`), and with the final result
+   * (`deferred: true`) where `req` is `undefined`.
+   */
+  onOutcome?: (outcome: PortalSessionOutcome, req: Request | undefined) => void;
+  /**
+   * pino logger used when `req.log` (pino-http) is absent. Default: a pino logger at level `info` writing
+   * synchronously to stdout.
+   */
+  logger?: Logger;
+}
