@@ -203,13 +203,11 @@ async function outage(ctx: Context): Promise<Outage> {
       const load = await runLoad(`${ctx.app.url}/logout/${route}`, cookies, CONNECTIONS);
       const stats = await ctx.app.call<AppStats>({ cmd: 'stats' });
       // Nothing is logged out here: route 4 skips the call (breaker open) and keeps the IDs for later.
-      breakerRuns
-        .get(route)
-        ?.push({
-          ...load,
-          cpuUsPerLogout: stats.cpuUs / BREAKER_REQUESTS,
-          verified: stats.routes[route].requests === BREAKER_REQUESTS,
-        });
+      breakerRuns.get(route)?.push({
+        ...load,
+        cpuUsPerLogout: stats.cpuUs / BREAKER_REQUESTS,
+        verified: stats.routes[route].requests === BREAKER_REQUESTS,
+      });
       for (const [kind, n] of Object.entries(stats.routes.ours.failureKinds))
         failures[kind] = (failures[kind] ?? 0) + n;
     }
