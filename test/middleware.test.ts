@@ -182,7 +182,11 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
 
   describe('cookie store', () => {
     it('remembers in an HttpOnly SameSite=Lax cookie and logs out without cookie-parser', async () => {
-      const { app } = createTestApp({ express, session: false, middleware: options({ store: 'cookie' }) });
+      const { app } = createTestApp({
+        express,
+        session: false,
+        middleware: options({ store: 'cookie', cookie: { signed: false } }),
+      });
       const agent = request.agent(app);
       const portal = newSession();
       const res = await agent.post('/remember').send({ portalSessions: [{ id: portal.id }] });
@@ -268,7 +272,7 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
       const { app, handlerCalls } = createTestApp({
         express,
         session: false,
-        middleware: options({ store: 'cookie', logger: logs.logger }),
+        middleware: options({ store: 'cookie', logger: logs.logger, cookie: { signed: false } }),
       });
       const { outcome } = await logout(request.agent(app), { Cookie: 'chargebee_portal_sessions=j%3A%5Bnot-json' });
       expect(outcome.result).toBe('nothing_remembered');
@@ -281,7 +285,7 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
         express,
         session: false,
         trustProxy: true,
-        middleware: options({ store: 'cookie' }),
+        middleware: options({ store: 'cookie', cookie: { secret: 's1' } }),
       });
       const res = await request(app)
         .post('/remember')

@@ -72,6 +72,15 @@ export interface CreatePortalSessionParams {
 export type ChargebeeHeaders = Record<string, string | undefined>;
 
 /**
+ * For a `site` value that is the host name or URL of a Chargebee site (`acme-test.chargebee.com`,
+ * `https://acme.chargebee.com/api/v2`), the site name in it.
+ */
+function siteNameFromHost(value: string): string | undefined {
+  const m = /^(?:https?:\/\/)?([A-Za-z0-9][A-Za-z0-9-]*)\.chargebee\.com(?:[:/]|$)/i.exec(value.trim());
+  return m ? m[1] : undefined;
+}
+
+/**
  * Builds the API base URL from a site name or an explicit base URL, refusing anything that would let a
  * value reach the host name unchecked. Throws `TypeError` naming `option`.
  */
@@ -93,7 +102,14 @@ export function resolveBaseUrl(site: string | undefined, baseUrl: string | undef
   }
   if (site === undefined) throw new TypeError('option site (or baseUrl) is required');
   if (!SITE_NAME.test(site)) {
-    throw new TypeError(`option site must be a Chargebee site name such as "acme-test" (letters, digits and "-")`);
+    const named = siteNameFromHost(site);
+    const hint =
+      named !== undefined
+        ? `: did you mean site: "${named}"?`
+        : /^https?:\/\//i.test(site)
+          ? ': for a full URL (EU host, proxy, emulator) use baseUrl instead'
+          : ' (letters, digits and "-")';
+    throw new TypeError(`option site must be a Chargebee site name such as "acme-test"${hint}`);
   }
   return `https://${site.toLowerCase()}.chargebee.com/api/v2`;
 }

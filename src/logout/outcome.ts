@@ -42,8 +42,12 @@ export type PortalSessionReason =
 /** The outcome for one portal session. */
 export interface PortalSessionOutcome {
   status: PortalSessionStatus;
-  /** The portal-session ID; absent when it was invalid. Treat as a secret: do not log it. */
-  id?: string;
+  /**
+   * The portal-session ID; absent when it was invalid. Treat as a secret: do not log it. It is a
+   * non-enumerable property, so `JSON.stringify`, `res.json()` and object spreads leave it out; read it
+   * as `outcome.id`.
+   */
+  readonly id?: string;
   /** A short hash of the remembered value, safe to log. */
   idHash: string;
   /** The business entity the logout was sent for, if any. */
@@ -86,4 +90,14 @@ export function summarize(portalSessions: PortalSessionOutcome[], error?: Error)
   if (error || portalSessions.some((o) => o.status === 'failed')) return 'failed';
   if (portalSessions.some((o) => o.status === 'deferred')) return 'deferred';
   return portalSessions.some((o) => ENDED_STATUSES.has(o.status)) ? 'ended' : 'nothing_remembered';
+}
+
+/**
+ * Finishes a portal session's outcome: the raw ID becomes a non-enumerable property, so that an app that
+ * answers `res.json(res.locals.chargebeePortalLogout)` or logs the outcome as JSON does not write it out.
+ */
+export function portalSessionOutcome(fields: Omit<PortalSessionOutcome, 'id'> & { id?: string }): PortalSessionOutcome {
+  const { id, ...rest } = fields;
+  if (id !== undefined) Object.defineProperty(rest, 'id', { value: id, enumerable: false, writable: false });
+  return rest;
 }

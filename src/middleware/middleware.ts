@@ -2,6 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { ChargebeeClient, PortalSession } from '../chargebee/client';
 import { isCrossSiteSafeRequest } from './cross-site';
+import { TRUST_PROXY_WARNING, trustsEveryProxy } from './trust-proxy';
 import type { DeferredLogoutJob } from '../reliability/deferred-queue';
 import { ChargebeeApiError, PortalLogoutError } from '../chargebee/errors';
 import { hashPortalSessionId, isValidBusinessEntityId, isValidPortalSessionId } from '../identifiers';
@@ -14,7 +15,13 @@ import {
   normalizeIp,
   ORIGIN_HEADERS,
 } from './origin-headers';
-import { FORGOTTEN_STATUSES, summarize, type PortalLogoutOutcome, type PortalSessionOutcome } from '../logout/outcome';
+import {
+  FORGOTTEN_STATUSES,
+  portalSessionOutcome,
+  summarize,
+  type PortalLogoutOutcome,
+  type PortalSessionOutcome,
+} from '../logout/outcome';
 import { PortalSessionLogout, type PortalSessionResult } from '../logout/portal-session-logout';
 import { addRemembered, toRememberedList, type RememberedPortalSession } from '../remembered/list';
 import { SingleFlight } from '../reliability/single-flight';
@@ -63,13 +70,13 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
   // A binding, not pino's `name`: a child's name would repeat the key when the app's logger has one.
   const baseLogger = settings.logger.child({ component: 'chargebee-portal-logout' });
   const reportDeferred = (job: DeferredLogoutJob, result: PortalSessionResult) => {
-    const outcome: PortalSessionOutcome = {
+    const outcome = portalSessionOutcome({
       ...result,
       idHash: hashPortalSessionId(job.portalSessionId),
       ...(job.businessEntityId === undefined ? {} : { businessEntityId: job.businessEntityId }),
       deferred: true,
       durationMs: Math.max(0, Date.now() - job.firstAttemptAt),
-    };
+    });
     writeDeferredLog(baseLogger, outcome);
     callOnOutcome(settings, outcome, undefined, baseLogger);
   };
@@ -77,11 +84,18 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
   const flights = new SingleFlight<PortalSessionResult>();
   const clientIds = new Map<ChargebeeClient, number>(settings.clients.map((client, i) => [client, i]));
   const context: LogoutContext = { settings, logouts, flights, clientIds };
+  for (const warning of settings.warnings) baseLogger.warn(`chargebee portal logout: ${warning}`);
+  // Checked at the first logout of each app: the setting lives on the app, which setup does not see.
+  const checkedApps = new WeakSet<object>();
 
   const middleware = function chargebeePortalLogoutMiddleware(req: Request, res: Response, next: NextFunction): void {
     // Mounted twice on one route, or run again through next('route'): the work is done already.
     if (res.locals.chargebeePortalLogout) return next();
     const log = loggerFor(req, baseLogger);
+    if (settings.ipFromReq && typeof req.app === 'function' && !checkedApps.has(req.app)) {
+      checkedApps.add(req.app);
+      if (trustsEveryProxy(req)) baseLogger.warn(`chargebee portal logout: ${TRUST_PROXY_WARNING}`);
+    }
     if (settings.skipCrossSiteGet && isCrossSiteSafeRequest(req)) {
       res.locals.chargebeePortalLogout = { result: 'skipped_cross_site', portalSessions: [], durationMs: 0 };
       log.warn(
@@ -314,11 +328,12 @@ async function logoutOne(
   const started = performance.now();
   const idHash = hashPortalSessionId(id);
   const base = { idHash, ...(businessEntityId === undefined ? {} : { businessEntityId }) };
-  const done = (fields: PortalSessionResult): PortalSessionOutcome => ({
-    ...fields,
-    ...base,
-    durationMs: Math.round((performance.now() - started) * 10) / 10,
-  });
+  const done = (fields: PortalSessionResult): PortalSessionOutcome =>
+    portalSessionOutcome({
+      ...fields,
+      ...base,
+      durationMs: Math.round((performance.now() - started) * 10) / 10,
+    });
   if (!isValidPortalSessionId(id)) return done({ status: 'invalid_id' });
 
   const headers =

@@ -11,6 +11,7 @@ import { customStore, type InternalStore, type PortalSessionStore } from '../rem
 import { DEFAULT_BUDGET_MS, DEFAULT_RETRY_POLICY, type RetryPolicy } from '../reliability/retry';
 import { DEFAULT_MAX_QUEUED, MemoryDeferredLogoutStore, type DeferredLogoutStore } from '../reliability/deferred-queue';
 import { DEFAULT_CIRCUIT_BREAKER, type CircuitBreakerOptions } from '../reliability/circuit-breaker';
+import { closestName } from './suggest';
 import type { BusinessEntityOptions, ChargebeePortalLogoutOptions, RequestValue } from './types';
 
 /** Options after validation, read once at setup. */
@@ -27,6 +28,10 @@ export interface Settings {
   circuitBreaker: false | Required<CircuitBreakerOptions>;
   skipCrossSiteGet: boolean;
   ip: RequestValue;
+  /** The IP comes from `req.ip`, so Express's `trust proxy` setting decides it. */
+  ipFromReq: boolean;
+  /** Setup warnings, logged once when the middleware is created. */
+  warnings: string[];
   device: RequestValue;
   email: RequestValue;
   suppressEvents: EventSuppression;
@@ -77,7 +82,7 @@ const RETRY_OPTIONS = new Set(['maxAttempts', 'baseDelayMs', 'maxDelayMs']);
 const DEFERRED_OPTIONS = new Set(['store', 'maxAgeMs', 'maxQueued', 'baseDelayMs', 'maxDelayMs', 'concurrency']);
 const BREAKER_OPTIONS = new Set(['failureThreshold', 'coolOffMs']);
 const DEFERRED_STORE_METHODS = ['add', 'takeDue', 'remove', 'size'] as const;
-const COOKIE_OPTIONS = new Set(['name', 'secret', 'maxAge', 'secure', 'domain', 'path']);
+const COOKIE_OPTIONS = new Set(['name', 'secret', 'signed', 'maxAge', 'secure', 'domain', 'path']);
 const ENTITY_OPTIONS = new Set(['site', 'apiKey', 'baseUrl']);
 const ORIGIN_OPTIONS = new Set(['ip', 'device', 'email']);
 const SUPPRESS_OPTIONS = new Set(['webhooks', 'emails', 'actions']);
@@ -90,7 +95,10 @@ function fail(message: string): never {
 
 function checkKeys(value: object, known: Set<string>, where: string): void {
   for (const key of Object.keys(value)) {
-    if (!known.has(key)) fail(`unknown option ${where}${key} (known: ${[...known].join(', ')})`);
+    if (known.has(key)) continue;
+    const guess = closestName(key, known);
+    const hint = guess === undefined ? '' : `did you mean ${where}${guess}? `;
+    fail(`unknown option ${where}${key} (${hint}known: ${[...known].join(', ')})`);
   }
 }
 
@@ -307,6 +315,9 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
     const secrets = c.secret === undefined ? [] : ([] as unknown[]).concat(c.secret);
     if (c.secret !== undefined && (secrets.length === 0 || secrets.some((s) => typeof s !== 'string' || s === '')))
       fail('option cookie.secret must be a non-empty string or an array of them');
+    if (c.signed !== undefined && typeof c.signed !== 'boolean') fail('option cookie.signed must be a boolean');
+    if (c.signed === false && c.secret !== undefined)
+      fail("can't pass cookie.signed: false and cookie.secret together: a secret signs the cookie");
     if (c.maxAge !== undefined && (typeof c.maxAge !== 'number' || !Number.isFinite(c.maxAge) || c.maxAge <= 0))
       fail('option cookie.maxAge must be a positive number of milliseconds');
     if (c.secure !== undefined && c.secure !== true && c.secure !== false && c.secure !== 'auto')
@@ -317,6 +328,7 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
     }
   }
 
+  const warnings: string[] = [];
   let store: InternalStore;
   if (o.store === undefined || o.store === 'session') {
     if (o.cookie !== undefined) fail('option cookie is given but store is "session": set store: "cookie" as well');
@@ -324,6 +336,12 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
   } else if (o.store === 'cookie') {
     if (o.sessionKey !== undefined) fail('options sessionKey and store "cookie" cannot be used together');
     store = cookieStore(o.cookie ?? {});
+    if (o.cookie?.signed === false) {
+      warnings.push(
+        'the portal-session cookie is unsigned (cookie.signed: false): a user can edit it and make this server ' +
+          'send logouts for portal-session IDs of their choosing; set cookie.secret or use cookieParser(secret)',
+      );
+    }
   } else if (typeof o.store === 'function') {
     store = customStore({ read: o.store });
   } else if (isPlainObject(o.store) && typeof o.store.read === 'function') {
@@ -369,6 +387,8 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
     circuitBreaker,
     skipCrossSiteGet: o.skipCrossSiteGet ?? true,
     ip: o.originHeaders?.ip ?? ((req) => req.ip),
+    ipFromReq: o.originHeaders?.ip === undefined,
+    warnings,
     device: o.originHeaders?.device ?? ((req) => req.headers['user-agent']),
     email: o.originHeaders?.email ?? defaultEmail,
     suppressEvents: { ...o.suppressEvents },

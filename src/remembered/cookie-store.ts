@@ -9,10 +9,16 @@ export interface PortalSessionCookieOptions {
   name?: string;
   /**
    * Secret(s) that sign the cookie (the first signs, all verify, for rotation). Default: the secret given
-   * to cookie-parser (`req.secret`), else unsigned. Unsigned, a user can put any valid-looking ID in it;
-   * only their own logout is affected, but sign it when you can.
+   * to cookie-parser (`req.secret`). With neither, the store refuses to write (`remember()` throws) and
+   * reads no cookie (logged), unless `signed: false`.
    */
   secret?: string | string[];
+  /**
+   * `false` keeps the list in an unsigned cookie, with a warning logged at setup. Default `true`.
+   * Warning: unsigned, a user can edit the list and make your server send logouts for portal-session IDs
+   * of their choosing (up to `maxRemembered` per request) under their own origin headers.
+   */
+  signed?: boolean;
   /** Lifetime in milliseconds (`Max-Age`). Default none: a browser-session cookie. */
   maxAge?: number;
   /** `Secure` flag: `true`, `false`, or `'auto'` to follow `req.secure`. Default `'auto'`. */
@@ -25,6 +31,10 @@ export interface PortalSessionCookieOptions {
 
 export const DEFAULT_COOKIE_NAME = 'chargebee_portal_sessions';
 
+const MISSING_SECRET =
+  'the cookie store has no secret to sign with: set cookie.secret, mount cookieParser(secret) before this ' +
+  'middleware, or set cookie.signed: false to accept an unsigned cookie';
+
 // What this request's response will set, so a second write or a later read in the same request sees it.
 const pending = new WeakMap<Request, RememberedPortalSession[]>();
 
@@ -32,8 +42,10 @@ const pending = new WeakMap<Request, RememberedPortalSession[]>();
 export function cookieStore(options: PortalSessionCookieOptions): InternalStore {
   const name = options.name ?? DEFAULT_COOKIE_NAME;
   const configuredSecrets = options.secret === undefined ? undefined : ([] as string[]).concat(options.secret);
+  const signed = options.signed !== false;
   const secretsFor = (req: Request): string[] => {
     if (configuredSecrets) return configuredSecrets;
+    if (!signed) return [];
     const fromParser = (req as unknown as { secret?: unknown }).secret;
     return typeof fromParser === 'string' && fromParser !== '' ? [fromParser] : [];
   };
@@ -52,8 +64,9 @@ export function cookieStore(options: PortalSessionCookieOptions): InternalStore 
       if (raw === undefined) return { value: undefined };
       const secrets = secretsFor(req);
       let payload: string | false = raw;
+      if (signed && secrets.length === 0) return { value: undefined, problem: MISSING_SECRET };
       if (raw.startsWith('s:')) {
-        if (secrets.length === 0) return { value: undefined, problem: 'cookie is signed but no secret is configured' };
+        if (secrets.length === 0) return { value: undefined, problem: 'cookie is signed but cookie.signed is false' };
         payload = unsignCookieValue(raw, secrets);
         if (payload === false)
           return { value: undefined, problem: 'cookie signature does not match (tampered, or the secret changed)' };
@@ -75,6 +88,7 @@ export function cookieStore(options: PortalSessionCookieOptions): InternalStore 
       } else {
         const payload = `j:${JSON.stringify(portalSessions)}`;
         const secret = secretsFor(req)[0];
+        if (signed && secret === undefined) throw new TypeError(`remember: ${MISSING_SECRET}`);
         const value = secret === undefined ? payload : signCookieValue(payload, secret);
         cookie = `${name}=${encodeURIComponent(value)}${attributes(req)}`;
         if (options.maxAge !== undefined) {

@@ -85,7 +85,10 @@ export function createTestApp(options: TestAppOptions): {
   // Every method, so that tests can send the GET a forged cross-site link would.
   app.all('/logout', ...middlewares, (_req, res) => {
     calls += 1;
-    res.json({ handled: true, outcome: res.locals.chargebeePortalLogout });
+    // The raw IDs are not serialised (a safe default for apps); the tests read them, so they are copied out.
+    const outcome = res.locals.chargebeePortalLogout;
+    const portalSessions = outcome?.portalSessions.map((o) => ({ ...o, ...(o.id === undefined ? {} : { id: o.id }) }));
+    res.json({ handled: true, outcome: outcome && { ...outcome, portalSessions } });
   });
 
   const onError: ErrorRequestHandler = (err, _req, res, _next) => {
