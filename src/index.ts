@@ -14,6 +14,7 @@ export {
   type ChargebeeHeaders,
   type CreatePortalSessionParams,
   type PortalSession,
+  type ChargebeePortalSessionState,
   type LinkedCustomer,
 } from './chargebee/client';
 export {

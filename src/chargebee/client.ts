@@ -41,13 +41,20 @@ export interface LinkedCustomer {
   has_active_subscription: boolean;
 }
 
+/**
+ * A portal session's `status` at Chargebee: `created` until its access URL is opened, then `logged_in`
+ * until the customer or the app logs it out (`logged_out`). Chargebee also documents `not_yet_activated`
+ * and `activated`.
+ */
+export type ChargebeePortalSessionState = 'created' | 'logged_in' | 'logged_out' | 'not_yet_activated' | 'activated';
+
 /** Chargebee's portal-session object, as the API sends it (timestamps in Unix seconds). */
 export interface PortalSession {
   id: string;
   token: string;
   access_url: string;
   redirect_url?: string;
-  status: 'created' | 'logged_in' | 'logged_out' | 'not_yet_activated' | 'activated';
+  status: ChargebeePortalSessionState;
   created_at: number;
   expires_at?: number;
   customer_id: string;

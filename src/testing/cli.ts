@@ -3,7 +3,8 @@
  *   tsx src/testing/cli.ts [--host H] [--port N] [--public-url URL] [--site NAME --key KEY [--key KEY2]]...
  * Prints one JSON line {"url","baseUrl","apiKey"} once listening; closes on SIGTERM or SIGINT.
  */
-import { ChargebeeEmulator, type EmulatorOptions, type EmulatorSiteConfig } from './emulator';
+import { ChargebeeEmulator } from './emulator/emulator';
+import type { EmulatorOptions, EmulatorSiteConfig } from './emulator/types';
 
 const USAGE =
   'usage: cli.ts [--host H] [--port N] [--public-url URL] [--record-limit N] [--site NAME --key KEY [--key KEY]]...';

@@ -1,13 +1,15 @@
 /** The `chargebee-portal-logout/testing` entry point: a loopback emulator of Chargebee's portal-session API. */
-export { ChargebeeEmulator } from './emulator';
+export { ChargebeeEmulator } from './emulator/emulator';
 export type {
   ChargebeeErrorBody,
+  ChargebeePortalSessionState,
   CreateSessionInput,
   EmulatedPortalSession,
   EmulatorFault,
   EmulatorOptions,
+  EmulatorRateLimit,
+  EmulatorRateLimitStats,
   EmulatorSiteConfig,
   LinkedCustomer,
-  PortalSessionStatus,
   RecordedRequest,
-} from './emulator';
+} from './emulator/types';

@@ -1,9 +1,16 @@
 /**
  * HTML pages of the Chargebee emulator: the portal page an access URL opens and the overview at `/`.
- * Pure functions from data to HTML; every value that reaches the page goes through `escapeHtml`.
+ * The renderers are pure functions from data to HTML; every value that reaches a page goes through
+ * `escapeHtml`.
  */
-import { hashPortalSessionId } from '../identifiers';
-import type { EmulatedPortalSession, RecordedRequest } from './emulator';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hashPortalSessionId } from '../../identifiers';
+import { safeDecode, sendHtml, sendPlain } from './http';
+import type { RequestRecord, SessionStore } from './state';
+import { loggedOutId } from './state';
+import type { EmulatedPortalSession, RecordedRequest } from './types';
+
+const OVERVIEW_SESSIONS_PER_SITE = 500;
 
 const HTML_ESCAPES: Record<string, string> = {
   '&': '&amp;',
@@ -178,4 +185,55 @@ export function renderOverview(data: OverviewData): string {
 <p>Listening at <code>${escapeHtml(data.url)}</code>. JSON control API under <code>/_emulator</code>.</p>
 ${data.sites.map((site) => renderSite(site, data.logoutRequests)).join('\n')}`;
   return page('Chargebee emulator', body);
+}
+
+/** What the pages read from the emulator. */
+export interface PagesHost {
+  url: string;
+  siteNames: Iterable<string>;
+  baseUrl(site: string): string;
+  sessions: SessionStore;
+  record: RequestRecord;
+}
+
+export function handleOverview(host: PagesHost, req: IncomingMessage, res: ServerResponse): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return sendPlain(res, 405, 'The overview only answers GET.');
+  const bySite = new Map<string, EmulatedPortalSession[]>();
+  const counts = new Map<string, number>();
+  for (const name of host.siteNames) {
+    bySite.set(name, []);
+    counts.set(name, 0);
+  }
+  for (const stored of host.sessions.byId.values()) {
+    const list = bySite.get(stored.site);
+    if (!list) continue;
+    counts.set(stored.site, (counts.get(stored.site) ?? 0) + 1);
+    list.push(stored.data);
+    if (list.length > OVERVIEW_SESSIONS_PER_SITE) list.shift();
+  }
+  const logoutRequests = new Map<string, RecordedRequest[]>();
+  for (const r of host.record.toArray()) {
+    const id = loggedOutId(r);
+    if (id === undefined) continue;
+    const list = logoutRequests.get(id);
+    if (list) list.push(r);
+    else logoutRequests.set(id, [r]);
+  }
+  const sites: OverviewSite[] = [...bySite].map(([name, sessions]) => ({
+    name,
+    baseUrl: host.baseUrl(name),
+    sessionCount: counts.get(name) ?? 0,
+    sessions: sessions.reverse(),
+  }));
+  sendHtml(res, 200, renderOverview({ url: host.url, sites, logoutRequests }));
+}
+
+/** `GET /portal/{site}/{token}`: what the customer's click on the access URL does. */
+export function handlePortalPage(host: PagesHost, req: IncomingMessage, res: ServerResponse, pathname: string): void {
+  const parts = pathname.split('/'); // ['', 'portal', site, token]
+  const stored = parts.length === 4 ? host.sessions.byToken.get(safeDecode(parts[3]) ?? '') : undefined;
+  if (!stored || stored.site !== safeDecode(parts[2])) return sendHtml(res, 404, renderPortalPage('not_found'));
+  if (req.method !== 'GET') return sendPlain(res, 405, 'An access URL only answers GET.');
+  const outcome = host.sessions.open(stored, req.socket.remoteAddress);
+  sendHtml(res, outcome === 'logged_in' ? 200 : 410, renderPortalPage(outcome, stored.data));
 }
