@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import packageJson from '../package.json';
 
@@ -31,6 +31,16 @@ describe('the published package', () => {
     const built = require(path.join(outDir, 'index.js'));
     expect(typeof built.chargebeePortalLogout).toBe('function');
     expect(typeof built.ChargebeeClient).toBe('function');
+  });
+
+  it('builds the emulator CLI as an executable bin that prints its usage', () => {
+    const bin = (packageJson as unknown as { bin: Record<string, string> }).bin['chargebee-portal-emulator'];
+    expect(bin).toBe('dist/testing/cli.js');
+    const built = path.join(outDir, path.relative('dist', bin));
+    expect(readFileSync(built, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+    expect(execFileSync(process.execPath, [built, '--help'], { encoding: 'utf8' })).toMatch(
+      /^usage: chargebee-portal-emulator .*--rate-limit N/s,
+    );
   });
 
   it('declares express as a peer dependency for Express 4 and 5', () => {
