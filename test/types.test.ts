@@ -8,7 +8,10 @@ import {
   type DeferredLogoutStore,
   type PortalLogoutOutcome,
   type PortalSessionStatus,
+  type ChargebeePortalSessionState,
+  type PortalSession,
 } from '../src';
+import type * as Testing from '../src/testing';
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function assertType<T extends true>(): T | undefined {
@@ -71,5 +74,27 @@ describe('public types', () => {
       failed: true,
     };
     expect(Object.keys(statuses)).toHaveLength(6);
+  });
+
+  it("names Chargebee's portal-session state once, shared by the client and the emulator", () => {
+    assertType<Equal<PortalSession['status'], ChargebeePortalSessionState>>();
+    assertType<Equal<Testing.EmulatedPortalSession['status'], ChargebeePortalSessionState>>();
+    assertType<Equal<Testing.ChargebeePortalSessionState, ChargebeePortalSessionState>>();
+    assertType<Equal<Testing.EmulatedPortalSession['expires_at'], number>>();
+    // @ts-expect-error the emulator does not export a second PortalSessionStatus
+    type _Clash = Testing.PortalSessionStatus;
+    const session: Testing.EmulatedPortalSession = {
+      id: 'portal_x',
+      token: 't',
+      access_url: 'http://127.0.0.1/portal/acme-test/t',
+      status: 'created',
+      created_at: 0,
+      expires_at: 3600,
+      customer_id: 'c',
+      linked_customers: [],
+      object: 'portal_session',
+    };
+    const asClientSees: PortalSession = session;
+    expect(asClientSees.status).toBe('created');
   });
 });
