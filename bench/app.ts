@@ -16,13 +16,13 @@ import cookieParser from 'cookie-parser';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import session from 'express-session';
 import type { ChargebeePortalLogoutOptions, RememberedPortalSession } from '../src';
-import { library } from './library';
+import { internals, library } from './library';
 import { ROUTES, type AppCommand, type AppReady, type AppStats, type RouteName, type RouteStats } from './protocol';
 
 const SESSION_SECRET = randomBytes(16).toString('hex');
 const SESSION_COOKIE = 'app.sid';
 /** The timeout route 2 gives axios: the same as our middleware's default per-call timeout. */
-const AXIOS_TIMEOUT_MS = library.DEFAULT_TIMEOUT_MS;
+const AXIOS_TIMEOUT_MS = internals.client.DEFAULT_TIMEOUT_MS;
 
 const [emulatorUrl, site, apiKey] = process.argv.slice(2);
 if (!emulatorUrl || !site || !apiKey || !process.send) {
@@ -157,13 +157,7 @@ const features = {
   deferred: accepts('deferred', false),
   circuitBreaker: accepts('circuitBreaker', { failureThreshold: 5, coolOffMs: 30_000 }),
 };
-const exported = library as unknown as Record<string, unknown>;
-const logoutBudgetMs =
-  typeof exported.DEFAULT_BUDGET_MS === 'number'
-    ? exported.DEFAULT_BUDGET_MS
-    : features.budgetMs
-      ? 3000
-      : library.DEFAULT_TIMEOUT_MS;
+const logoutBudgetMs = features.budgetMs ? internals.retry.DEFAULT_BUDGET_MS : internals.client.DEFAULT_TIMEOUT_MS;
 
 const portalLogout = library.chargebeePortalLogout({ baseUrl, apiKey });
 const oursCount: RequestHandler = (_req, res, next) => {
@@ -247,7 +241,8 @@ async function prepare(count: number, perSession: number): Promise<string[]> {
       await new Promise<void>((resolve, reject) =>
         store.set(sid, data as unknown as session.SessionData, (err) => (err ? reject(err) : resolve())),
       );
-      cookies[i] = `${SESSION_COOKIE}=${encodeURIComponent(library.signCookieValue(sid, SESSION_SECRET))}`;
+      cookies[i] =
+        `${SESSION_COOKIE}=${encodeURIComponent(internals.cookieSignature.signCookieValue(sid, SESSION_SECRET))}`;
     }
   };
   await Promise.all(Array.from({ length: Math.min(16, count) }, worker));

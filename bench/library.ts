@@ -8,12 +8,23 @@
 import path from 'node:path';
 import type * as Library from '../src';
 import type * as Testing from '../src/testing';
+import type * as Client from '../src/chargebee/client';
+import type * as CookieSignature from '../src/remembered/cookie-signature';
+import type * as Retry from '../src/reliability/retry';
 
 const dir = process.env.BENCH_LIBRARY_DIR;
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 export const library: typeof Library = require(dir ? path.join(dir, 'index.js') : '../src');
 export const testing: typeof Testing = require(dir ? path.join(dir, 'testing', 'index.js') : '../src/testing');
+/** Modules the package does not export, for the bench's own set-up (defaults, the session cookie). */
+export const internals: { client: typeof Client; cookieSignature: typeof CookieSignature; retry: typeof Retry } = {
+  client: require(dir ? path.join(dir, 'chargebee', 'client.js') : '../src/chargebee/client'),
+  cookieSignature: require(
+    dir ? path.join(dir, 'remembered', 'cookie-signature.js') : '../src/remembered/cookie-signature',
+  ),
+  retry: require(dir ? path.join(dir, 'reliability', 'retry.js') : '../src/reliability/retry'),
+};
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 /** Which build the figures are of, for the report. */

@@ -1,4 +1,13 @@
-export { chargebeePortalLogout, DEFAULT_CLOSE_TIMEOUT_MS, type PortalLogoutMiddleware } from './middleware/middleware';
+/**
+ * Express middleware that logs customers out of their Chargebee self-serve portal sessions when they log
+ * out of the app, the Chargebee client it uses, and the types of its options, outcome and stores.
+ * @module chargebee-portal-logout
+ */
+// Only what an app needs is exported; the rules the middleware is made of (origin headers, retry
+// maths, cookie signing) are internal, and tests import them from their modules.
+import './augmentations'; // the typings of req.session and res.locals
+
+export { chargebeePortalLogout, type PortalLogoutMiddleware } from './middleware/middleware';
 export type {
   ChargebeePortalLogoutOptions,
   BusinessEntityOptions,
@@ -6,9 +15,19 @@ export type {
   RetryOptions,
   DeferredLogoutOptions,
 } from './options/types';
+export type { CircuitBreakerOptions } from './reliability/circuit-breaker';
+export type { PortalSessionCookieOptions } from './remembered/cookie-store';
+export type { EventSuppression } from './middleware/origin-headers';
+export type { PortalSessionStore } from './remembered/store';
+export type { RememberedPortalSession } from './remembered/list';
+export type {
+  PortalLogoutOutcome,
+  PortalSessionOutcome,
+  PortalSessionStatus,
+  PortalSessionReason,
+} from './logout/outcome';
 export {
   ChargebeeClient,
-  DEFAULT_TIMEOUT_MS,
   type ChargebeeClientOptions,
   type CallOptions,
   type ChargebeeHeaders,
@@ -25,32 +44,10 @@ export {
   ChargebeeCircuitOpenError,
   PortalLogoutError,
 } from './chargebee/errors';
-export type {
-  PortalLogoutOutcome,
-  PortalSessionOutcome,
-  PortalSessionStatus,
-  PortalSessionReason,
-} from './logout/outcome';
 export {
   MemoryDeferredLogoutStore,
-  DEFAULT_MAX_QUEUED,
   type DeferredLogoutStore,
   type DeferredLogoutJob,
   type DeferReason,
 } from './reliability/deferred-queue';
-export { DEFAULT_BUDGET_MS, DEFAULT_RETRY_POLICY, backoffDelay, isRetryable } from './reliability/retry';
-export { DEFAULT_CIRCUIT_BREAKER, type CircuitBreakerOptions } from './reliability/circuit-breaker';
-export { isCrossSiteSafeRequest } from './middleware/cross-site';
-export type { PortalSessionStore } from './remembered/store';
-export type { PortalSessionCookieOptions } from './remembered/cookie-store';
-export type { RememberedPortalSession } from './remembered/list';
-export {
-  ORIGIN_HEADERS,
-  normalizeIp,
-  deviceFromUserAgent,
-  emailHeaders,
-  eventSuppressionHeaders,
-  type EventSuppression,
-} from './middleware/origin-headers';
-export { isValidPortalSessionId, isValidBusinessEntityId, hashPortalSessionId } from './identifiers';
-export { signCookieValue, unsignCookieValue } from './remembered/cookie-signature';
+export { hashPortalSessionId } from './identifiers';

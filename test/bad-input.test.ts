@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import type { Request } from 'express';
 import request from 'supertest';
 import { ChargebeeEmulator } from '../src/testing';
-import { chargebeePortalLogout, signCookieValue, type ChargebeePortalLogoutOptions } from '../src';
+import { chargebeePortalLogout, type ChargebeePortalLogoutOptions } from '../src';
+import { signCookieValue } from '../src/remembered/cookie-signature';
 import { createTestApp } from './helpers/apps';
 import { captureLogs } from './helpers/log-capture';
 

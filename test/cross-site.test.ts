@@ -6,7 +6,8 @@
  */
 import request from 'supertest';
 import { ChargebeeEmulator } from '../src/testing';
-import { isCrossSiteSafeRequest, type ChargebeePortalLogoutOptions } from '../src';
+import type { ChargebeePortalLogoutOptions } from '../src';
+import { isCrossSiteSafeRequest } from '../src/middleware/cross-site';
 import { FAST, harness } from './helpers/harness';
 
 const API_KEY = 'test_CROSSSITEKEY_2';

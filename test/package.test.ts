@@ -43,6 +43,23 @@ describe('the published package', () => {
     );
   });
 
+  it('exports the middleware, the client, its errors, the deferred store and the ID hash, and nothing else', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const built = require(path.join(outDir, 'index.js')) as Record<string, unknown>;
+    expect(Object.keys(built).sort()).toEqual([
+      'ChargebeeApiError',
+      'ChargebeeCircuitOpenError',
+      'ChargebeeClient',
+      'ChargebeeError',
+      'ChargebeeNetworkError',
+      'ChargebeeTimeoutError',
+      'MemoryDeferredLogoutStore',
+      'PortalLogoutError',
+      'chargebeePortalLogout',
+      'hashPortalSessionId',
+    ]);
+  });
+
   it('declares express as a peer dependency for Express 4 and 5', () => {
     expect(packageJson.peerDependencies.express).toBe('^4.17.0 || ^5.0.0');
   });

@@ -9,12 +9,8 @@ import session from 'express-session';
 import pino from 'pino';
 import request from 'supertest';
 import { ChargebeeEmulator } from '../src/testing';
-import {
-  chargebeePortalLogout,
-  signCookieValue,
-  type ChargebeePortalLogoutOptions,
-  type PortalLogoutOutcome,
-} from '../src';
+import { chargebeePortalLogout, type ChargebeePortalLogoutOptions, type PortalLogoutOutcome } from '../src';
+import { signCookieValue } from '../src/remembered/cookie-signature';
 import { captureLogs } from './helpers/log-capture';
 import { waitFor } from './helpers/harness';
 

@@ -3,7 +3,8 @@
  * {@link ConfigError} whose one-line message names the variable; server.ts prints it and exits 1.
  */
 import express from 'express';
-import { ChargebeeClient, isValidBusinessEntityId } from '../../src';
+import { ChargebeeClient } from '../../src';
+import { isValidBusinessEntityId } from '../../src/identifiers'; // the rule the middleware applies; not exported
 
 /** Where the demo's Chargebee calls go: the embedded emulator, or a site (real, a proxy, an emulator elsewhere). */
 export type ChargebeeTarget =

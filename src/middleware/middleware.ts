@@ -26,16 +26,6 @@ import { PortalSessionLogout, type PortalSessionResult } from '../logout/portal-
 import { addRemembered, toRememberedList, type RememberedPortalSession } from '../remembered/list';
 import { SingleFlight } from '../reliability/single-flight';
 
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Express {
-    interface Locals {
-      /** Set by chargebee-portal-logout: what happened to the user's portal sessions at this logout. */
-      chargebeePortalLogout?: PortalLogoutOutcome;
-    }
-  }
-}
-
 /** Default time `close()` gives the deferred queue to drain. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
 

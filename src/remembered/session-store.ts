@@ -1,14 +1,5 @@
-import type {} from 'express-session';
 import type { Request } from 'express';
 import type { InternalStore } from './store';
-import type { RememberedPortalSession } from './list';
-
-declare module 'express-session' {
-  interface SessionData {
-    /** Portal sessions remembered by chargebee-portal-logout (the default `sessionKey`). */
-    chargebeePortalSessions?: RememberedPortalSession[];
-  }
-}
 
 type SessionBag = Record<string, unknown>;
 

@@ -1,4 +1,7 @@
-/** The `chargebee-portal-logout/testing` entry point: a loopback emulator of Chargebee's portal-session API. */
+/**
+ * The `chargebee-portal-logout/testing` entry point: a loopback emulator of Chargebee's portal-session API.
+ * @module chargebee-portal-logout/testing
+ */
 export { ChargebeeEmulator } from './emulator/emulator';
 export type {
   ChargebeeErrorBody,
