@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', '.build-test-*/', 'node_modules/', 'coverage/', 'test-results/', 'bench/results/'] },
+  { ignores: ['dist/', 'docs/api/', '.build-test-*/', 'node_modules/', 'coverage/', 'test-results/', 'bench/results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
