@@ -340,14 +340,15 @@ interface Results {
 
 async function main(): Promise<void> {
   const started = performance.now();
+  const machine: Results['machine'] = {
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    loadAverageStart: os.loadavg().map(round2),
+  };
   const partial: Partial<Results> = {
-    machine: {
-      cpus: os.cpus().length,
-      cpu: os.cpus()[0]?.model ?? 'unknown',
-      node: process.version,
-      platform: `${os.platform()} ${os.release()}`,
-      loadAverageStart: os.loadavg().map(round2),
-    },
+    machine,
     settings: {
       connections: CONNECTIONS,
       rounds: ROUNDS,
@@ -395,7 +396,7 @@ async function main(): Promise<void> {
   step('per-request work (upstream call stubbed)');
   partial.micro = await runChild<MicroResult>('bench/micro.ts', [], [], 60_000);
 
-  partial.machine!.loadAverageEnd = os.loadavg().map(round2);
+  machine.loadAverageEnd = os.loadavg().map(round2);
   partial.seconds = round1((performance.now() - started) / 1000);
   report(partial as Results);
 }

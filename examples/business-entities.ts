@@ -54,7 +54,7 @@ export function createBusinessEntitiesApp(options: BusinessEntitiesAppOptions) {
   );
 
   app.post('/login', (req, res, next) => {
-    const account = options.findAccount(String(req.body?.email));
+    const account = options.findAccount(String((req.body as { email?: unknown } | undefined)?.email));
     if (!account) return res.sendStatus(401);
     req.session.regenerate((err) => {
       if (err) return next(err);

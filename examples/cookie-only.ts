@@ -36,7 +36,7 @@ export function createCookieOnlyApp({ chargebee, cookieSecret, chargebeeCustomer
   app.use(cookieParser(cookieSecret));
 
   app.post('/login', (req, res) => {
-    const email: unknown = req.body?.email; // a stand-in for your real sign-in
+    const email = (req.body as { email?: unknown } | undefined)?.email; // a stand-in for your real sign-in
     if (typeof email !== 'string' || !email.includes('@')) return res.sendStatus(400);
     res.cookie(USER_COOKIE, email, { signed: true, httpOnly: true, sameSite: 'lax', secure: req.secure });
     res.redirect(303, '/');

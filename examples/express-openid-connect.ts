@@ -14,6 +14,10 @@ interface AppSession {
 }
 
 const appSession = (req: Request): AppSession | undefined => (req as Request & { appSession?: AppSession }).appSession;
+const emailOf = (req: Request): string | undefined => {
+  const email: unknown = req.oidc.user?.email; // the ID token's claims are untyped
+  return typeof email === 'string' ? email : undefined;
+};
 
 export interface OpenIdConnectAppOptions {
   /** express-openid-connect's configuration: issuerBaseURL, baseURL, clientID, clientSecret, secret, ... */
@@ -34,13 +38,13 @@ export function createOpenIdConnectApp(options: OpenIdConnectAppOptions) {
         if (session) session.chargebeePortalSessions = list;
       },
     },
-    originHeaders: { email: (req) => req.oidc.user?.email },
+    originHeaders: { email: (req) => emailOf(req) },
   });
 
   const app = express();
   app.use(auth({ authRequired: false, ...options.auth, routes: { ...options.auth.routes, logout: false } }));
 
-  app.get('/me', requiresAuth(), (req, res) => res.json({ email: req.oidc.user?.email }));
+  app.get('/me', requiresAuth(), (req, res) => res.json({ email: emailOf(req) }));
 
   app.post('/billing/portal', requiresAuth(), async (req, res, next) => {
     try {

@@ -50,9 +50,8 @@ export function createPassportApp({ chargebee, sessionSecret, findUser }: Passpo
   app.use(passport.initialize());
   app.use(passport.session());
 
-  app.post('/login', passport.authenticate('local', { failureRedirect: '/login' }), (_req, res) =>
-    res.redirect(303, '/'),
-  );
+  const signIn = passport.authenticate('local', { failureRedirect: '/login' }) as RequestHandler; // typed any
+  app.post('/login', signIn, (_req, res) => res.redirect(303, '/'));
 
   app.get('/me', requireAuth, (req, res) => res.json({ email: (req.user as AppUser).email }));
 

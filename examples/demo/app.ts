@@ -209,7 +209,7 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
   });
 
   app.post('/login', (req, res, next) => {
-    const email = parseEmail(req.body?.email);
+    const email = parseEmail((req.body as { email?: unknown } | undefined)?.email);
     if (email === undefined) {
       flash.set(req, res, { notice: 'Enter an email address, such as zoë@exämple.com.' });
       return res.redirect(303, '/');
@@ -250,9 +250,10 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
     });
   });
 
-  const onError: ErrorRequestHandler = (err, req, res, _next) => {
-    const status = Number.isInteger(err?.status) && err.status >= 400 && err.status < 500 ? err.status : 500;
-    req.log.error({ err: { type: err?.name, message: err?.message } }, 'demo: request failed');
+  const onError: ErrorRequestHandler = (err: unknown, req, res, _next) => {
+    const { status: code, name, message } = (err ?? {}) as { status?: unknown; name?: unknown; message?: unknown };
+    const status = typeof code === 'number' && Number.isInteger(code) && code >= 400 && code < 500 ? code : 500;
+    req.log.error({ err: { type: name, message } }, 'demo: request failed');
     res
       .status(status)
       .type('text')

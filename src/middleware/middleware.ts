@@ -76,7 +76,7 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
   const context: LogoutContext = { settings, logouts, flights, clientIds };
   for (const warning of settings.warnings) baseLogger.warn(`chargebee portal logout: ${warning}`);
   // Checked at the first logout of each app: the setting lives on the app, which setup does not see.
-  const checkedApps = new WeakSet<object>();
+  const checkedApps = new WeakSet();
 
   const middleware = function chargebeePortalLogoutMiddleware(req: Request, res: Response, next: NextFunction): void {
     // Mounted twice on one route, or run again through next('route'): the work is done already.

@@ -7,7 +7,7 @@ import { isValidBusinessEntityId } from '../identifiers';
 import type { PortalSessionOutcome } from '../logout/outcome';
 import { DEFAULT_MAX_REMEMBERED } from '../remembered/list';
 import { sessionStore } from '../remembered/session-store';
-import { customStore, type InternalStore, type PortalSessionStore } from '../remembered/store';
+import { customStore, type InternalStore } from '../remembered/store';
 import { DEFAULT_BUDGET_MS, DEFAULT_RETRY_POLICY, type RetryPolicy } from '../reliability/retry';
 import { DEFAULT_MAX_QUEUED, MemoryDeferredLogoutStore, type DeferredLogoutStore } from '../reliability/deferred-queue';
 import { DEFAULT_CIRCUIT_BREAKER, type CircuitBreakerOptions } from '../reliability/circuit-breaker';
@@ -223,7 +223,7 @@ function createClient(
     return new ChargebeeClient({ site, apiKey, baseUrl, timeoutMs });
   } catch (error) {
     // The client's message names the bare option; say where it came from.
-    fail(`${(error as Error).message.replace(/^option /, `option ${where}`)}`);
+    fail((error as Error).message.replace(/^option /, `option ${where}`));
   }
 }
 
@@ -345,8 +345,9 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
   } else if (typeof o.store === 'function') {
     store = customStore({ read: o.store });
   } else if (isPlainObject(o.store) && typeof o.store.read === 'function') {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- only checked to be a function here
     optionalFunction(o.store.write, 'store.write');
-    store = customStore(o.store as PortalSessionStore);
+    store = customStore(o.store);
   } else {
     fail('option store must be "session", "cookie", a function (req) => ids, or an object with read(req)');
   }

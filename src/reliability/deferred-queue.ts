@@ -259,7 +259,7 @@ export class DeferredLogoutQueue {
         this.draining = true;
         this.pump();
       } else {
-        this.checkIdle();
+        void this.checkIdle(); // never rejects: the store's size() is read through safeSize
       }
     });
     this.stopped = true;

@@ -18,7 +18,7 @@ export const DEFAULT_MAX_REMEMBERED = 10;
  */
 export function toRememberedList(value: unknown): Array<{ id: unknown; businessEntityId?: string }> | undefined {
   if (value === undefined || value === null) return [];
-  const items = Array.isArray(value) ? value : [value];
+  const items: unknown[] = Array.isArray(value) ? value : [value];
   const list: Array<{ id: unknown; businessEntityId?: string }> = [];
   for (const item of items) {
     if (typeof item === 'string') {
