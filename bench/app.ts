@@ -141,7 +141,7 @@ const sdkLogout: RequestHandler = (req, _res, next) => {
 };
 
 // ---- route 4: our middleware, its defaults ----
-/** True when the middleware accepts `option` (the reliability options land separately). */
+/** True when the middleware accepts `option` (versions without the reliability options can be benched too). */
 function accepts(option: string, value: unknown): boolean {
   try {
     const probe = library.chargebeePortalLogout({ baseUrl, apiKey, [option]: value } as ChargebeePortalLogoutOptions);

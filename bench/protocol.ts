@@ -1,6 +1,6 @@
 /** What bench/run.ts and the app process (bench/app.ts) say to each other over IPC. */
 
-/** The four logout routes, in the order of the issue: the floor, hand-written axios, the SDK, ours. */
+/** The four logout routes, in the order of the report: the floor, hand-written axios, the SDK, ours. */
 export const ROUTES = ['bare', 'axios', 'sdk', 'ours'] as const;
 export type RouteName = (typeof ROUTES)[number];
 

@@ -4,7 +4,8 @@
  * Three processes on loopback: the Chargebee emulator (src/testing/cli.ts, compiled), the app with the four routes
  * (bench/app.ts), and this one, which generates the load with autocannon. Then two in-process
  * benchmarks: memory (bench/memory.ts) and per-request work (bench/micro.ts). Prints tables, checks the
- * targets of issue 5, and writes every figure to bench/results/. Every child is killed at the end.
+ * performance targets (bench/README.md), and writes every figure to bench/results/. Every child is killed
+ * at the end.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
