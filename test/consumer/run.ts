@@ -6,6 +6,7 @@
  * as this repository's), else from the registry. KEEP_CONSUMER_DIR=1 keeps the temporary directory.
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +25,8 @@ interface ConsumerApp {
   emits: RegExp;
   /** Also type-check with `skipLibCheck: false`, whatever the app's tsconfig says. */
   alsoWithLibCheck?: boolean;
+  /** Also start the emulator through the package's bin, as `npx chargebee-portal-emulator` would. */
+  startsBin?: boolean;
 }
 
 const APPS: ConsumerApp[] = [
@@ -45,6 +48,7 @@ const APPS: ConsumerApp[] = [
     dependencies: ['express', '@types/express', '@types/node'],
     emits: /require\("chargebee-portal-logout"\)/,
     alsoWithLibCheck: true,
+    startsBin: true,
   },
 ];
 
@@ -184,12 +188,47 @@ async function main(): Promise<void> {
         const output = await mustRun(process.execPath, [path.join('dist', 'main.js')], dir);
         if (!/: ok$/m.test(output)) throw new Error(`no "ok" line in the output:\n${output}`);
       });
+      if (app.startsBin) {
+        await check(`${app.name} app: the chargebee-portal-emulator bin serves and stops on SIGTERM`, () =>
+          startBin(path.join(dir, 'node_modules', '.bin', 'chargebee-portal-emulator')),
+        );
+      }
     }
   } finally {
     if (process.env.KEEP_CONSUMER_DIR) console.log(`kept ${work}`);
     else rmSync(work, { recursive: true, force: true });
     if (existsSync(tarball)) rmSync(tarball, { force: true });
   }
+}
+
+/** Starts the installed bin on a free port, asks its control API for the sessions, then stops it. */
+async function startBin(file: string): Promise<void> {
+  if (!existsSync(file)) throw new Error(`npm linked no ${path.basename(file)} into node_modules/.bin`);
+  const child = spawn(file, ['--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = once(child, 'exit');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  let failure: unknown;
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('\n')) resolve(output.split('\n')[0] ?? '');
+      });
+      void exited.then(() => reject(new Error(`the bin exited before listening:\n${output}`)));
+    });
+    const { url } = JSON.parse(line) as { url: string };
+    const answer = await fetch(`${url}/_emulator/sessions`);
+    if (!answer.ok) throw new Error(`GET /_emulator/sessions answered ${answer.status}`);
+  } catch (error) {
+    failure = error;
+  }
+  child.kill('SIGTERM');
+  const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
+  clearTimeout(timer);
+  if (failure) throw failure;
+  if (code !== 0 && signal !== 'SIGTERM') throw new Error(`the bin ended with ${code ?? signal}:\n${output}`);
 }
 
 function describeConfig(dir: string): string {
