@@ -85,7 +85,7 @@ async function main(): Promise<number> {
     timeoutMs: 1000,
     budgetMs: 3000,
     retry: { maxAttempts: 4, baseDelayMs: 20, maxDelayMs: 200 },
-    deferred: { baseDelayMs: 50, maxDelayMs: 1000, concurrency: 16 },
+    deferred: { baseDelayMs: 50, maxDelayMs: 1000, concurrency: 16, ratePerMinute: false },
     circuitBreaker: { failureThreshold: 5, coolOffMs: 500 },
     onOutcome: (outcome, req) => void (req === undefined && finals.push(outcome)),
   });

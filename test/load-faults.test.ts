@@ -29,7 +29,7 @@ it(`ends all ${LOGOUTS} concurrent logouts under faults, inline or deferred, and
     timeoutMs: 200,
     budgetMs: 600,
     retry: { maxAttempts: 4, baseDelayMs: 10, maxDelayMs: 50 },
-    deferred: { baseDelayMs: 20, maxDelayMs: 200, concurrency: 8 },
+    deferred: { baseDelayMs: 20, maxDelayMs: 200, concurrency: 8, ratePerMinute: false },
     circuitBreaker: { failureThreshold: 5, coolOffMs: 200 },
     onOutcome: (outcome, req) => void (req === undefined && finals.push(outcome)),
   });

@@ -4,12 +4,14 @@ import type { ChargebeeClient, ChargebeeHeaders, PortalSession } from '../charge
 import { CircuitBreaker } from '../reliability/circuit-breaker';
 import {
   DeferredLogoutQueue,
+  MIN_DEFERRAL_WAIT_MS,
   type DeferReason,
   type DeferredLogoutJob,
   type JobAttemptResult,
 } from '../reliability/deferred-queue';
 import { ChargebeeApiError, ChargebeeCircuitOpenError, ChargebeeError } from '../chargebee/errors';
 import type { PortalSessionOutcome } from './outcome';
+import { siteKey } from '../reliability/rate-limit';
 import { isRetryable, queueBackoffDelay, retryAfterMs, withRetries } from '../reliability/retry';
 import type { DeferredSettings, Settings } from '../options/normalize';
 
@@ -155,6 +157,9 @@ export class PortalSessionLogout {
     };
     if (!this.queue) return failed;
     const now = Date.now();
+    const site = siteKey(client.baseUrl);
+    // Chargebee's rate limit is the site's: the background drain waits too.
+    if (result.retryAfterMs !== undefined) this.queue.pauseSite(site, now + result.retryAfterMs);
     // Not before Chargebee's Retry-After, nor (breaker open) before the cool-off ends, nor straight away.
     const backoff = queueBackoffDelay(1, this.settings.deferred as DeferredSettings);
     const coolOff = reason === 'circuit_open' && breaker?.retryAt !== undefined ? breaker.retryAt - now : 0;
@@ -171,8 +176,9 @@ export class PortalSessionLogout {
       notBefore: now + Math.max(0, wait),
       reason,
       lastError: error.message,
+      site,
     };
-    const queued = await this.queue.enqueue(job);
+    const queued = await this.queue.enqueue(job, Math.max(deadline - performance.now(), MIN_DEFERRAL_WAIT_MS));
     if (queued === 'queued') return { ...failed, status: 'deferred' };
     return { ...failed, reason: queued === 'full' ? 'queue_full' : 'queue_closed' };
   }

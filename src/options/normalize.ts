@@ -10,6 +10,7 @@ import { sessionStore } from '../remembered/session-store';
 import { customStore, type InternalStore } from '../remembered/store';
 import { DEFAULT_BUDGET_MS, DEFAULT_RETRY_POLICY, type RetryPolicy } from '../reliability/retry';
 import { DEFAULT_MAX_QUEUED, MemoryDeferredLogoutStore, type DeferredLogoutStore } from '../reliability/deferred-queue';
+import { DEFAULT_DRAIN_RATE_PER_MINUTE } from '../reliability/rate-limit';
 import { DEFAULT_CIRCUIT_BREAKER, type CircuitBreakerOptions } from '../reliability/circuit-breaker';
 import { closestName } from './suggest';
 import type { BusinessEntityOptions, ChargebeePortalLogoutOptions, RequestValue } from './types';
@@ -47,6 +48,8 @@ export interface DeferredSettings {
   baseDelayMs: number;
   maxDelayMs: number;
   concurrency: number;
+  /** Background requests per minute per Chargebee site; `undefined`: no limit. */
+  ratePerMinute: number | undefined;
 }
 
 export const DEFAULT_DEFERRED = {
@@ -79,7 +82,15 @@ const KNOWN_OPTIONS = new Set([
   'skipCrossSiteGet',
 ]);
 const RETRY_OPTIONS = new Set(['maxAttempts', 'baseDelayMs', 'maxDelayMs']);
-const DEFERRED_OPTIONS = new Set(['store', 'maxAgeMs', 'maxQueued', 'baseDelayMs', 'maxDelayMs', 'concurrency']);
+const DEFERRED_OPTIONS = new Set([
+  'store',
+  'maxAgeMs',
+  'maxQueued',
+  'baseDelayMs',
+  'maxDelayMs',
+  'concurrency',
+  'ratePerMinute',
+]);
 const BREAKER_OPTIONS = new Set(['failureThreshold', 'coolOffMs']);
 const DEFERRED_STORE_METHODS = ['add', 'takeDue', 'remove', 'size'] as const;
 const COOKIE_OPTIONS = new Set(['name', 'secret', 'signed', 'maxAge', 'secure', 'domain', 'path']);
@@ -191,10 +202,19 @@ function normalizeDeferred(value: unknown, failClosed: boolean): DeferredSetting
       Math.max(DEFAULT_DEFERRED.maxDelayMs, (d.baseDelayMs as number | undefined) ?? 0),
     ),
     concurrency: wholeNumber(d.concurrency, 'deferred.concurrency', DEFAULT_DEFERRED.concurrency, 1, 1000),
+    ratePerMinute: drainRatePerMinute(d.ratePerMinute),
   };
   if (settings.maxDelayMs < settings.baseDelayMs)
     fail('option deferred.maxDelayMs must be at least deferred.baseDelayMs');
   return settings;
+}
+
+function drainRatePerMinute(value: unknown): number | undefined {
+  if (value === false) return undefined;
+  if (value === undefined) return DEFAULT_DRAIN_RATE_PER_MINUTE;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
+    fail('option deferred.ratePerMinute must be a positive number of requests per minute, or false for no limit');
+  return value;
 }
 
 function normalizeBreaker(value: unknown): Required<CircuitBreakerOptions> | false {

@@ -49,6 +49,15 @@ export interface DeferredLogoutOptions {
   maxDelayMs?: number;
   /** Background attempts under way at once. Default 4. */
   concurrency?: number;
+  /**
+   * Most background logout requests per minute per Chargebee site, so that a backlog after an outage leaves
+   * the site's API rate limit (150 a minute on test sites and small plans) to the app. Per process with the
+   * in-memory store; shared by every instance with a store that limits the rate (the Redis store). Up to
+   * ten requests may go at once after a quiet time. Logouts inside a request are not limited by it, nor the
+   * drain of `close()`. A 429 with `Retry-After` pauses the site's drain as asked in any case.
+   * `false`: no limit. Default 30.
+   */
+  ratePerMinute?: number | false;
 }
 
 /** Options of {@link chargebeePortalLogout}. Only `apiKey` and one of `site`/`baseUrl` are required. */

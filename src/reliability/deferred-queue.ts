@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import { ChargebeeApiError } from '../chargebee/errors';
 import { hashPortalSessionId } from '../identifiers';
+import { within } from './deadline';
+import { drainRate, SiteRateLimiter, type DrainRate } from './rate-limit';
 import { MIN_ATTEMPT_MS, queueBackoffDelay } from './retry';
 
 /**
@@ -37,6 +39,23 @@ export interface DeferredLogoutJob {
   reason: DeferReason;
   /** The last failure's message (safe to log: no key, email or ID). */
   lastError?: string;
+  /**
+   * The Chargebee site the logout goes to, as a short hash of its base URL (see `siteKey`): the drain's
+   * rate limit and a 429's pause are per site. Absent: one shared bucket for such jobs.
+   */
+  site?: string;
+  /**
+   * Set by a store that leases jobs (see `takeDue`): the taker's token. The queue hands it back to `add`
+   * and `remove`, so that a taker whose lease ran out cannot undo the work of the next taker.
+   */
+  lease?: string;
+}
+
+/** What a store that limits the drain's rate answers to `takeDue`. */
+export interface DueJobs {
+  jobs: DeferredLogoutJob[];
+  /** When to ask again (ms since the epoch): the next job due, the next request allowed, or a pause's end. */
+  nextAt?: number;
 }
 
 /**
@@ -45,29 +64,50 @@ export interface DeferredLogoutJob {
  */
 export interface DeferredLogoutStore {
   /**
-   * Keeps `job`, replacing the job with the same `portalSessionId` (which also ends its hand-over).
-   * Returns `false` when the store is full and the job is not kept: the queue logs it as lost.
+   * Keeps `job`, replacing the job with the same `portalSessionId` (which also ends its hand-over). A job
+   * that carries a `lease` is one the queue puts back after a failed attempt: a leasing store keeps it only
+   * while that lease is still the job's. Returns `false` when the store is full and the job is not kept:
+   * the queue logs it as lost.
    */
   add(job: DeferredLogoutJob): boolean | Promise<boolean>;
   /**
    * Hands over up to `limit` jobs whose `notBefore` is at most `now` and that are not handed over already.
    * A handed-over job stays in the store (and in `size()`) until `add` puts it back or `remove` deletes it;
-   * a shared store should hand it out again after a lease time, in case the taker died.
+   * a shared store should hand it out again after a lease time (`leaseMs`), in case the taker died.
+   * A store that limits the rate (`limitsRate`) gets `rate` and hands out only jobs whose site may make a
+   * request now, taking one request per job; it then says when to ask again ({@link DueJobs}).
    */
-  takeDue(now: number, limit: number): DeferredLogoutJob[] | Promise<DeferredLogoutJob[]>;
-  /** Deletes a finished job. */
-  remove(portalSessionId: string): void | Promise<void>;
+  takeDue(
+    now: number,
+    limit: number,
+    rate?: DrainRate,
+  ): DeferredLogoutJob[] | DueJobs | Promise<DeferredLogoutJob[] | DueJobs>;
+  /** Deletes a finished job; with `lease`, only while that lease is still the job's. */
+  remove(portalSessionId: string, lease?: string): void | Promise<void>;
   /** Jobs kept, handed-over ones included. */
   size(): number | Promise<number>;
   /** Earliest `notBefore` of the jobs not handed over, or `undefined`. Without it the queue polls every second. */
   nextDueAt?(): number | undefined | Promise<number | undefined>;
-  /** Every job kept, for the shutdown log (only hashes of the IDs are logged). */
-  list?(): DeferredLogoutJob[] | Promise<DeferredLogoutJob[]>;
+  /** Up to `limit` jobs kept (all without it), for the shutdown log (only hashes of the IDs are logged). */
+  list?(limit?: number): DeferredLogoutJob[] | Promise<DeferredLogoutJob[]>;
   /**
    * `true` when jobs outlive this process (a shared store): `close()` then leaves the waiting jobs to the
-   * other instances instead of draining them, and logs them as handed over rather than lost.
+   * other instances instead of draining them, and logs them as handed over rather than lost. When the store
+   * does not answer, the queue keeps new and retried jobs in this process's memory and moves them to the
+   * store once it answers again.
    */
   readonly durable?: boolean;
+  /**
+   * How long a job handed over by `takeDue` stays with its taker before it is handed out again. The queue
+   * gives each attempt at most half of it.
+   */
+  readonly leaseMs?: number;
+  /** `true` when `takeDue` applies the rate itself (for a shared store: one budget for every instance). */
+  readonly limitsRate?: boolean;
+  /** Pauses the drain of `site` until `until` (ms since the epoch), for every instance: Chargebee answered 429. */
+  pauseSite?(site: string, until: number): void | Promise<void>;
+  /** Called once by the queue that uses the store, with what the store may need of it. */
+  attach?(queue: { maxAgeMs: number; log: Logger }): void;
 }
 
 /** Default most jobs of the in-memory store. */
@@ -117,8 +157,13 @@ export class MemoryDeferredLogoutStore implements DeferredLogoutStore {
     return next;
   }
 
-  list(): DeferredLogoutJob[] {
-    return [...this.jobs.values()].map((entry) => copyJob(entry.job));
+  list(limit = Infinity): DeferredLogoutJob[] {
+    const jobs: DeferredLogoutJob[] = [];
+    for (const entry of this.jobs.values()) {
+      if (jobs.length >= limit) break;
+      jobs.push(copyJob(entry.job));
+    }
+    return jobs;
   }
 }
 
@@ -140,6 +185,13 @@ export interface DeferredQueueOptions {
   concurrency: number;
   /** Longest time one attempt may take. */
   timeoutMs: number;
+  /**
+   * Background requests per minute per Chargebee site: in this process, or for every instance together
+   * when the store limits the rate. `undefined`: no limit (a 429's pause still holds).
+   */
+  ratePerMinute?: number;
+  /** Longest wait for one call to the store in the background. Default 2000 ms. */
+  storeTimeoutMs?: number;
   /** Makes one attempt; reports a final result itself and resolves `'done'`, or resolves the retryable failure. */
   attempt: (job: DeferredLogoutJob, timeoutMs: number) => Promise<JobAttemptResult>;
   /** Reports a job given up without a final answer: maximum age, full store, or not drained at shutdown. */
@@ -161,28 +213,56 @@ export interface DeferredQueueStats {
   lost: number;
   /** Attempts under way. */
   inFlight: number;
+  /** Jobs kept in this process's memory because the shared store did not answer; moved there once it does. */
+  inMemory: number;
 }
 
+/** A job taken for an attempt, and the store it goes back to (the shared one, or this process's memory). */
+interface Taken {
+  job: DeferredLogoutJob;
+  source: DeferredLogoutStore;
+}
+
+/**
+ * A deferral waits for the store for the time left in the request's budget, and at least this long (a
+ * shared store on the network needs a round trip); past that the job waits in memory for the store.
+ */
+export const MIN_DEFERRAL_WAIT_MS = 20;
 const POLL_INTERVAL_MS = 1000;
+/** A shared store is looked at this often at least, for the jobs of instances that stopped. */
+const SHARED_POLL_MS = 5000;
+/** After a store failure, the store is tried again after this long. */
+const STORE_RETRY_MS = 1000;
+const DEFAULT_STORE_TIMEOUT_MS = 2000;
+/** Shortest sleep when nothing could be taken, so that a store that keeps answering "due" cannot spin the queue. */
+const MIN_WAKE_MS = 5;
 /** Longest wait between attempts while draining at shutdown. */
 const DRAIN_MAX_DELAY_MS = 200;
 /** Most ID hashes listed in the shutdown log line. */
 const MAX_LOGGED_HASHES = 100;
+const STORE = 'the deferred-logout store';
 
 /**
  * Runs deferred logouts from a store: one timer (unref'd, so it never keeps the process alive) wakes it
- * when the next job is due; at most `concurrency` attempts run at once. A 429 pauses the whole queue for
- * as long as Chargebee asked. `close()` drains what it can within a time limit and logs the rest.
+ * when the next job is due; at most `concurrency` attempts run at once, within the rate per site. A 429
+ * pauses that site's drain for as long as Chargebee asked. `close()` drains what it can within a time limit
+ * and logs the rest. A durable store that does not answer is stood in for by this process's memory.
  */
 export class DeferredLogoutQueue {
   private readonly now: () => number;
   private readonly random: () => number;
+  private readonly rate: DrainRate | undefined;
+  private readonly limiter: SiteRateLimiter;
+  private readonly storeTimeoutMs: number;
+  /** Jobs kept in memory while a durable store does not answer. */
+  private readonly spill: MemoryDeferredLogoutStore | undefined;
+  private storeDownUntil = 0;
+  private storeDown = false;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private pumping = false;
   private pumpAgain = false;
   private inFlight = 0;
-  private pausedUntil = 0;
   private closed = false;
   private stopped = false;
   private draining = false;
@@ -195,33 +275,54 @@ export class DeferredLogoutQueue {
   constructor(private readonly options: DeferredQueueOptions) {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
+    this.rate = options.ratePerMinute === undefined ? undefined : drainRate(options.ratePerMinute);
+    this.limiter = new SiteRateLimiter(this.rate);
+    this.storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
+    const { store } = options;
+    this.spill = store.durable ? new MemoryDeferredLogoutStore(DEFAULT_MAX_QUEUED) : undefined;
+    try {
+      store.attach?.({ maxAgeMs: options.maxAgeMs, log: options.log });
+    } catch (error) {
+      options.log.error({ err: safeError(error) }, `chargebee portal logout: ${STORE} failed to attach`);
+    }
+    // A shared store may hold the jobs of instances that stopped: look at once, then now and then.
+    if (store.durable) this.wakeAt(this.now());
   }
 
   get stats(): DeferredQueueStats {
-    return { ...this.counts, inFlight: this.inFlight };
+    return { ...this.counts, inFlight: this.inFlight, inMemory: this.spill?.size() ?? 0 };
   }
 
-  /** Jobs in the store, handed-over ones included. */
+  /** Jobs in the store, handed-over ones included, and those kept in memory while it does not answer. */
   async size(): Promise<number> {
-    return this.options.store.size();
+    return (await this.options.store.size()) + (this.spill?.size() ?? 0);
   }
 
-  /** Queues a job. Resolves `'full'` when the store refused it (logged here), `'closed'` after `close()`. */
-  async enqueue(job: DeferredLogoutJob): Promise<'queued' | 'full' | 'closed'> {
+  /**
+   * Queues a job, waiting at most `timeoutMs` for the store (default: the background limit). A durable store
+   * that does not answer in time leaves the job in this process's memory, logged, and moved to the store
+   * once it answers. Resolves `'full'` when the store refused it (logged here), `'closed'` after `close()`.
+   */
+  async enqueue(job: DeferredLogoutJob, timeoutMs = this.storeTimeoutMs): Promise<'queued' | 'full' | 'closed'> {
     if (this.closed) return 'closed';
     let added: boolean;
     try {
-      added = await this.options.store.add(job);
+      added = await this.call(() => this.options.store.add(job), timeoutMs);
+      this.storeAnswered();
     } catch (error) {
+      if (this.keepInMemory(job, error)) {
+        this.counts.queued += 1;
+        return 'queued';
+      }
       this.options.log.error(
         { err: safeError(error), chargebeePortalLogout: { idHash: hashPortalSessionId(job.portalSessionId) } },
-        'chargebee portal logout: the deferred-logout store failed to add a job; the logout is lost',
+        `chargebee portal logout: ${STORE} failed to add a job; the logout is lost`,
       );
       added = false;
     }
     if (!added) {
       this.counts.lost += 1;
-      const queued = await this.safeSize();
+      const queued = await this.safeSize(this.options.store);
       this.options.log.error(
         { chargebeePortalLogout: { idHash: hashPortalSessionId(job.portalSessionId), queued, lost: this.counts.lost } },
         `chargebee portal logout: deferred-logout queue full (${queued} queued); this portal session stays open`,
@@ -234,28 +335,47 @@ export class DeferredLogoutQueue {
   }
 
   /**
-   * Stops taking jobs, then drains: every waiting job is tried now (backoff ignored, a 429's pause kept)
-   * until the queue is empty or `timeoutMs` has passed. What is left is logged with its count and ID
-   * hashes (at error level for a store that dies with the process). A durable store is not drained.
+   * Chargebee answered 429 with `Retry-After`: the drain of `site` waits until `until` (ms since the epoch),
+   * on every instance when the store shares pauses.
+   */
+  pauseSite(site: string | undefined, until: number): void {
+    const key = site ?? '';
+    this.limiter.pause(key, until, this.now());
+    const { store } = this.options;
+    if (!store.pauseSite) return;
+    this.call(() => store.pauseSite!(key, until)).catch((error: unknown) => this.storeFailed(error));
+  }
+
+  /**
+   * Stops taking jobs, then drains: every waiting job is tried now (backoff and rate ignored, a 429's pause
+   * kept) until the queue is empty or `timeoutMs` has passed. What is left is logged with its count and ID
+   * hashes (at error level for a store that dies with the process). A durable store is not drained: its
+   * jobs are handed over to the other instances; only those kept in memory are moved to it or drained.
    */
   close(timeoutMs: number): Promise<void> {
     this.closing ??= this.shutDown(timeoutMs);
     return this.closing;
   }
 
+  /** Where a drain at shutdown takes its jobs: the store that dies with the process, or the memory fallback. */
+  private get drainSource(): DeferredLogoutStore {
+    return this.spill ?? this.options.store;
+  }
+
   private async shutDown(timeoutMs: number): Promise<void> {
     this.closed = true;
     this.deadline = this.now() + timeoutMs;
-    const durable = this.options.store.durable === true;
+    if (this.spill && this.spill.size() > 0) await this.moveToStore();
+    const drain = !this.spill || this.spill.size() > 0;
     await new Promise<void>((resolve) => {
       // Not unref'd: an app awaiting close() must get the log line of what was left.
-      const limit = setTimeout(finish, Math.max(0, timeoutMs));
+      const limit = setTimeout(finish, Math.max(0, this.deadline - this.now()));
       function finish(): void {
         clearTimeout(limit);
         resolve();
       }
       this.onIdle = finish;
-      if (!durable) {
+      if (drain) {
         this.draining = true;
         this.pump();
       } else {
@@ -274,35 +394,37 @@ export class DeferredLogoutQueue {
       };
       check();
     });
-    for (const job of this.drainRetries.splice(0)) await this.safeAdd(job);
-    const left = await this.leftovers();
-    if (left.count === 0) {
-      this.options.log.info(
-        { chargebeePortalLogout: { deferred: this.stats } },
-        'chargebee portal logout: deferred-logout queue closed, nothing left',
-      );
-    } else if (durable) {
-      this.options.log.warn(
-        { chargebeePortalLogout: { left: left.count, idHashes: left.idHashes } },
-        `chargebee portal logout: deferred-logout queue closed; ${left.count} logouts left in the shared store for another instance`,
-      );
-    } else {
+    for (const job of this.drainRetries.splice(0)) await this.keep(job, this.drainSource);
+    const left = await this.leftovers(this.drainSource);
+    if (left.count > 0) {
       this.counts.lost += left.count;
       this.options.log.error(
         { chargebeePortalLogout: { left: left.count, idHashes: left.idHashes } },
         `chargebee portal logout: deferred-logout queue closed with ${left.count} logouts not drained; those portal sessions may stay open`,
       );
     }
+    const shared = this.spill ? await this.leftovers(this.options.store) : { count: 0, idHashes: [] };
+    if (shared.count > 0) {
+      this.options.log.warn(
+        { chargebeePortalLogout: { left: shared.count, idHashes: shared.idHashes } },
+        `chargebee portal logout: deferred-logout queue closed; ${shared.count} logouts left in the shared store for another instance (handed over)`,
+      );
+    } else if (left.count === 0) {
+      this.options.log.info(
+        { chargebeePortalLogout: { deferred: this.stats } },
+        'chargebee portal logout: deferred-logout queue closed, nothing left',
+      );
+    }
   }
 
-  private async leftovers(): Promise<{ count: number; idHashes: string[] }> {
+  private async leftovers(store: DeferredLogoutStore): Promise<{ count: number; idHashes: string[] }> {
     try {
-      const store = this.options.store;
-      const jobs = store.list ? await store.list() : undefined;
-      const count = jobs ? jobs.length : await store.size();
+      const timeoutMs = Math.min(this.storeTimeoutMs, 1000);
+      const count = await this.call(() => store.size(), timeoutMs);
+      const jobs = count > 0 && store.list ? await this.call(() => store.list!(MAX_LOGGED_HASHES), timeoutMs) : [];
       return {
         count,
-        idHashes: (jobs ?? []).slice(0, MAX_LOGGED_HASHES).map((j) => hashPortalSessionId(j.portalSessionId)),
+        idHashes: jobs.slice(0, MAX_LOGGED_HASHES).map((j) => hashPortalSessionId(j.portalSessionId)),
       };
     } catch (error) {
       this.options.log.error(
@@ -346,10 +468,7 @@ export class DeferredLogoutQueue {
       .then(
         () => undefined,
         (error: unknown) => {
-          this.options.log.error(
-            { err: safeError(error) },
-            'chargebee portal logout: the deferred-logout store failed; retrying in a second',
-          );
+          this.storeFailed(error);
           this.wakeAt(this.now() + POLL_INTERVAL_MS);
         },
       )
@@ -375,60 +494,128 @@ export class DeferredLogoutQueue {
       const now = this.now();
       if (
         this.draining &&
-        (this.deadline - now < MIN_ATTEMPT_MS || this.pausedUntil > this.deadline - MIN_ATTEMPT_MS)
+        (this.deadline - now < MIN_ATTEMPT_MS || this.limiter.latestPause() > this.deadline - MIN_ATTEMPT_MS)
       ) {
         // No time left for an attempt (or Chargebee asked to wait past it): the rest is for the shutdown count.
         this.onIdle?.();
         return;
       }
-      if (this.pausedUntil > now) {
-        this.wakeAt(this.pausedUntil);
-        return;
-      }
       const free = this.options.concurrency - this.inFlight;
       if (free <= 0) return;
-      const jobs = this.draining
-        ? await this.takeWhileDraining(now, free)
-        : await this.options.store.takeDue(now, free);
-      if (jobs.length === 0) {
-        await this.scheduleNext(now);
+      const taken = this.draining ? await this.takeWhileDraining(now, free) : await this.takeDue(now, free);
+      if (taken.jobs.length === 0) {
+        await this.scheduleNext(now, taken.nextAt);
         return;
       }
-      for (const job of jobs) this.start(job);
+      for (const { job, source } of taken.jobs) this.start(job, source);
     }
   }
 
-  private async takeWhileDraining(now: number, limit: number): Promise<DeferredLogoutJob[]> {
-    const ready = this.drainRetries.filter((j) => j.notBefore <= now).slice(0, limit);
-    this.drainRetries = this.drainRetries.filter((j) => !ready.includes(j));
-    if (ready.length < limit) ready.push(...(await this.options.store.takeDue(Infinity, limit - ready.length)));
-    return ready;
+  /** Due jobs within the rate: from the store, or from memory while a durable store does not answer. */
+  private async takeDue(now: number, free: number): Promise<{ jobs: Taken[]; nextAt?: number }> {
+    const { store } = this.options;
+    if (this.spill && this.spill.size() > 0 && now >= this.storeDownUntil) await this.moveToStore();
+    if (now >= this.storeDownUntil) {
+      try {
+        let taken: { jobs: Taken[]; nextAt?: number };
+        if (store.limitsRate) {
+          const due = asDueJobs(await this.call(() => store.takeDue(now, free, this.rate)));
+          taken = { jobs: due.jobs.map((job) => ({ job, source: store })), nextAt: due.nextAt };
+        } else {
+          taken = await this.admit(store, now, free);
+        }
+        this.storeAnswered();
+        return taken;
+      } catch (error) {
+        if (!this.spill) throw error;
+        this.storeFailed(error);
+      }
+    }
+    if (!this.spill) return { jobs: [] };
+    const fromMemory = await this.admit(this.spill, now, free);
+    return { jobs: fromMemory.jobs, nextAt: Math.min(fromMemory.nextAt ?? Infinity, this.storeDownUntil) };
   }
 
-  private async scheduleNext(now: number): Promise<void> {
+  /** Takes due jobs from a store that does not limit the rate itself, within this process's rate. */
+  private async admit(
+    source: DeferredLogoutStore,
+    now: number,
+    free: number,
+  ): Promise<{ jobs: Taken[]; nextAt?: number }> {
+    const allowance = this.limiter.allowance(now);
+    const limit = Math.min(free, allowance.requests);
+    if (limit <= 0) return { jobs: [], nextAt: now + allowance.waitMs };
+    const due = asDueJobs(await this.call(() => source.takeDue(now, limit)));
+    const jobs: Taken[] = [];
+    let nextAt = due.nextAt;
+    for (const job of due.jobs) {
+      const wait = this.limiter.take(job.site ?? '', now);
+      if (wait === 0) {
+        jobs.push({ job, source });
+      } else {
+        // That site has no request left (another site's had): back in line, not counted as an attempt.
+        await this.keep({ ...job, notBefore: now + wait }, source);
+        nextAt = Math.min(nextAt ?? Infinity, now + wait);
+      }
+    }
+    return { jobs, nextAt };
+  }
+
+  private async takeWhileDraining(now: number, limit: number): Promise<{ jobs: Taken[]; nextAt?: number }> {
+    const source = this.drainSource;
+    const ready = this.drainRetries.filter((j) => j.notBefore <= now).slice(0, limit);
+    this.drainRetries = this.drainRetries.filter((j) => !ready.includes(j));
+    if (ready.length < limit)
+      ready.push(...asDueJobs(await this.call(() => source.takeDue(Infinity, limit - ready.length))).jobs);
+    const jobs: Taken[] = [];
+    for (const job of ready) {
+      // A 429's pause holds while draining; such a job waits for its end, or for the shutdown count.
+      const pausedUntil = this.limiter.pausedUntil(job.site ?? '');
+      if (pausedUntil > now) this.drainRetries.push({ ...job, notBefore: pausedUntil });
+      else jobs.push({ job, source });
+    }
+    return { jobs };
+  }
+
+  private async scheduleNext(now: number, nextAt: number | undefined): Promise<void> {
     if (this.draining) {
       const next = Math.min(...this.drainRetries.map((j) => j.notBefore));
       if (Number.isFinite(next)) this.wakeAt(next);
       await this.checkIdle();
       return;
     }
-    const store = this.options.store;
-    const next = store.nextDueAt
-      ? await store.nextDueAt()
-      : (await store.size()) > this.inFlight
-        ? now + POLL_INTERVAL_MS
-        : undefined;
-    if (next !== undefined) this.wakeAt(Math.max(next, now));
+    let next = nextAt;
+    const { store } = this.options;
+    if (next === undefined && now >= this.storeDownUntil) {
+      try {
+        next = store.nextDueAt
+          ? await this.call(() => store.nextDueAt!())
+          : (await this.call(() => store.size())) > this.inFlight
+            ? now + POLL_INTERVAL_MS
+            : undefined;
+      } catch (error) {
+        if (!this.spill) throw error;
+        this.storeFailed(error);
+      }
+    }
+    if (this.spill) {
+      // Jobs kept in memory: due ones, and the move to the store once it answers; then other instances' jobs.
+      const inMemory = this.spill.nextDueAt();
+      if (inMemory !== undefined) next = Math.min(next ?? Infinity, inMemory);
+      if (this.spill.size() > 0 || this.storeDown) next = Math.min(next ?? Infinity, this.storeDownUntil);
+      next = Math.min(next ?? Infinity, now + SHARED_POLL_MS);
+    }
+    if (next !== undefined) this.wakeAt(Math.max(next, now + MIN_WAKE_MS));
   }
 
   private async checkIdle(): Promise<void> {
     if (!this.onIdle || this.inFlight > 0 || this.drainRetries.length > 0) return;
-    if ((await this.safeSize()) === 0 || this.options.store.durable) this.onIdle?.();
+    if ((await this.safeSize(this.drainSource)) === 0) this.onIdle?.();
   }
 
-  private start(job: DeferredLogoutJob): void {
+  private start(job: DeferredLogoutJob, source: DeferredLogoutStore): void {
     this.inFlight += 1;
-    this.run(job)
+    this.run(job, source)
       .catch((error: unknown) =>
         this.options.log.error(
           { err: safeError(error) },
@@ -441,51 +628,53 @@ export class DeferredLogoutQueue {
       });
   }
 
-  private async run(job: DeferredLogoutJob): Promise<void> {
-    const { store } = this.options;
+  private async run(job: DeferredLogoutJob, source: DeferredLogoutStore): Promise<void> {
     const now = this.now();
     if (now - job.firstAttemptAt >= this.options.maxAgeMs) {
-      await store.remove(job.portalSessionId);
+      await this.forget(job, source);
       this.counts.expired += 1;
       this.options.givenUp(job, 'max_age', undefined);
       return;
     }
-    const timeoutMs = Math.min(this.options.timeoutMs, this.deadline - now);
+    const drainingThis = this.draining && source === this.drainSource;
+    const leaseShare = source.leaseMs ? source.leaseMs / 2 : Infinity;
+    const timeoutMs = Math.min(this.options.timeoutMs, this.deadline - now, leaseShare);
     if (timeoutMs < MIN_ATTEMPT_MS) {
-      // Shutting down with no time left for an attempt: leave it for the shutdown count.
-      this.drainRetries.push(job);
+      // Shutting down with no time left for an attempt: leave it for the shutdown count, or the other instances.
+      if (drainingThis) this.drainRetries.push(job);
+      else await this.keep(job, source);
       return;
     }
     const attempted = { ...job, attempts: job.attempts + 1 };
     const result = await this.options.attempt(attempted, timeoutMs);
     if (result === 'done') {
-      await store.remove(job.portalSessionId);
+      await this.forget(job, source);
       this.counts.done += 1;
       return;
     }
     const after = this.now();
     const is429 = result.error instanceof ChargebeeApiError && result.error.status === 429;
     let delay = result.retryAfterMs ?? queueBackoffDelay(attempted.attempts, this.options, this.random);
-    // Chargebee's rate limit is per site: a 429 pauses every job, not only this one.
-    if (is429) this.pausedUntil = Math.max(this.pausedUntil, after + delay);
-    if (this.draining && !is429) delay = Math.min(delay, DRAIN_MAX_DELAY_MS);
+    // Chargebee's rate limit is per site: a 429 pauses every job of the site, not only this one.
+    if (is429) this.pauseSite(job.site, after + delay);
+    if (drainingThis && !is429) delay = Math.min(delay, DRAIN_MAX_DELAY_MS);
     const next: DeferredLogoutJob = {
       ...attempted,
       notBefore: after + delay,
       lastError: safeError(result.error).message,
     };
     if (next.notBefore - next.firstAttemptAt >= this.options.maxAgeMs) {
-      await store.remove(job.portalSessionId);
+      await this.forget(job, source);
       this.counts.expired += 1;
       this.options.givenUp(next, 'max_age', result.error);
       return;
     }
-    if (this.draining) {
+    if (drainingThis) {
       this.drainRetries.push(next);
       this.wakeAt(next.notBefore);
       return;
     }
-    if (!(await this.safeAdd(next))) {
+    if (!(await this.keep(next, source))) {
       this.counts.lost += 1;
       this.options.givenUp(next, 'queue_full', result.error);
       return;
@@ -493,25 +682,113 @@ export class DeferredLogoutQueue {
     this.wakeAt(next.notBefore);
   }
 
-  private async safeAdd(job: DeferredLogoutJob): Promise<boolean> {
+  /**
+   * Deletes a finished job where it waited. A store that does not answer hands the job out again later;
+   * its next attempt finds the portal session ended (same idempotency key), so this is not worth a retry.
+   */
+  private async forget(job: DeferredLogoutJob, source: DeferredLogoutStore): Promise<void> {
+    const { store } = this.options;
     try {
-      return await this.options.store.add(job);
+      await this.call(() => source.remove(job.portalSessionId, job.lease));
+      // A job kept in memory that the store had handed over: end it there too, if its lease is still ours.
+      if (source !== store && job.lease !== undefined)
+        await this.call(() => store.remove(job.portalSessionId, job.lease));
     } catch (error) {
-      this.options.log.error(
-        { err: safeError(error) },
-        'chargebee portal logout: the deferred-logout store failed to keep a job',
-      );
+      this.storeFailed(error);
+    }
+  }
+
+  /** Puts a job back in line; a durable store that does not answer leaves it in memory. */
+  private async keep(job: DeferredLogoutJob, source: DeferredLogoutStore): Promise<boolean> {
+    try {
+      const kept = await this.call(() => source.add(job));
+      if (source === this.options.store) this.storeAnswered();
+      return kept;
+    } catch (error) {
+      if (source === this.options.store && this.keepInMemory(job, error)) return true;
+      this.options.log.error({ err: safeError(error) }, `chargebee portal logout: ${STORE} failed to keep a job`);
       return false;
     }
   }
 
-  private async safeSize(): Promise<number> {
+  /** Keeps a job in memory when a durable store did not answer; `false` when there is no such fallback. */
+  private keepInMemory(job: DeferredLogoutJob, error: unknown): boolean {
+    if (!this.spill) return false;
+    this.storeFailed(error);
+    if (!this.spill.add(job)) return false;
+    this.options.log.warn(
+      { chargebeePortalLogout: { idHash: hashPortalSessionId(job.portalSessionId), inMemory: this.spill.size() } },
+      `chargebee portal logout: ${STORE} did not answer; the logout waits in this process's memory until it does`,
+    );
+    this.wakeAt(Math.min(job.notBefore, this.storeDownUntil));
+    return true;
+  }
+
+  /** Moves the jobs kept in memory to the durable store, until it fails. */
+  private async moveToStore(): Promise<void> {
+    const spill = this.spill!;
+    let moved = 0;
+    for (;;) {
+      const [job] = spill.takeDue(Infinity, 1);
+      if (!job) break;
+      try {
+        const timeoutMs = Math.min(this.storeTimeoutMs, Math.max(MIN_WAKE_MS, this.deadline - this.now()));
+        const kept = await this.call(() => this.options.store.add(job), timeoutMs);
+        spill.remove(job.portalSessionId);
+        moved += 1;
+        if (!kept) {
+          this.counts.lost += 1;
+          this.options.givenUp(job, 'queue_full', undefined);
+        }
+      } catch (error) {
+        spill.add(job);
+        this.storeFailed(error);
+        break;
+      }
+    }
+    if (moved > 0) {
+      this.storeAnswered();
+      this.options.log.info(
+        { chargebeePortalLogout: { moved, inMemory: spill.size() } },
+        `chargebee portal logout: ${moved} deferred logouts moved from this process's memory to ${STORE}`,
+      );
+    }
+  }
+
+  private storeFailed(error: unknown): void {
+    this.storeDownUntil = this.now() + STORE_RETRY_MS;
+    if (this.storeDown) return;
+    this.storeDown = true;
+    this.options.log.error(
+      { err: safeError(error) },
+      this.spill
+        ? `chargebee portal logout: ${STORE} failed; new and retried logouts wait in this process's memory until it answers (retrying every second)`
+        : `chargebee portal logout: ${STORE} failed; retrying in a second`,
+    );
+  }
+
+  private storeAnswered(): void {
+    if (!this.storeDown) return;
+    this.storeDown = false;
+    this.options.log.info(`chargebee portal logout: ${STORE} answers again`);
+  }
+
+  /** One call to a store, bounded by `timeoutMs`; a throw becomes a rejection. */
+  private call<T>(fn: () => T | Promise<T>, timeoutMs = this.storeTimeoutMs): Promise<T> {
+    return new Promise<T>((resolve) => resolve(within(fn(), timeoutMs, STORE)));
+  }
+
+  private async safeSize(store: DeferredLogoutStore): Promise<number> {
     try {
-      return await this.options.store.size();
+      return await this.call(() => store.size(), Math.min(this.storeTimeoutMs, 1000));
     } catch {
       return -1;
     }
   }
+}
+
+function asDueJobs(due: DeferredLogoutJob[] | DueJobs): DueJobs {
+  return Array.isArray(due) ? { jobs: due } : due;
 }
 
 /** The type and message of an error, for a log line; errors of this package carry no secret. */
