@@ -17,8 +17,8 @@ describe('the published package', () => {
   }, 60_000);
   afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
-  it('builds JavaScript and .d.ts files for both entry points of the exports map', () => {
-    for (const entry of ['.', './testing'] as const) {
+  it('builds JavaScript and .d.ts files for every entry point of the exports map', () => {
+    for (const entry of ['.', './testing', './redis'] as const) {
       const target = (packageJson.exports as unknown as Record<string, { types: string; default: string }>)[entry];
       for (const file of [target.types, target.default]) {
         expect(existsSync(path.join(outDir, path.relative('./dist', file)))).toBe(true);
@@ -62,5 +62,20 @@ describe('the published package', () => {
 
   it('declares express as a peer dependency for Express 4 and 5', () => {
     expect(packageJson.peerDependencies.express).toBe('^4.17.0 || ^5.0.0');
+  });
+
+  it('loads the built redis entry without the redis package: it is an optional peer dependency', () => {
+    expect(packageJson.peerDependenciesMeta.redis.optional).toBe(true);
+    const script = `
+      const Module = require('node:module');
+      const load = Module._load;
+      Module._load = function (request, ...rest) {
+        if (request === 'redis' || request.startsWith('@redis/')) throw new Error('redis is not installed');
+        return load.call(this, request, ...rest);
+      };
+      const built = require(${JSON.stringify(path.join(outDir, 'redis', 'index.js'))});
+      process.stdout.write(typeof built.RedisDeferredLogoutStore);
+    `;
+    expect(execFileSync(process.execPath, ['-e', script], { cwd: root }).toString()).toBe('function');
   });
 });

@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { hashPortalSessionId, isValidPortalSessionId } from '../identifiers';
+import { within } from '../reliability/deadline';
+import type { DeferredLogoutJob, DeferredLogoutStore, DueJobs } from '../reliability/deferred-queue';
+import type { DrainRate } from '../reliability/rate-limit';
+import { decodeJob, encodeJob, storedSite } from './job-codec';
+import { ADD, LIST, NEXT_DUE, PAUSE, REMOVE, SIZE, TAKE, type Script } from './scripts';
+
+/** Keys and arguments of a script call, as node-redis takes them. */
+export interface RedisScriptArguments {
+  keys: string[];
+  arguments: string[];
+}
+
+/**
+ * What the store uses of a node-redis client (`redis` 5 or 6, a client or a cluster): scripts by SHA with
+ * the source as fallback, and a per-call abort signal when the client has one. Typed by shape, so that any
+ * `createClient()` result fits, whatever its RESP version, modules or scripts.
+ */
+export interface RedisClientLike {
+  evalSha(sha1: string, options: RedisScriptArguments): Promise<unknown>;
+  eval(script: string, options: RedisScriptArguments): Promise<unknown>;
+  withAbortSignal?(signal: AbortSignal): RedisClientLike;
+}
+
+export interface RedisDeferredLogoutStoreOptions {
+  /**
+   * Start of every key of the store. Default `'{chargebee-portal-logout}:deferred:'`: the `{...}` hash tag
+   * puts every key in one Redis Cluster slot, which the store's scripts need there. A client's own key
+   * prefix (node-redis 6.1+) is added in front.
+   */
+  prefix?: string;
+  /** Most jobs kept, all instances together; past it a deferral is refused and logged as lost. Default 100 000. */
+  maxQueued?: number;
+  /**
+   * How long a job stays with the instance that took it before another may take it (the taker may have
+   * died). Each attempt gets at most half of it. Default 30 000 ms.
+   */
+  leaseMs?: number;
+  /** Longest wait for one Redis call, whatever the client's own timeouts. Default 1000 ms. */
+  commandTimeoutMs?: number;
+}
+
+export const DEFAULT_REDIS_PREFIX = '{chargebee-portal-logout}:deferred:';
+export const DEFAULT_REDIS_MAX_QUEUED = 100_000;
+export const DEFAULT_LEASE_MS = 30_000;
+export const DEFAULT_COMMAND_TIMEOUT_MS = 1000;
+/** Stored jobs outlive their maximum age by this much, so that a running queue gives them up (and logs it) first. */
+const EXPIRY_MARGIN_MS = 60_000;
+const DEFAULT_MAX_AGE_MS = 24 * 3600 * 1000;
+/** Jobs the take script looks at beyond the ones it may hand out (some may wait for their site's rate). */
+const EXTRA_SCAN = 20;
+const PREFIX = /^[\x21-\x7e]{1,200}$/;
+
+function fail(message: string): never {
+  throw new TypeError(`RedisDeferredLogoutStore: ${message}`);
+}
+
+function wholeNumber(value: unknown, name: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || (value as number) < min)
+    fail(`option ${name} must be a whole number of at least ${min}`);
+  return value as number;
+}
+
+/**
+ * Deferred logouts in Redis, shared by every instance of the app: one job per portal session, handed to
+ * one instance at a time with a lease, handed out again if that instance dies, and a drain rate per
+ * Chargebee site shared by all instances. Give it the app's connected client (the one `connect-redis`
+ * uses); the store never changes the client's options and adds no listener to it.
+ *
+ * Warning: Redis then holds what a logout needs: portal-session IDs (bearer references to a customer's
+ * portal), the customer's IP address, device and email. Keep that Redis as private as your sessions.
+ */
+export class RedisDeferredLogoutStore implements DeferredLogoutStore {
+  readonly durable = true;
+  readonly limitsRate = true;
+  readonly leaseMs: number;
+  readonly maxQueued: number;
+  readonly prefix: string;
+  private readonly commandTimeoutMs: number;
+  private readonly keys: { jobs: string; due: string; leases: string; rate: string };
+  private maxAgeMs = DEFAULT_MAX_AGE_MS;
+  private log: Logger | undefined;
+
+  constructor(
+    private readonly client: RedisClientLike,
+    options: RedisDeferredLogoutStoreOptions = {},
+  ) {
+    if (typeof client?.evalSha !== 'function' || typeof client?.eval !== 'function')
+      fail('pass a node-redis client (createClient() from the redis package, connected)');
+    if (typeof options !== 'object' || options === null) fail('options must be an object');
+    const prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
+    if (typeof prefix !== 'string' || !PREFIX.test(prefix))
+      fail('option prefix must be 1 to 200 visible ASCII characters without spaces');
+    this.prefix = prefix;
+    this.maxQueued = wholeNumber(options.maxQueued, 'maxQueued', DEFAULT_REDIS_MAX_QUEUED, 1);
+    this.leaseMs = wholeNumber(options.leaseMs, 'leaseMs', DEFAULT_LEASE_MS, 1000);
+    this.commandTimeoutMs = wholeNumber(options.commandTimeoutMs, 'commandTimeoutMs', DEFAULT_COMMAND_TIMEOUT_MS, 1);
+    this.keys = { jobs: `${prefix}jobs`, due: `${prefix}due`, leases: `${prefix}leases`, rate: `${prefix}rate` };
+  }
+
+  attach(queue: { maxAgeMs: number; log: Logger }): void {
+    this.maxAgeMs = queue.maxAgeMs;
+    this.log = queue.log;
+  }
+
+  async add(job: DeferredLogoutJob): Promise<boolean> {
+    if (!isValidPortalSessionId(job.portalSessionId)) {
+      this.log?.error('chargebee portal logout: the Redis store refused a job whose portal-session ID is not valid');
+      return false;
+    }
+    const { jobs, due, leases } = this.keys;
+    const expireAt = job.firstAttemptAt + this.maxAgeMs + this.leaseMs + EXPIRY_MARGIN_MS;
+    const reply = await this.run(
+      ADD,
+      [jobs, due, leases],
+      [job.portalSessionId, encodeJob(job), job.notBefore, this.maxQueued, expireAt, job.lease ?? ''],
+    );
+    return Number(reply) !== 0;
+  }
+
+  async takeDue(now: number, limit: number, rate?: DrainRate): Promise<DueJobs> {
+    const token = randomUUID();
+    const { jobs, due, leases } = this.keys;
+    const reply = await this.run(
+      TAKE,
+      [jobs, due, leases, this.keys.rate],
+      [now, limit, this.leaseMs, token, rate?.perMinute ?? 0, rate?.burst ?? 1, limit + EXTRA_SCAN],
+    );
+    const items = asArray(reply);
+    const rateWait = Number(items[0]);
+    const dueIn = Number(items[1]);
+    const taken: DeferredLogoutJob[] = [];
+    for (let i = 2; i + 1 < items.length; i += 2) {
+      const id = text(items[i]);
+      const job = decodeJob(id, text(items[i + 1]), now);
+      if (job) taken.push({ ...job, lease: token });
+      else await this.dropMalformed(id, token);
+    }
+    const later = [rateWait >= 0 ? Date.now() + rateWait : Infinity, dueIn >= 0 ? now + dueIn : Infinity];
+    const nextAt = Math.min(...later);
+    return Number.isFinite(nextAt) ? { jobs: taken, nextAt } : { jobs: taken };
+  }
+
+  async remove(portalSessionId: string, lease?: string): Promise<void> {
+    const { jobs, due, leases } = this.keys;
+    await this.run(REMOVE, [jobs, due, leases], [portalSessionId, lease ?? '']);
+  }
+
+  async size(): Promise<number> {
+    return Number(await this.run(SIZE, [this.keys.jobs], []));
+  }
+
+  async nextDueAt(): Promise<number | undefined> {
+    const reply = await this.run(NEXT_DUE, [this.keys.due], []);
+    const at = reply === null || reply === undefined ? NaN : Number(text(reply));
+    return Number.isFinite(at) ? at : undefined;
+  }
+
+  async list(limit = 1000): Promise<DeferredLogoutJob[]> {
+    const items = asArray(await this.run(LIST, [this.keys.due, this.keys.jobs], [Math.max(1, limit)]));
+    const out: DeferredLogoutJob[] = [];
+    for (let i = 0; i + 2 < items.length; i += 3) {
+      const job = decodeJob(text(items[i + 1]), text(items[i + 2]), Number(text(items[i])));
+      if (job) out.push(job);
+    }
+    return out;
+  }
+
+  async pauseSite(site: string, until: number): Promise<void> {
+    await this.run(PAUSE, [this.keys.rate], [storedSite(site), Math.max(0, Math.ceil(until - Date.now()))]);
+  }
+
+  /** Something under the prefix that this package did not write: dropped, so that it cannot block the line. */
+  private async dropMalformed(id: string, token: string): Promise<void> {
+    const { jobs, due, leases } = this.keys;
+    await this.run(REMOVE, [jobs, due, leases], [id, token]);
+    this.log?.warn(
+      { chargebeePortalLogout: { idHash: hashPortalSessionId(id), prefix: this.prefix } },
+      'chargebee portal logout: dropped a malformed deferred logout found in Redis',
+    );
+  }
+
+  /**
+   * Runs a script by SHA, loading it with EVAL when Redis does not know it (after a restart or SCRIPT FLUSH).
+   * Each call has its own deadline: the client's abort signal drops a command not yet sent, and the outer
+   * one gives up on a command sent to a Redis that does not answer (it may still run: writes are fenced).
+   */
+  private async run(script: Script, keys: string[], args: Array<string | number>): Promise<unknown> {
+    const options = { keys, arguments: args.map(String) };
+    try {
+      return await this.withDeadline((client) => client.evalSha(script.sha, options));
+    } catch (error) {
+      if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
+      return this.withDeadline((client) => client.eval(script.source, options));
+    }
+  }
+
+  private withDeadline(call: (client: RedisClientLike) => Promise<unknown>): Promise<unknown> {
+    const ms = this.commandTimeoutMs;
+    const client = this.client.withAbortSignal?.(AbortSignal.timeout(ms)) ?? this.client;
+    return Promise.resolve(within(call(client), ms, 'Redis'));
+  }
+}
+
+function asArray(reply: unknown): unknown[] {
+  if (!Array.isArray(reply)) throw new Error('Redis answered a deferred-logout script with an unexpected reply');
+  return reply;
+}
+
+/** A reply item as text (a client may map strings to Buffers). */
+function text(value: unknown): string {
+  return Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
+}
