@@ -1,0 +1,191 @@
+/**
+ * Several app instances (real child processes) on one Redis deferred-logout queue, against a real
+ * redis-server and the emulator: shared draining without double attempts, leases of a killed instance,
+ * jobs of a killed instance ended by a later one, a 429 that pauses every instance, a shared rate.
+ */
+import { createClient } from 'redis';
+import { hashPortalSessionId } from '../src';
+import { RedisDeferredLogoutStore } from '../src/redis';
+import type { DeferredLogoutJob } from '../src/reliability/deferred-queue';
+import { siteKey } from '../src/reliability/rate-limit';
+import { ChargebeeEmulator } from '../src/testing';
+import { waitFor } from './helpers/harness';
+import { startInstance, type Instance } from './helpers/instances';
+import { startRedisServer, type RedisServer } from './helpers/redis-server';
+
+jest.setTimeout(40_000);
+
+const API_KEY = 'test_REDIS_INSTANCES';
+let redis: RedisServer;
+let emulator: ChargebeeEmulator;
+let client: ReturnType<typeof createClient>;
+const running: Instance[] = [];
+let prefixCount = 0;
+let prefix = '';
+
+beforeAll(async () => {
+  [redis, emulator] = await Promise.all([
+    startRedisServer(),
+    ChargebeeEmulator.start({ sites: { 'acme-test': { apiKey: API_KEY } } }),
+  ]);
+  client = createClient({ url: redis.url });
+  client.on('error', () => undefined);
+  await client.connect();
+});
+beforeEach(() => {
+  prefix = `{inst${++prefixCount}}:`;
+});
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((i) => i.kill()));
+  emulator.reset();
+});
+afterAll(async () => {
+  await client.close();
+  await Promise.all([redis.close(), emulator.close()]);
+});
+
+function instance(env: Record<string, string> = {}): Instance {
+  const started = startInstance('test/fixtures/redis-instance.ts', {
+    REDIS_URL: redis.url,
+    PREFIX: prefix,
+    BASE_URL: emulator.baseUrl('acme-test'),
+    API_KEY,
+    ...env,
+  });
+  running.push(started);
+  return started;
+}
+
+async function ready(...instances: Instance[]): Promise<number[]> {
+  return Promise.all(instances.map(async (i) => Number((await i.waitForLine((l) => 'port' in l)).port)));
+}
+
+/** Portal sessions opened in the emulator, and their jobs put straight into the shared queue. */
+async function seed(count: number): Promise<string[]> {
+  const store = new RedisDeferredLogoutStore(client, { prefix });
+  const ids: string[] = [];
+  const now = Date.now();
+  for (let i = 0; i < count; i++) {
+    const portal = emulator.createSession({ customerId: `cus_${i}` });
+    emulator.openSession(portal.id);
+    ids.push(portal.id);
+    const job: DeferredLogoutJob = {
+      portalSessionId: portal.id,
+      headers: { 'chargebee-request-origin-ip': '198.51.100.4' },
+      idempotencyKey: `idem-${portal.id}`,
+      firstAttemptAt: now,
+      attempts: 1,
+      notBefore: now,
+      reason: 'budget_exhausted',
+      site: siteKey(emulator.baseUrl('acme-test')),
+    };
+    expect(await store.add(job)).toBe(true);
+  }
+  return ids;
+}
+
+const finals = (instances: Instance[]) => instances.flatMap((i) => i.lines.filter((l) => 'final' in l));
+
+async function allEnded(instances: Instance[], ids: string[], timeoutMs = 20_000): Promise<void> {
+  await waitFor(() => finals(instances).length >= ids.length, timeoutMs, `${ids.length} final results`);
+}
+
+describe('several instances on one Redis queue', () => {
+  it('two instances drain one queue: every job ends logged out, none is attempted by two takers', async () => {
+    // Slow answers, so that both instances hold jobs at the same time.
+    emulator.injectFault({ match: { path: /\/logout$/ }, latencyMs: 150 });
+    const ids = await seed(40);
+    const both = [instance(), instance()];
+    await ready(...both);
+    await allEnded(both, ids);
+    const results = finals(both);
+    expect(results.map((l) => l.final).sort()).toEqual(ids.map(hashPortalSessionId).sort());
+    expect(results.every((l) => l.status === 'logged_out')).toBe(true);
+    expect(both.every((i) => i.lines.some((l) => 'final' in l))).toBe(true); // both took a share
+    for (const id of ids) {
+      const requests = emulator.logoutRequests(id);
+      expect(requests).toHaveLength(1);
+      expect(requests[0].headers['chargebee-idempotency-key']).toBe(`idem-${id}`);
+      expect(emulator.getSession(id)?.status).toBe('logged_out');
+    }
+    expect(await client.hLen(`${prefix}jobs`)).toBe(0);
+  });
+
+  it('an instance killed while holding leases: another ends its jobs once the leases run out', async () => {
+    const LEASE_MS = 2000;
+    const hung = emulator.injectFault({ match: { path: /\/logout$/ }, hang: true, times: 4 });
+    const ids = await seed(4);
+    const first = instance({ LEASE_MS: String(LEASE_MS), TIMEOUT_MS: '5000' });
+    await waitFor(() => emulator.logoutRequests().length === 4, 15_000, 'the first instance to take the jobs');
+    const takenAt = Math.min(...emulator.logoutRequests().map((r) => r.at));
+    await first.kill('SIGKILL');
+    hung();
+    const second = instance({ LEASE_MS: String(LEASE_MS) });
+    await allEnded([second], ids);
+    expect(finals([second]).every((l) => l.status === 'logged_out')).toBe(true);
+    for (const id of ids) {
+      const [, retried] = emulator.logoutRequests(id);
+      expect(retried.at - takenAt).toBeGreaterThanOrEqual(LEASE_MS - 100);
+      expect(emulator.getSession(id)?.status).toBe('logged_out');
+    }
+  });
+
+  it('an instance that deferred logouts is killed; one started later ends them', async () => {
+    const down = emulator.injectFault({ match: { path: /\/logout$/ }, status: 503 });
+    // Killed while an attempt may be under way: its lease must run out first, so keep it short.
+    const first = instance({ LEASE_MS: '2000' });
+    const [port] = await ready(first);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const portal = emulator.createSession({ customerId: `cus_k${i}` });
+      emulator.openSession(portal.id);
+      ids.push(portal.id);
+      const res = await fetch(`http://127.0.0.1:${port}/logout`, {
+        method: 'POST',
+        headers: { 'x-portal-session': portal.id },
+      });
+      expect(((await res.json()) as { result: string }).result).toBe('deferred');
+    }
+    await first.kill('SIGKILL');
+    expect(await client.hLen(`${prefix}jobs`)).toBe(3);
+    down();
+    const later = instance({ LEASE_MS: '2000' });
+    await allEnded([later], ids);
+    expect(finals([later]).every((l) => l.status === 'logged_out')).toBe(true);
+    for (const id of ids) expect(emulator.getSession(id)?.status).toBe('logged_out');
+  });
+
+  it('a 429 with Retry-After pauses the drain of that site on every instance', async () => {
+    emulator.injectFault({ match: { path: /\/logout$/ }, retryAfter: 1, times: 1 });
+    emulator.injectFault({ match: { path: /\/logout$/ }, latencyMs: 200 });
+    const ids = await seed(24);
+    const both = [instance(), instance()];
+    await ready(...both);
+    await allEnded(both, ids);
+    const requests = emulator.logoutRequests().map((r) => r.at);
+    const limitedAt = requests[0];
+    // Besides the attempts already under way when the 429 came, nothing until Retry-After has passed.
+    const during = requests.filter((at) => at > limitedAt + 150 && at < limitedAt + 950);
+    expect(during).toEqual([]);
+    expect(requests.filter((at) => at >= limitedAt + 950).length).toBeGreaterThan(0);
+    expect(finals(both).every((l) => l.status === 'logged_out')).toBe(true);
+  });
+
+  it('two instances share one drain rate per site: the emulator sees the configured rate', async () => {
+    const RATE = 600; // per minute: 10 a second, up to 10 at once after a quiet time
+    const ids = await seed(60);
+    const both = [instance({ RATE: String(RATE) }), instance({ RATE: String(RATE) })];
+    await ready(...both);
+    await allEnded(both, ids, 25_000);
+    const times = emulator
+      .logoutRequests()
+      .map((r) => r.at)
+      .sort((a, b) => a - b);
+    expect(times).toHaveLength(60);
+    // After the first burst of 10, the pace is the rate's: 50 requests in about 5 s.
+    const steady = times.slice(10);
+    const perMinute = ((steady.length - 1) * 60_000) / (steady[steady.length - 1] - steady[0]);
+    process.stdout.write(`shared drain rate: ${perMinute.toFixed(0)}/min for ${RATE}/min configured\n`);
+    expect(Math.abs(perMinute - RATE) / RATE).toBeLessThan(0.1);
+  });
+});
