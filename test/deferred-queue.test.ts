@@ -205,3 +205,44 @@ describe('DeferredLogoutQueue', () => {
     await queue.close(100);
   });
 });
+
+describe('DeferredLogoutQueue: rate and shared stores', () => {
+  it('keeps to ratePerMinute per site in this process, after a burst of at most ten', async () => {
+    const { queue, attempts } = queueWith(() => 'done', { ratePerMinute: 600 });
+    for (let i = 0; i < 14; i++) await queue.enqueue(job(`r${i}`, { site: 'aaaa' }));
+    await queue.enqueue(job('other', { site: 'bbbb' }));
+    await waitFor(() => attempts.length === 15, 5000);
+    const siteA = attempts.filter((a) => a.id !== 'other').map((a) => a.at);
+    // Ten at once, then one every 100 ms: the 14th about 400 ms after the first.
+    expect(siteA[9] - siteA[0]).toBeLessThan(80);
+    expect(siteA[13] - siteA[0]).toBeGreaterThanOrEqual(350);
+    // Another site has its own budget: not held back by the first one's.
+    expect(attempts.find((a) => a.id === 'other')!.at - siteA[0]).toBeLessThan(80);
+    await queue.close(100);
+  });
+
+  it('keeps jobs in memory while a durable store fails, and moves them there once it answers', async () => {
+    const memory = new MemoryDeferredLogoutStore(10);
+    let failing = true;
+    const guard = <T>(fn: () => T): T => {
+      if (failing) throw new Error('shared store down');
+      return fn();
+    };
+    const shared: DeferredLogoutStore = {
+      durable: true,
+      add: (j) => guard(() => memory.add(j)),
+      takeDue: (now, limit) => guard(() => memory.takeDue(now, limit)),
+      remove: (id) => guard(() => memory.remove(id)),
+      size: () => guard(() => memory.size()),
+    };
+    const { queue, logs, attempts } = queueWith(() => 'done', { store: shared });
+    expect(await queue.enqueue(job('a', { notBefore: Date.now() + 60_000 }))).toBe('queued');
+    expect(queue.stats.inMemory).toBe(1);
+    expect(logs.text()).toMatch(/waits in this process's memory/);
+    failing = false;
+    await waitFor(() => memory.size() === 1, 4000);
+    expect(queue.stats.inMemory).toBe(0);
+    expect(attempts).toHaveLength(0);
+    await queue.close(100);
+  });
+});

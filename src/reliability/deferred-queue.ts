@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { ChargebeeApiError } from '../chargebee/errors';
 import { hashPortalSessionId } from '../identifiers';
 import { within } from './deadline';
-import { drainRate, SiteRateLimiter, type DrainRate } from './rate-limit';
+import { drainRate, NO_RATE_LIMIT, SiteRateLimiter, type DrainRate } from './rate-limit';
 import { MIN_ATTEMPT_MS, queueBackoffDelay } from './retry';
 
 /**
@@ -116,7 +116,9 @@ export const DEFAULT_MAX_QUEUED = 10_000;
 /** The default store: a bounded map in this process's memory. Jobs are lost if the process dies. */
 export class MemoryDeferredLogoutStore implements DeferredLogoutStore {
   readonly durable = false;
+  readonly limitsRate = true;
   private readonly jobs = new Map<string, { job: DeferredLogoutJob; handedOver: boolean }>();
+  private readonly limiter = new SiteRateLimiter(undefined);
 
   /** @param maxQueued most jobs kept; `add` refuses new ones beyond it. Default 10 000. */
   constructor(readonly maxQueued: number = DEFAULT_MAX_QUEUED) {
@@ -130,15 +132,37 @@ export class MemoryDeferredLogoutStore implements DeferredLogoutStore {
     return true;
   }
 
-  takeDue(now: number, limit: number): DeferredLogoutJob[] {
+  /**
+   * Due jobs in the order they were added. With `rate`, only jobs whose site may make a request now (this
+   * process's token bucket per site, and pauses), one request taken per job.
+   */
+  takeDue(now: number, limit: number): DeferredLogoutJob[];
+  takeDue(now: number, limit: number, rate: DrainRate): DueJobs;
+  takeDue(now: number, limit: number, rate?: DrainRate): DeferredLogoutJob[] | DueJobs {
     const due: DeferredLogoutJob[] = [];
+    let nextAt = Infinity;
+    if (rate) this.limiter.rate = rate;
     for (const entry of this.jobs.values()) {
       if (due.length >= limit) break;
-      if (entry.handedOver || entry.job.notBefore > now) continue;
+      if (entry.handedOver) continue;
+      if (entry.job.notBefore > now) {
+        nextAt = Math.min(nextAt, entry.job.notBefore);
+        continue;
+      }
+      const wait = rate ? this.limiter.take(entry.job.site ?? '', now) : 0;
+      if (wait > 0) {
+        nextAt = Math.min(nextAt, now + wait);
+        continue;
+      }
       entry.handedOver = true;
       due.push(copyJob(entry.job));
     }
-    return due;
+    if (!rate) return due;
+    return Number.isFinite(nextAt) ? { jobs: due, nextAt } : { jobs: due };
+  }
+
+  pauseSite(site: string, until: number): void {
+    this.limiter.pause(site, until, Date.now());
   }
 
   remove(portalSessionId: string): void {
@@ -341,6 +365,7 @@ export class DeferredLogoutQueue {
   pauseSite(site: string | undefined, until: number): void {
     const key = site ?? '';
     this.limiter.pause(key, until, this.now());
+    this.spill?.pauseSite(key, until);
     const { store } = this.options;
     if (!store.pauseSite) return;
     this.call(() => store.pauseSite!(key, until)).catch((error: unknown) => this.storeFailed(error));
@@ -513,17 +538,10 @@ export class DeferredLogoutQueue {
 
   /** Due jobs within the rate: from the store, or from memory while a durable store does not answer. */
   private async takeDue(now: number, free: number): Promise<{ jobs: Taken[]; nextAt?: number }> {
-    const { store } = this.options;
     if (this.spill && this.spill.size() > 0 && now >= this.storeDownUntil) await this.moveToStore();
     if (now >= this.storeDownUntil) {
       try {
-        let taken: { jobs: Taken[]; nextAt?: number };
-        if (store.limitsRate) {
-          const due = asDueJobs(await this.call(() => store.takeDue(now, free, this.rate)));
-          taken = { jobs: due.jobs.map((job) => ({ job, source: store })), nextAt: due.nextAt };
-        } else {
-          taken = await this.admit(store, now, free);
-        }
+        const taken = await this.takeFrom(this.options.store, now, free);
         this.storeAnswered();
         return taken;
       } catch (error) {
@@ -532,8 +550,18 @@ export class DeferredLogoutQueue {
       }
     }
     if (!this.spill) return { jobs: [] };
-    const fromMemory = await this.admit(this.spill, now, free);
+    const fromMemory = await this.takeFrom(this.spill, now, free);
     return { jobs: fromMemory.jobs, nextAt: Math.min(fromMemory.nextAt ?? Infinity, this.storeDownUntil) };
+  }
+
+  private async takeFrom(
+    source: DeferredLogoutStore,
+    now: number,
+    free: number,
+  ): Promise<{ jobs: Taken[]; nextAt?: number }> {
+    if (!source.limitsRate) return this.admit(source, now, free);
+    const due = asDueJobs(await this.call(() => source.takeDue(now, free, this.rate ?? NO_RATE_LIMIT)));
+    return { jobs: due.jobs.map((job) => ({ job, source })), nextAt: due.nextAt };
   }
 
   /** Takes due jobs from a store that does not limit the rate itself, within this process's rate. */

@@ -19,6 +19,9 @@ export interface DrainRate {
   burst: number;
 }
 
+/** No limit on requests; a 429's pause still holds. */
+export const NO_RATE_LIMIT: Readonly<DrainRate> = { perMinute: 0, burst: 0 };
+
 /** The rate for `perMinute`: a burst of about ten seconds' worth, 1 to {@link MAX_DRAIN_BURST}. */
 export function drainRate(perMinute: number): DrainRate {
   return { perMinute, burst: Math.min(MAX_DRAIN_BURST, Math.max(1, Math.ceil(perMinute / 6))) };
@@ -35,8 +38,20 @@ export function siteKey(baseUrl: string): string {
 /** Token buckets and pauses per site, in this process's memory. Time is passed in. */
 export class SiteRateLimiter {
   private readonly sites = new Map<string, { tokens: number; at: number; pausedUntil: number }>();
+  private limit: DrainRate | undefined;
 
-  constructor(readonly rate: DrainRate | undefined) {}
+  /** @param rate `undefined` (or 0 per minute): pauses only. */
+  constructor(rate: DrainRate | undefined) {
+    this.rate = rate;
+  }
+
+  get rate(): DrainRate | undefined {
+    return this.limit;
+  }
+
+  set rate(rate: DrainRate | undefined) {
+    this.limit = rate !== undefined && rate.perMinute > 0 ? rate : undefined;
+  }
 
   private state(site: string, now: number) {
     let s = this.sites.get(site);
