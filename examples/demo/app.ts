@@ -12,13 +12,14 @@ import express, {
   type RequestHandler,
   type Response,
 } from 'express';
-import session from 'express-session';
+import session, { type Store } from 'express-session';
 import pino, { type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import {
   chargebeePortalLogout,
   ChargebeeError,
   hashPortalSessionId,
+  type DeferredLogoutStore,
   type PortalLogoutMiddleware,
   type PortalLogoutOutcome,
 } from '../../src';
@@ -43,6 +44,10 @@ export interface DemoAppOptions {
   logger?: Logger;
   /** Default: random at each start (sessions do not survive a restart). */
   sessionSecret?: string;
+  /** Where express-session keeps sessions. Default: its memory store (one process only). */
+  sessionStore?: Store;
+  /** Where deferred logouts wait. Default: the in-memory queue. */
+  deferredStore?: DeferredLogoutStore;
 }
 
 export interface DemoApp {
@@ -134,6 +139,7 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
     ...options.chargebee,
     businessEntityId: entity,
     originHeaders: { email: (req) => req.session?.user?.email },
+    ...(options.deferredStore ? { deferred: { store: options.deferredStore } } : {}),
     logger,
   });
   const emulatorUrl = options.emulatorUrl;
@@ -169,6 +175,7 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
     session({
       name: SESSION_COOKIE,
       secret: options.sessionSecret ?? randomBytes(32).toString('hex'),
+      ...(options.sessionStore ? { store: options.sessionStore } : {}),
       resave: false,
       saveUninitialized: false,
       cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto' },

@@ -18,7 +18,20 @@ export interface DemoConfig {
   chargebee: ChargebeeTarget;
   /** Entity of portal sessions remembered without one. `CHARGEBEE_BUSINESS_ENTITY_ID`, default none. */
   businessEntityId?: string;
+  /**
+   * `REDIS_URL` (`redis://` or `rediss://`), default none: sessions (connect-redis) and deferred logouts
+   * (the Redis store) in that Redis, so that several demo processes share sign-ins and the queue.
+   */
+  redisUrl?: string;
+  /**
+   * `SESSION_SECRET`: signs the session cookie. Default: {@link DEV_SESSION_SECRET} with `REDIS_URL` (so
+   * that every demo process accepts the others' cookies), otherwise random at each start.
+   */
+  sessionSecret?: string;
 }
+
+/** The development default of `SESSION_SECRET` when `REDIS_URL` is set. Never use it outside a demo. */
+export const DEV_SESSION_SECRET = 'chargebee-portal-logout-demo-development-secret';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -80,5 +93,17 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
     }
     chargebee = { kind: 'remote', site, baseUrl, apiKey };
   }
-  return { port, trustProxy, chargebee, businessEntityId };
+  const redisUrl = get('REDIS_URL');
+  if (redisUrl !== undefined) {
+    let protocol = '';
+    try {
+      protocol = new URL(redisUrl).protocol;
+    } catch {
+      // reported below
+    }
+    if (protocol !== 'redis:' && protocol !== 'rediss:')
+      throw new ConfigError('REDIS_URL: use a redis:// or rediss:// URL, such as redis://127.0.0.1:6379');
+  }
+  const sessionSecret = get('SESSION_SECRET') ?? (redisUrl === undefined ? undefined : DEV_SESSION_SECRET);
+  return { port, trustProxy, chargebee, businessEntityId, redisUrl, sessionSecret };
 }

@@ -4,7 +4,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import pino from 'pino';
+import { RedisStore } from 'connect-redis';
+import pino, { type Logger } from 'pino';
+import { createClient } from 'redis';
+import { RedisDeferredLogoutStore } from '../../src/redis';
 import { ChargebeeEmulator } from '../../src/testing';
 import { createDemoApp } from './app';
 import { ConfigError, readConfig, type DemoConfig } from './config';
@@ -40,12 +43,21 @@ async function main(): Promise<void> {
     chargebee = { kind: 'remote', baseUrl: emulator.baseUrl(), apiKey };
   }
   const { site, baseUrl, apiKey } = chargebee;
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const demo = createDemoApp({
     chargebee: { site, baseUrl, apiKey },
     businessEntityId: config.businessEntityId,
     trustProxy: config.trustProxy,
     emulatorUrl: emulator?.url,
     logger,
+    sessionSecret: config.sessionSecret,
+    // One client for both: sessions through connect-redis, deferred logouts through this package's store.
+    ...(redis
+      ? {
+          sessionStore: new RedisStore({ client: redis, prefix: 'demo:sess:' }),
+          deferredStore: new RedisDeferredLogoutStore(redis),
+        }
+      : {}),
   });
 
   const server = demo.app.listen(config.port, HOST);
@@ -61,6 +73,7 @@ async function main(): Promise<void> {
     if (emulator)
       lines.push(`Chargebee emulator: ${emulator.url}/   (portal sessions and the headers each logout carried)`);
     else lines.push(`Chargebee: ${site ? `site ${site}` : baseUrl}`);
+    if (redis) lines.push(`Sessions and deferred logouts: Redis at ${redactedUrl(config.redisUrl!)}`);
     process.stdout.write(`${lines.join('\n')}\nCtrl-C to stop.\n`);
   });
 
@@ -71,10 +84,35 @@ async function main(): Promise<void> {
     process.stdout.write(`${signal}: stopping.\n`);
     server.close();
     server.closeAllConnections(); // browsers keep idle connections open; they would hold close() up
-    void Promise.all([demo.close(), emulator?.close()]).then(() => logger.flush(() => process.exit(0)));
+    void Promise.all([demo.close(), emulator?.close()])
+      .then(() => redis?.close())
+      .then(() => logger.flush(() => process.exit(0)));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/** Connects the demo's one Redis client; its errors (Redis down, reconnecting) are logged, never thrown. */
+async function connectRedis(url: string, logger: Logger) {
+  const client = createClient({ url });
+  let reported = false;
+  client.on('error', (error: Error) => {
+    if (reported) return;
+    reported = true;
+    logger.warn({ err: { type: error.name, message: error.message } }, 'demo: Redis connection failed; retrying');
+  });
+  client.on('ready', () => {
+    reported = false;
+  });
+  await client.connect();
+  return client;
+}
+
+/** The URL without its password, for the start banner. */
+function redactedUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.href;
 }
 
 main().catch((error: unknown) => {

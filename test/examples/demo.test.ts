@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { ChargebeeEmulator } from '../../src/testing';
 import { createDemoApp, customerIdFor, parseEmail, type DemoAppOptions } from '../../examples/demo/app';
-import { parseTrustProxy, readConfig } from '../../examples/demo/config';
+import { DEV_SESSION_SECRET, parseTrustProxy, readConfig } from '../../examples/demo/config';
 import { captureLogs } from '../helpers/log-capture';
 import { listen } from '../helpers/listen';
 
@@ -253,6 +253,15 @@ describe('demo configuration (examples/demo/config.ts)', () => {
     });
   });
 
+  it('with REDIS_URL, signs sessions with SESSION_SECRET or the development default, so processes share them', () => {
+    expect(readConfig({ REDIS_URL: 'redis://127.0.0.1:6379' })).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      sessionSecret: DEV_SESSION_SECRET,
+    });
+    expect(readConfig({ REDIS_URL: 'rediss://cache:6380', SESSION_SECRET: 's3cret' }).sessionSecret).toBe('s3cret');
+    expect(readConfig({}).sessionSecret).toBeUndefined(); // random at each start, as without Redis before
+  });
+
   it('parses TRUST_PROXY as Express reads it', () => {
     expect(parseTrustProxy('true')).toBe(true);
     expect(parseTrustProxy('FALSE')).toBe(false);
@@ -270,6 +279,7 @@ describe('demo configuration (examples/demo/config.ts)', () => {
     [{ CHARGEBEE_BASE_URL: 'ftp://x/api/v2', CHARGEBEE_API_KEY: 'k' }, /^CHARGEBEE_BASE_URL: must use http or https/],
     [{ CHARGEBEE_SITE: 'acme-test', CHARGEBEE_API_KEY: 'has space' }, /^CHARGEBEE_API_KEY: /],
     [{ CHARGEBEE_BUSINESS_ENTITY_ID: 'a b' }, /^CHARGEBEE_BUSINESS_ENTITY_ID: /],
+    [{ REDIS_URL: 'http://127.0.0.1:6379' }, /^REDIS_URL: use a redis:\/\/ or rediss:\/\/ URL/],
   ])('refuses %j with a message naming the variable', (env, message) => {
     expect(() => readConfig(env)).toThrow(message);
   });
