@@ -282,6 +282,8 @@ export class DeferredLogoutQueue {
   private readonly spill: MemoryDeferredLogoutStore | undefined;
   private storeDownUntil = 0;
   private storeDown = false;
+  /** Jobs that ended in memory and may have a copy in the store, by portal-session ID (with their lease). */
+  private readonly pendingRemovals = new Map<string, string | undefined>();
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private pumping = false;
@@ -538,6 +540,7 @@ export class DeferredLogoutQueue {
 
   /** Due jobs within the rate: from the store, or from memory while a durable store does not answer. */
   private async takeDue(now: number, free: number): Promise<{ jobs: Taken[]; nextAt?: number }> {
+    if (this.pendingRemovals.size > 0 && now >= this.storeDownUntil) await this.removePending();
     if (this.spill && this.spill.size() > 0 && now >= this.storeDownUntil) await this.moveToStore();
     if (now >= this.storeDownUntil) {
       try {
@@ -630,7 +633,8 @@ export class DeferredLogoutQueue {
       // Jobs kept in memory: due ones, and the move to the store once it answers; then other instances' jobs.
       const inMemory = this.spill.nextDueAt();
       if (inMemory !== undefined) next = Math.min(next ?? Infinity, inMemory);
-      if (this.spill.size() > 0 || this.storeDown) next = Math.min(next ?? Infinity, this.storeDownUntil);
+      if (this.spill.size() > 0 || this.pendingRemovals.size > 0 || this.storeDown)
+        next = Math.min(next ?? Infinity, this.storeDownUntil);
       next = Math.min(next ?? Infinity, now + SHARED_POLL_MS);
     }
     if (next !== undefined) this.wakeAt(Math.max(next, now + MIN_WAKE_MS));
@@ -718,11 +722,28 @@ export class DeferredLogoutQueue {
     const { store } = this.options;
     try {
       await this.call(() => source.remove(job.portalSessionId, job.lease));
-      // A job kept in memory that the store had handed over: end it there too, if its lease is still ours.
-      if (source !== store && job.lease !== undefined)
-        await this.call(() => store.remove(job.portalSessionId, job.lease));
     } catch (error) {
       this.storeFailed(error);
+    }
+    if (source === store) return;
+    // A job kept in memory may have a copy in the store (a write that timed out here but ran there, or a
+    // job the store had handed over): the portal session is over, so that copy goes too, now or once the
+    // store answers again.
+    this.pendingRemovals.set(job.portalSessionId, job.lease);
+    await this.removePending();
+  }
+
+  /** Removes from the store the copies of jobs that ended in memory, until the store fails. */
+  private async removePending(): Promise<void> {
+    const { store } = this.options;
+    for (const [id, lease] of this.pendingRemovals) {
+      try {
+        await this.call(() => store.remove(id, lease));
+        this.pendingRemovals.delete(id);
+      } catch (error) {
+        this.storeFailed(error);
+        return;
+      }
     }
   }
 
