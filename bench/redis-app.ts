@@ -1,8 +1,9 @@
 /**
- * The app process of `npm run bench:redis`: the emulator and two copies of the middleware in one process,
- * `POST /memory` on the in-memory deferred queue and `POST /redis` on the Redis store, so that the load
- * generator can compare them on equal terms. Each request logs out the portal session named in its cookie
- * (`p=<id>`). `POST /seed?n=N` opens N portal sessions and answers their IDs. Prints {"port"} once listening.
+ * An app process of `npm run bench:redis`: the emulator and the middleware in one process, its deferred
+ * queue on the Redis store (`STORE=redis`) or in memory (`STORE=memory`); the bench runs one of each, the
+ * same code, so that only the store differs. `POST /logout` logs out the portal session named in the
+ * request's cookie (`p=<id>`); `POST /seed?n=N` opens N portal sessions and answers their IDs. Prints
+ * {"port"} once listening.
  */
 import express from 'express';
 import type { AddressInfo } from 'node:net';
@@ -15,23 +16,21 @@ import { ChargebeeEmulator } from '../src/testing';
 async function main(): Promise<void> {
   const apiKey = 'test_bench_redis';
   const emulator = await ChargebeeEmulator.start({ sites: { 'acme-test': { apiKey } }, recordLimit: 100 });
+  // Both processes hold a connected client, so that only the store differs.
   const client = createClient({ url: process.env.REDIS_URL });
   client.on('error', () => undefined);
   await client.connect();
-  const logger = pino({ level: 'warn' });
-  const middleware = (store?: DeferredLogoutStore) =>
-    chargebeePortalLogout({
-      apiKey,
-      baseUrl: emulator.baseUrl(),
-      store: (req) => [/(?:^|;\s*)p=([\w-]+)/.exec(req.headers.cookie ?? '')?.[1] ?? ''],
-      ...(store ? { deferred: { store } } : {}),
-      logger,
-    });
+  const store: DeferredLogoutStore | undefined =
+    process.env.STORE === 'redis' ? new RedisDeferredLogoutStore(client, { prefix: '{bench-healthy}:' }) : undefined;
+  const portalLogout = chargebeePortalLogout({
+    apiKey,
+    baseUrl: emulator.baseUrl(),
+    store: (req) => [/(?:^|;\s*)p=([\w-]+)/.exec(req.headers.cookie ?? '')?.[1] ?? ''],
+    ...(store ? { deferred: { store } } : {}),
+    logger: pino({ level: 'warn' }),
+  });
   const app = express();
-  const done = (_req: express.Request, res: express.Response) =>
-    void res.json({ result: res.locals.chargebeePortalLogout?.result });
-  app.post('/memory', middleware(), done);
-  app.post('/redis', middleware(new RedisDeferredLogoutStore(client, { prefix: '{bench-healthy}:' })), done);
+  app.post('/logout', portalLogout, (_req, res) => void res.json({ result: res.locals.chargebeePortalLogout?.result }));
   app.post('/seed', (req, res) => {
     const ids: string[] = [];
     for (let i = 0; i < Number(req.query.n); i++) {
