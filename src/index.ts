@@ -49,5 +49,7 @@ export {
   type DeferredLogoutStore,
   type DeferredLogoutJob,
   type DeferReason,
+  type DueJobs,
 } from './reliability/deferred-queue';
+export type { DrainRate } from './reliability/rate-limit';
 export { hashPortalSessionId } from './identifiers';

@@ -168,6 +168,11 @@ describe('options validated at setup', () => {
       /option deferred.concurrency must be a whole number from 1/,
     ],
     [
+      'a deferred.ratePerMinute of 0',
+      { ...valid, deferred: { ratePerMinute: 0 } },
+      /option deferred.ratePerMinute must be a positive number of requests per minute, or false/,
+    ],
+    [
       'deferred.maxDelayMs below baseDelayMs',
       { ...valid, deferred: { baseDelayMs: 10, maxDelayMs: 5 } },
       /option deferred.maxDelayMs must be at least deferred.baseDelayMs/,

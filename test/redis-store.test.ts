@@ -3,7 +3,7 @@
  * leases, fencing, one job per portal session, the shared rate, expiry, bounds, malformed data, and
  * both node-redis majors.
  */
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 import { createClient as createClient5 } from 'redis5';
 import { RedisDeferredLogoutStore, type RedisClientLike } from '../src/redis';
 import type { DeferredLogoutJob, DueJobs } from '../src/reliability/deferred-queue';
@@ -212,6 +212,16 @@ describe('RedisDeferredLogoutStore', () => {
       await prefixed.close();
       await v5.close();
     }
+  });
+
+  it('takes any node-redis client by its shape: RESP2 or RESP3, 5 or 6, a cluster', () => {
+    const clients: RedisClientLike[] = [
+      createClient({ RESP: 2 }),
+      createClient({ RESP: 3 }),
+      createClient5(),
+      createCluster({ rootNodes: [{ url: server.url }] }),
+    ];
+    for (const c of clients) expect(new RedisDeferredLogoutStore(c).durable).toBe(true);
   });
 
   it('refuses a bad client or options with a TypeError naming them', () => {
