@@ -69,7 +69,7 @@ export function decodeJob(id: string, text: string, notBefore: number): Deferred
   if (!headers) return undefined;
   return {
     portalSessionId: id,
-    ...(v.b === undefined ? {} : { businessEntityId: v.b as string }),
+    ...(v.b === undefined ? {} : { businessEntityId: v.b }),
     headers,
     idempotencyKey: v.k,
     firstAttemptAt: v.f,

@@ -193,7 +193,7 @@ export class RedisDeferredLogoutStore implements DeferredLogoutStore {
     try {
       return await this.withDeadline((client) => client.evalSha(script.sha, options));
     } catch (error) {
-      if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
+      if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
       return this.withDeadline((client) => client.eval(script.source, options));
     }
   }

@@ -368,9 +368,9 @@ export class DeferredLogoutQueue {
     const key = site ?? '';
     this.limiter.pause(key, until, this.now());
     this.spill?.pauseSite(key, until);
-    const { store } = this.options;
-    if (!store.pauseSite) return;
-    this.call(() => store.pauseSite!(key, until)).catch((error: unknown) => this.storeFailed(error));
+    const pauseShared = this.options.store.pauseSite?.bind(this.options.store);
+    if (!pauseShared) return;
+    this.call(() => pauseShared(key, until)).catch((error: unknown) => this.storeFailed(error));
   }
 
   /**
@@ -448,7 +448,8 @@ export class DeferredLogoutQueue {
     try {
       const timeoutMs = Math.min(this.storeTimeoutMs, 1000);
       const count = await this.call(() => store.size(), timeoutMs);
-      const jobs = count > 0 && store.list ? await this.call(() => store.list!(MAX_LOGGED_HASHES), timeoutMs) : [];
+      const list = store.list?.bind(store);
+      const jobs = count > 0 && list ? await this.call(() => list(MAX_LOGGED_HASHES), timeoutMs) : [];
       return {
         count,
         idHashes: jobs.slice(0, MAX_LOGGED_HASHES).map((j) => hashPortalSessionId(j.portalSessionId)),
@@ -619,8 +620,9 @@ export class DeferredLogoutQueue {
     const { store } = this.options;
     if (next === undefined && now >= this.storeDownUntil) {
       try {
-        next = store.nextDueAt
-          ? await this.call(() => store.nextDueAt!())
+        const nextDueAt = store.nextDueAt?.bind(store);
+        next = nextDueAt
+          ? await this.call(() => nextDueAt())
           : (await this.call(() => store.size())) > this.inFlight
             ? now + POLL_INTERVAL_MS
             : undefined;
@@ -775,7 +777,8 @@ export class DeferredLogoutQueue {
 
   /** Moves the jobs kept in memory to the durable store, until it fails. */
   private async moveToStore(): Promise<void> {
-    const spill = this.spill!;
+    const spill = this.spill;
+    if (!spill) return;
     let moved = 0;
     for (;;) {
       const [job] = spill.takeDue(Infinity, 1);

@@ -50,6 +50,12 @@ const APPS: ConsumerApp[] = [
     alsoWithLibCheck: true,
     startsBin: true,
   },
+  {
+    name: 'redis',
+    shared: [],
+    dependencies: ['express', 'redis', '@types/express', '@types/node'],
+    emits: /require\("chargebee-portal-logout\/redis"\)/,
+  },
 ];
 
 /** Files the tarball must hold; `src/` and `test/` must not be in it. */
@@ -63,6 +69,8 @@ const PACKED_FILES = [
   'dist/augmentations.d.ts',
   'dist/testing/index.js',
   'dist/testing/index.d.ts',
+  'dist/redis/index.js',
+  'dist/redis/index.d.ts',
 ];
 
 interface Ran {
