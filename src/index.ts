@@ -14,6 +14,7 @@ export type {
   RequestValue,
   RetryOptions,
   DeferredLogoutOptions,
+  TelemetryOptions,
 } from './options/types';
 export type { CircuitBreakerOptions } from './reliability/circuit-breaker';
 export type { PortalSessionCookieOptions } from './remembered/cookie-store';
@@ -26,6 +27,8 @@ export type {
   PortalSessionStatus,
   PortalSessionReason,
 } from './logout/outcome';
+export type { PortalLogoutStats } from './observability/stats';
+export type { HealthCheckOptions, HealthReport } from './observability/health';
 export {
   ChargebeeClient,
   type ChargebeeClientOptions,

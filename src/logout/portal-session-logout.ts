@@ -64,7 +64,7 @@ function breakerVerdict(error: unknown): 'success' | 'failure' | 'neutral' {
 
 /** The machinery shared by every logout of one middleware: breakers, the queue and how results are reported. */
 export class PortalSessionLogout {
-  private readonly breakers = new Map<ChargebeeClient, CircuitBreaker>();
+  readonly breakers = new Map<ChargebeeClient, CircuitBreaker>();
   readonly queue: DeferredLogoutQueue | undefined;
 
   constructor(
@@ -80,7 +80,7 @@ export class PortalSessionLogout {
         : new DeferredLogoutQueue({
             ...deferred,
             timeoutMs: settings.timeoutMs,
-            attempt: (job, timeoutMs) => this.attemptDeferred(job, timeoutMs),
+            attempt: (job, timeoutMs) => settings.observer.attempt(job, () => this.attemptDeferred(job, timeoutMs)),
             givenUp: (job, reason, lastError) =>
               this.reportDeferred(job, {
                 status: 'failed',
@@ -121,6 +121,8 @@ export class PortalSessionLogout {
     const idempotencyKey = randomUUID();
     const sentAt = Date.now();
     const callHeaders = { ...headers, [IDEMPOTENCY_KEY_HEADER]: idempotencyKey };
+    const logout = (timeoutMs: number) =>
+      this.settings.observer.call(client, false, () => client.logout(id, callHeaders, { timeoutMs }));
     // The breaker counts logouts, not attempts: one portal session's retries are one failure, so a fault of a
     // single session (a lock, say) cannot open it for everybody. A half-open breaker lets one logout probe.
     const permit = breaker?.acquire();
@@ -132,7 +134,7 @@ export class PortalSessionLogout {
             attempts: 0,
             stop: 'circuit_open' as const,
           }
-        : await withRetries((attempt) => client.logout(id, callHeaders, { timeoutMs: attempt.timeoutMs }), {
+        : await withRetries((attempt) => logout(attempt.timeoutMs), {
             policy: this.settings.retry,
             deadline,
             timeoutMs: this.settings.timeoutMs,
@@ -177,6 +179,7 @@ export class PortalSessionLogout {
       reason,
       lastError: error.message,
       site,
+      ...this.settings.observer.jobFields(),
     };
     const queued = await this.queue.enqueue(job, Math.max(deadline - performance.now(), MIN_DEFERRAL_WAIT_MS));
     if (queued === 'queued') return { ...failed, status: 'deferred' };
@@ -189,10 +192,8 @@ export class PortalSessionLogout {
     const breaker = this.breakerFor(client);
     const id = job.portalSessionId;
     try {
-      const session = await client.logout(
-        id,
-        { ...job.headers, [IDEMPOTENCY_KEY_HEADER]: job.idempotencyKey },
-        { timeoutMs },
+      const session = await this.settings.observer.call(client, true, () =>
+        client.logout(id, { ...job.headers, [IDEMPOTENCY_KEY_HEADER]: job.idempotencyKey }, { timeoutMs }),
       );
       breaker?.record('success');
       this.reportDeferred(job, { ...resultOfAnswer(id, session, job.firstAttemptAt), attempts: job.attempts });

@@ -25,6 +25,8 @@ import {
 import { PortalSessionLogout, type PortalSessionResult } from '../logout/portal-session-logout';
 import { addRemembered, toRememberedList, type RememberedPortalSession } from '../remembered/list';
 import { SingleFlight } from '../reliability/single-flight';
+import { createHealthCheck, type HealthCheckHandler, type HealthCheckOptions } from '../observability/health';
+import type { PortalLogoutStats } from '../observability/stats';
 
 /** Default time `close()` gives the deferred queue to drain. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
@@ -48,6 +50,17 @@ export interface PortalLogoutMiddleware extends RequestHandler {
    * what is left (count and ID hashes), then closes the clients' keep-alive sockets. Later deferrals fail.
    */
   close(options?: { timeoutMs?: number }): Promise<void>;
+  /**
+   * A snapshot for dashboards and health checks: the deferred queue (depth, in flight, oldest job's age),
+   * the circuit breaker of each site, and counts since start by result and status. No ID, email or key.
+   */
+  stats(): Promise<PortalLogoutStats>;
+  /**
+   * A request handler to mount for monitoring (`app.get('/healthz/chargebee', portalLogout.healthCheck())`):
+   * 200 while healthy, 503 when the oldest deferred logout or an open circuit breaker passes its limit.
+   * The JSON body is a `HealthReport`. Throws `TypeError` for a bad option.
+   */
+  healthCheck(options?: HealthCheckOptions): HealthCheckHandler;
 }
 
 /**
@@ -68,6 +81,7 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
       durationMs: Math.max(0, Date.now() - job.firstAttemptAt),
     });
     writeDeferredLog(baseLogger, outcome);
+    settings.observer.deferredResult(job, outcome);
     callOnOutcome(settings, outcome, undefined, baseLogger);
   };
   const logouts = new PortalSessionLogout(settings, reportDeferred, baseLogger);
@@ -77,6 +91,13 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
   for (const warning of settings.warnings) baseLogger.warn(`chargebee portal logout: ${warning}`);
   // Checked at the first logout of each app: the setting lives on the app, which setup does not see.
   const checkedApps = new WeakSet();
+  const { observer } = settings;
+  observer.watch({
+    queue: logouts.queue,
+    breakers: logouts.breakers,
+    clients: settings.clients,
+    circuitBreaker: settings.circuitBreaker !== false,
+  });
 
   const middleware = function chargebeePortalLogoutMiddleware(req: Request, res: Response, next: NextFunction): void {
     // Mounted twice on one route, or run again through next('route'): the work is done already.
@@ -88,13 +109,15 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
     }
     if (settings.skipCrossSiteGet && isCrossSiteSafeRequest(req)) {
       res.locals.chargebeePortalLogout = { result: 'skipped_cross_site', portalSessions: [], durationMs: 0 };
+      observer.skipped(res.locals.chargebeePortalLogout);
       log.warn(
         { chargebeePortalLogout: { result: 'skipped_cross_site', method: req.method } },
         'chargebee portal logout: skipped_cross_site (a GET or HEAD from another site makes no Chargebee call; log out with POST)',
       );
       return next();
     }
-    logoutAll(context, req, res, log).then(
+    const run = () => logoutAll(context, req, res, log);
+    observer.logout(run).then(
       (outcome) => {
         res.locals.chargebeePortalLogout = outcome;
         if (outcome.result === 'failed' && settings.failClosed) {
@@ -149,9 +172,12 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
     try {
       await logouts.queue?.close(timeoutMs);
     } finally {
+      observer.close();
       settings.clients.forEach((client) => client.close());
     }
   };
+  middleware.stats = () => observer.stats();
+  middleware.healthCheck = (healthOptions) => createHealthCheck(middleware.stats, healthOptions);
   return middleware;
 }
 

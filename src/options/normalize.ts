@@ -13,6 +13,8 @@ import { DEFAULT_MAX_QUEUED, MemoryDeferredLogoutStore, type DeferredLogoutStore
 import { DEFAULT_DRAIN_RATE_PER_MINUTE } from '../reliability/rate-limit';
 import { DEFAULT_CIRCUIT_BREAKER, type CircuitBreakerOptions } from '../reliability/circuit-breaker';
 import { closestName } from './suggest';
+import { LogoutObserver } from '../observability/observer';
+import { openTelemetryApi, Telemetry, type TelemetrySettings } from '../observability/telemetry';
 import type { BusinessEntityOptions, ChargebeePortalLogoutOptions, RequestValue } from './types';
 
 /** Options after validation, read once at setup. */
@@ -39,6 +41,8 @@ export interface Settings {
   failClosed: boolean;
   onOutcome?: (outcome: PortalSessionOutcome, req: Request | undefined) => void;
   logger: Logger;
+  /** Counts for `stats()`, and OpenTelemetry when the app has it. */
+  observer: LogoutObserver;
 }
 
 /** The `deferred` option after validation. */
@@ -80,6 +84,7 @@ const KNOWN_OPTIONS = new Set([
   'deferred',
   'circuitBreaker',
   'skipCrossSiteGet',
+  'telemetry',
 ]);
 const RETRY_OPTIONS = new Set(['maxAttempts', 'baseDelayMs', 'maxDelayMs']);
 const DEFERRED_OPTIONS = new Set([
@@ -92,6 +97,7 @@ const DEFERRED_OPTIONS = new Set([
   'ratePerMinute',
 ]);
 const BREAKER_OPTIONS = new Set(['failureThreshold', 'coolOffMs']);
+const TELEMETRY_OPTIONS = new Set(['tracerProvider', 'meterProvider']);
 const DEFERRED_STORE_METHODS = ['add', 'takeDue', 'remove', 'size'] as const;
 const COOKIE_OPTIONS = new Set(['name', 'secret', 'signed', 'maxAge', 'secure', 'domain', 'path']);
 const ENTITY_OPTIONS = new Set(['site', 'apiKey', 'baseUrl']);
@@ -232,6 +238,23 @@ function normalizeBreaker(value: unknown): Required<CircuitBreakerOptions> | fal
   };
 }
 
+function normalizeTelemetry(value: unknown): TelemetrySettings {
+  const t = optionalSection(value, 'telemetry', TELEMETRY_OPTIONS);
+  if (t === false) return false;
+  for (const [key, method] of [
+    ['tracerProvider', 'getTracer'],
+    ['meterProvider', 'getMeter'],
+  ] as const) {
+    const provider = t[key] as Record<string, unknown> | undefined;
+    if (provider === undefined) continue;
+    if (typeof provider !== 'object' || provider === null || typeof provider[method] !== 'function')
+      fail(`option telemetry.${key} must be an OpenTelemetry ${key} (an object with ${method}())`);
+    if (!openTelemetryApi())
+      fail(`option telemetry.${key} needs @opentelemetry/api: install it next to your OpenTelemetry SDK`);
+  }
+  return t as TelemetrySettings;
+}
+
 function createClient(
   site: string | undefined,
   apiKey: string,
@@ -268,6 +291,7 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
   const retry = normalizeRetry(o.retry);
   const deferred = normalizeDeferred(o.deferred, failClosed);
   const circuitBreaker = normalizeBreaker(o.circuitBreaker);
+  const telemetry = normalizeTelemetry(o.telemetry);
   if (o.skipCrossSiteGet !== undefined && typeof o.skipCrossSiteGet !== 'boolean')
     fail('option skipCrossSiteGet must be a boolean');
 
@@ -416,6 +440,9 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
     failClosed,
     onOutcome: o.onOutcome,
     logger: o.logger ?? defaultLogger(),
+    observer: new LogoutObserver(
+      new Telemetry(telemetry === false ? null : openTelemetryApi(), telemetry || undefined),
+    ),
   };
 }
 

@@ -60,6 +60,27 @@ export interface DeferredLogoutOptions {
   ratePerMinute?: number | false;
 }
 
+/**
+ * A tracer provider, as `@opentelemetry/api` types it (`TracerProvider`); only `getTracer` is used. Typed here
+ * so that an app without OpenTelemetry compiles without its types.
+ */
+export interface TracerProviderLike {
+  getTracer(name: string, version?: string, options?: { schemaUrl?: string }): unknown;
+}
+
+/** A meter provider, as `@opentelemetry/api` types it (`MeterProvider`); only `getMeter` is used. */
+export interface MeterProviderLike {
+  getMeter(name: string, version?: string, options?: { schemaUrl?: string }): unknown;
+}
+
+/** OpenTelemetry settings (option `telemetry`). */
+export interface TelemetryOptions {
+  /** Where spans go. Default: the global tracer provider of `@opentelemetry/api` (the app's SDK). */
+  tracerProvider?: TracerProviderLike;
+  /** Where metrics go. Default: the global meter provider of `@opentelemetry/api` (the app's SDK). */
+  meterProvider?: MeterProviderLike;
+}
+
 /** Options of {@link chargebeePortalLogout}. Only `apiKey` and one of `site`/`baseUrl` are required. */
 export interface ChargebeePortalLogoutOptions {
   /** Chargebee site name, such as `acme` or `acme-test`. Required unless `baseUrl` is set. */
@@ -148,6 +169,14 @@ export interface ChargebeePortalLogoutOptions {
    * (`deferred: true`) where `req` is `undefined`.
    */
   onOutcome?: (outcome: PortalSessionOutcome, req: Request | undefined) => void;
+  /**
+   * OpenTelemetry spans and metrics, through `@opentelemetry/api` when the app has it installed (an optional
+   * peer dependency): a span per logout and per background attempt, and the metrics listed in the README.
+   * Nothing is recorded until the app registers an OpenTelemetry SDK. Attributes carry ID hashes, never an
+   * ID, an email or the key. `false`: none at all. `{ tracerProvider, meterProvider }`: use these instead of
+   * the global ones. Default `{}` (the global providers).
+   */
+  telemetry?: false | TelemetryOptions;
   /**
    * pino logger used when `req.log` (pino-http) is absent. Default: a pino logger at level `info` writing
    * synchronously to stdout.

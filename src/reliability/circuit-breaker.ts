@@ -21,6 +21,7 @@ export class CircuitBreaker {
   private readonly coolOffMs: number;
   private failures = 0;
   private openedAt: number | undefined;
+  private firstOpenedAt: number | undefined;
   private probing = false;
   /** Grows when the breaker opens or closes: a permit from another generation reports stale news. */
   private generation = 0;
@@ -41,6 +42,14 @@ export class CircuitBreaker {
   /** When a probe will be let through (ms, on this breaker's clock); `undefined` when closed. */
   get retryAt(): number | undefined {
     return this.openedAt === undefined ? undefined : this.openedAt + this.coolOffMs;
+  }
+
+  /**
+   * When the breaker opened after last being closed (ms, on this breaker's clock); failed probes that open it
+   * again keep this time. `undefined` when closed. For health checks: how long Chargebee has been out.
+   */
+  get openSince(): number | undefined {
+    return this.openedAt === undefined ? undefined : this.firstOpenedAt;
   }
 
   /**
@@ -81,6 +90,7 @@ export class CircuitBreaker {
     this.failures += 1;
     // A failed probe reopens for a full cool-off.
     if (permit?.probe || (this.openedAt === undefined && this.failures >= this.failureThreshold)) {
+      if (this.openedAt === undefined) this.firstOpenedAt = this.now();
       this.openedAt = this.now();
       this.generation += 1;
     }

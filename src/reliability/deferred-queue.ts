@@ -49,6 +49,11 @@ export interface DeferredLogoutJob {
    * and `remove`, so that a taker whose lease ran out cannot undo the work of the next taker.
    */
   lease?: string;
+  /**
+   * The W3C `traceparent` of the logout that deferred it, when OpenTelemetry traced that logout: each
+   * background attempt's span links to it. Trace and span IDs only, no secret.
+   */
+  traceparent?: string;
 }
 
 /** What a store that limits the drain's rate answers to `takeDue`. */
@@ -90,6 +95,11 @@ export interface DeferredLogoutStore {
   nextDueAt?(): number | undefined | Promise<number | undefined>;
   /** Up to `limit` jobs kept (all without it), for the shutdown log (only hashes of the IDs are logged). */
   list?(limit?: number): DeferredLogoutJob[] | Promise<DeferredLogoutJob[]>;
+  /**
+   * The smallest `firstAttemptAt` of the jobs kept, or `undefined` when there are none: the age of the
+   * oldest job, for `stats()`, the health check and the metrics. Without it `list()` is read instead.
+   */
+  oldestFirstAttemptAt?(): number | undefined | Promise<number | undefined>;
   /**
    * `true` when jobs outlive this process (a shared store): `close()` then leaves the waiting jobs to the
    * other instances instead of draining them, and logs them as handed over rather than lost. When the store
@@ -188,6 +198,14 @@ export class MemoryDeferredLogoutStore implements DeferredLogoutStore {
       jobs.push(copyJob(entry.job));
     }
     return jobs;
+  }
+
+  oldestFirstAttemptAt(): number | undefined {
+    let oldest: number | undefined;
+    for (const { job } of this.jobs.values()) {
+      if (oldest === undefined || job.firstAttemptAt < oldest) oldest = job.firstAttemptAt;
+    }
+    return oldest;
   }
 }
 
@@ -322,6 +340,24 @@ export class DeferredLogoutQueue {
   /** Jobs in the store, handed-over ones included, and those kept in memory while it does not answer. */
   async size(): Promise<number> {
     return (await this.options.store.size()) + (this.spill?.size() ?? 0);
+  }
+
+  /** `firstAttemptAt` of the oldest job in the store; `undefined` when empty or when the store cannot tell. */
+  async oldestFirstAttemptAt(): Promise<number | undefined> {
+    const store = this.options.store;
+    const shared = store.oldestFirstAttemptAt
+      ? await store.oldestFirstAttemptAt()
+      : (store.list ? await store.list() : []).reduce<number | undefined>(
+          (oldest, job) => Math.min(oldest ?? Infinity, job.firstAttemptAt),
+          undefined,
+        );
+    const kept = this.spill?.oldestFirstAttemptAt();
+    return shared === undefined ? kept : kept === undefined ? shared : Math.min(shared, kept);
+  }
+
+  /** Whether the store outlives this process. */
+  get durable(): boolean {
+    return this.options.store.durable === true;
   }
 
   /**
