@@ -1,7 +1,8 @@
 /**
  * Secrets and privacy: the integration flows run with a recognisable API key, email and portal-session
- * IDs; every log line (the logger and req.log) and every error that reaches the app (its error handler,
- * the errors in the outcome, remember()'s errors) is captured, and none of them may contain any of these.
+ * IDs; every log line (the logger and req.log), every error that reaches the app (its error handler,
+ * the errors in the outcome, remember()'s errors), every OpenTelemetry span (name, attributes, status,
+ * events, links) and every metric data point's attributes are captured, and none may contain any of these.
  */
 import { inspect } from 'node:util';
 import express, { type ErrorRequestHandler, type Request } from 'express';
@@ -13,6 +14,7 @@ import { chargebeePortalLogout, type ChargebeePortalLogoutOptions, type PortalLo
 import { signCookieValue } from '../src/remembered/cookie-signature';
 import { captureLogs } from './helpers/log-capture';
 import { waitFor } from './helpers/harness';
+import { otelSuite } from './helpers/otel';
 
 const API_KEY = 'live_RECOGNISABLE_SECRET_KEY_7f3a9c';
 const WRONG_KEY = 'live_RECOGNISABLE_WRONG_KEY_1b2c';
@@ -25,6 +27,7 @@ const hostErrors: unknown[] = [];
 const outcomes: PortalLogoutOutcome[] = [];
 const ids: string[] = [];
 const middlewares: Array<{ close(o?: { timeoutMs?: number }): Promise<void> }> = [];
+const otel = otelSuite();
 
 beforeAll(async () => {
   emulator = await ChargebeeEmulator.start({ sites: { 'acme-test': { apiKey: API_KEY } } });
@@ -108,7 +111,7 @@ function renderings(error: unknown): string[] {
   ];
 }
 
-it('no log line and no error reaching the app contains the API key, the email or a portal-session ID', async () => {
+it('no log line, no error reaching the app, no span and no metric contains the API key, the email or a portal-session ID', async () => {
   // A normal logout, with an ASCII and a non-ASCII email.
   const ok = app();
   await loginAndLogout(ok.app, [newPortal(), newPortal()]);
@@ -187,7 +190,22 @@ it('no log line and no error reaching the app contains the API key, the email or
     'the deferred logouts',
   );
   await waitFor(() => logs.text().includes('max_age'), 8000, 'the maximum age');
+  const points = await otel.points(); // before close(), which stops the gauges
   await Promise.all(middlewares.map((m) => m.close({ timeoutMs: 200 })));
+  const spans = otel.spans();
+  const telemetry = [
+    ...spans.map((span) =>
+      JSON.stringify({
+        name: span.name,
+        attributes: span.attributes,
+        status: span.status,
+        events: span.events,
+        links: span.links.map((l) => l.attributes ?? {}),
+        resource: span.resource.attributes,
+      }),
+    ),
+    ...points.map((p) => JSON.stringify({ name: p.name, attributes: p.attributes })),
+  ];
 
   const texts = [logs.text(), ...hostErrors.flatMap(renderings)];
   for (const outcome of outcomes)
@@ -206,6 +224,21 @@ it('no log line and no error reaching the app contains the API key, the email or
   );
   expect(logs.lines.length).toBeGreaterThan(20);
   expect(logs.text()).toMatch(/not drained/);
+  // Spans and metrics were recorded for all of it: logouts, background attempts, failures.
+  expect(spans.filter((sp) => sp.name === 'chargebee_portal_logout.logout').length).toBeGreaterThan(10);
+  expect(spans.some((sp) => sp.name === 'chargebee_portal_logout.deferred_attempt')).toBe(true);
+  expect(new Set(points.map((p) => p.name))).toEqual(
+    new Set([
+      'chargebee_portal_logout.portal_sessions',
+      'chargebee_portal_logout.logout.duration',
+      'chargebee_portal_logout.chargebee.call.duration',
+      'chargebee_portal_logout.portal_session.attempts',
+      'chargebee_portal_logout.deferred_queue.depth',
+      'chargebee_portal_logout.deferred_queue.oldest_job.age',
+      'chargebee_portal_logout.circuit.state',
+    ]),
+  );
+  texts.push(...telemetry);
 
   const secrets = [
     API_KEY,
