@@ -4,15 +4,13 @@
  * endpoint with client authentication and PKCE), the example app in a child process (see the fixture
  * for why), and the Chargebee emulator.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import request from 'supertest';
 import { ChargebeeEmulator } from '../../src/testing';
 import { listen } from '../helpers/listen';
+import { startChildApp } from '../helpers/child-app';
 
 const API_KEY = 'test_OIDCKEY_8';
 const CLIENT_ID = 'portal-demo';
@@ -114,7 +112,7 @@ function createIssuer(urlOf: () => string) {
 let emulator: ChargebeeEmulator;
 let issuerServer: Awaited<ReturnType<typeof listen>>;
 let issuer: ReturnType<typeof createIssuer>;
-let child: ChildProcessWithoutNullStreams;
+let child: Awaited<ReturnType<typeof startChildApp>>;
 let appUrl: string;
 
 beforeAll(async () => {
@@ -124,7 +122,6 @@ beforeAll(async () => {
   issuerServer = await listen((req, res) => void issuer.handler(req, res));
   issuerUrl = issuerServer.url;
 
-  const tsx = join(__dirname, '../../node_modules/.bin/tsx');
   const config = {
     issuerBaseURL: issuerUrl,
     clientID: CLIENT_ID,
@@ -132,19 +129,12 @@ beforeAll(async () => {
     chargebeeBaseUrl: emulator.baseUrl(),
     chargebeeApiKey: API_KEY,
   };
-  child = spawn(tsx, [join(__dirname, 'fixtures/openid-connect-app.ts')], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', OIDC_APP_CONFIG: JSON.stringify(config) },
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  const exited = once(child, 'exit').then(() => Promise.reject(new Error(`the example app exited: ${stderr}`)));
-  const [line] = (await Promise.race([once(createInterface({ input: child.stdout }), 'line'), exited])) as [string];
-  appUrl = (JSON.parse(line) as { url: string }).url;
+  child = await startChildApp(join(__dirname, 'fixtures/openid-connect-app.ts'), 'OIDC_APP_CONFIG', config);
+  appUrl = child.url;
 }, 20000);
 
 afterAll(async () => {
-  child.kill('SIGTERM');
-  await once(child, 'exit');
+  await child.stop();
   await issuerServer.close();
   await emulator.close();
 });
