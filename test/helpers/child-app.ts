@@ -5,17 +5,18 @@ import { createInterface } from 'node:readline';
 
 /**
  * Runs a fixture app (a TypeScript file, through tsx) in a process of its own, with `config` as JSON in the
- * environment variable `envName`; resolves once it printed its `{"url"}` line. `stop()` sends SIGTERM and
+ * environment variable `envName` (plus `env`); resolves once it printed its `{"url"}` line. `stop()` sends SIGTERM and
  * waits for the exit.
  */
 export async function startChildApp(
   fixture: string,
   envName: string,
   config: unknown,
+  env: Record<string, string> = {},
 ): Promise<{ url: string; child: ChildProcessWithoutNullStreams; stop: () => Promise<void> }> {
   const tsx = join(__dirname, '../../node_modules/.bin/tsx');
   const child = spawn(tsx, [fixture], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', [envName]: JSON.stringify(config) },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, [envName]: JSON.stringify(config) },
   });
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
