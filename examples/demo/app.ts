@@ -204,6 +204,7 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
       }),
     );
     const shown = flash.get(req);
+    const stats = await portalLogout.stats();
     res.type('html').send(
       renderHome({
         user,
@@ -211,6 +212,7 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
         notice: shown?.notice,
         lastLogout: shown?.logout,
         chargebee: { emulatorUrl, description },
+        stats,
       }),
     );
   });
@@ -256,6 +258,9 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
       res.redirect(303, '/');
     });
   });
+
+  // The snapshot as JSON, 503 when the queue or a circuit breaker is past its limit: for monitoring.
+  app.get('/healthz/chargebee', portalLogout.healthCheck());
 
   const onError: ErrorRequestHandler = (err: unknown, req, res, _next) => {
     const { status: code, name, message } = (err ?? {}) as { status?: unknown; name?: unknown; message?: unknown };

@@ -1,5 +1,5 @@
 /** The demo's one HTML page. Pure functions from data to HTML; every value goes through `escapeHtml`. */
-import type { PortalLogoutOutcome, PortalSessionStatus } from '../../src';
+import type { PortalLogoutOutcome, PortalLogoutStats, PortalSessionStatus } from '../../src';
 
 export interface PortalSessionRow {
   idHash: string;
@@ -23,6 +23,8 @@ export interface HomePage {
   notice?: string;
   lastLogout?: LogoutSummary;
   chargebee: { emulatorUrl?: string; description: string };
+  /** `portalLogout.stats()`, shown at the bottom. */
+  stats?: PortalLogoutStats;
 }
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -85,6 +87,36 @@ function outcomeBox(summary: LogoutSummary): string {
 <p>Signed out at ${escapeHtml(new Date(summary.at).toISOString().slice(11, 19))} UTC: ${escapeHtml(RESULT_WORDS[summary.result] ?? summary.result)}</p>${table}</section>`;
 }
 
+/** Counts that are not zero, as `name n` pairs; "none" when all are. */
+function counts(values: Record<string, number>): string {
+  const shown = Object.entries(values).filter(([, n]) => n > 0);
+  return shown.length ? shown.map(([k, n]) => `${escapeHtml(k)} <strong>${n}</strong>`).join(', ') : 'none';
+}
+
+function statsBox(stats: PortalLogoutStats): string {
+  const q = stats.queue;
+  const queue = q
+    ? `${q.depth ?? 'unknown'} waiting, ${q.inFlight} under way, oldest ${q.oldestJobAgeMs === null ? '-' : `${Math.round(q.oldestJobAgeMs / 1000)} s`}; since start: ${q.queued} queued, ${q.done} done, ${q.expired} expired, ${q.lost} lost`
+    : 'off';
+  const circuits = stats.circuits.length
+    ? stats.circuits
+        .map(
+          (c) =>
+            `${escapeHtml(c.site)}: <strong>${escapeHtml(c.state)}</strong>${c.openForMs === null ? '' : ` for ${Math.round(c.openForMs / 1000)} s`}`,
+        )
+        .join(', ')
+    : 'off';
+  return `<section id="stats"><h2>The middleware since ${escapeHtml(stats.since.slice(11, 19))} UTC</h2>
+<p class="muted">From <code>portalLogout.stats()</code>; the same JSON is served at <a href="/healthz/chargebee">/healthz/chargebee</a>.</p>
+<table><tbody>
+<tr><th>Logouts</th><td id="stats-logouts">${counts(stats.logouts)}</td></tr>
+<tr><th>Portal sessions</th><td id="stats-portal-sessions">${counts(stats.portalSessions)}</td></tr>
+<tr><th>Deferred, final</th><td id="stats-deferred">${counts(stats.deferredResults)}</td></tr>
+<tr><th>Queue</th><td id="stats-queue">${escapeHtml(queue)}</td></tr>
+<tr><th>Circuit breaker</th><td id="stats-circuits">${circuits}</td></tr>
+</tbody></table></section>`;
+}
+
 export function renderHome(page: HomePage): string {
   const parts: string[] = [
     '<h1>chargebee-portal-logout demo</h1>',
@@ -113,6 +145,7 @@ export function renderHome(page: HomePage): string {
       `<h2>What Chargebee saw</h2><p>The emulator's page <a href="${url}" target="_blank" rel="noopener">${url}</a> lists each portal session, its status, and the origin headers its logout carried (IP, device, email, entity).</p>`,
     );
   }
+  if (page.stats) parts.push(statsBox(page.stats));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>chargebee-portal-logout demo</title><style>${STYLE}</style></head>

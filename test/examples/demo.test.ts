@@ -97,6 +97,25 @@ describe('demo app (examples/demo/app.ts)', () => {
     }
   });
 
+  it("shows the middleware's stats on the page and serves them as JSON at /healthz/chargebee", async () => {
+    const demo = await startDemo();
+    try {
+      const before = (await demo.agent.get('/').expect(200)).text;
+      expect(before).toMatch(/<td id="stats-logouts">none<\/td>/);
+      await signInAndOpenPortal(demo.agent);
+      await demo.agent.post('/logout').expect(303);
+      const page = (await demo.agent.get('/').expect(200)).text;
+      expect(page).toMatch(/<td id="stats-logouts">ended <strong>1<\/strong><\/td>/);
+      expect(page).toMatch(/<td id="stats-portal-sessions">logged_out <strong>1<\/strong><\/td>/);
+      expect(page).toMatch(/<td id="stats-queue">0 waiting, 0 under way, oldest -; since start: 0 queued/);
+      expect(page).toMatch(/<td id="stats-circuits">127\.0\.0\.1:\d+\/acme-test: <strong>closed<\/strong><\/td>/);
+      const health = await demo.agent.get('/healthz/chargebee').expect(200);
+      expect(health.body).toMatchObject({ status: 'ok', stats: { logouts: { ended: 1 } } });
+    } finally {
+      await demo.close();
+    }
+  });
+
   it('shows a portal session that could not be logged out as failed, with the status Chargebee answered', async () => {
     const demo = await startDemo();
     try {
