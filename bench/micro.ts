@@ -46,13 +46,13 @@ const body = JSON.stringify({ portal_session: session });
  * writes to stdout would never run within the loop, and the log line would look cheaper than it is.
  * The harness pays the same turn, and its time is subtracted.
  */
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+export const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const stubAdapter: AxiosAdapter = async (config) => {
   await nextTurn();
   return { data: body, status: 200, statusText: 'OK', headers: {}, config };
 };
 
-type Middleware = (req: Request, res: Response, next: (err?: unknown) => void) => void;
+export type Middleware = (req: Request, res: Response, next: (err?: unknown) => void) => void;
 
 function fakeRequest(): Request {
   return {
@@ -62,7 +62,7 @@ function fakeRequest(): Request {
   } as unknown as Request;
 }
 
-function runOnce(middleware: Middleware): Promise<void> {
+export function runOnce(middleware: Middleware): Promise<void> {
   const res = { locals: {} } as unknown as Response;
   return new Promise((resolve, reject) =>
     middleware(fakeRequest(), res, (err) => (err ? reject(err as Error) : resolve())),
@@ -70,7 +70,7 @@ function runOnce(middleware: Middleware): Promise<void> {
 }
 
 /** Microseconds per call, after a warm-up; bounded by count and by time. */
-async function perCall(fn: () => Promise<unknown>): Promise<number> {
+export async function perCall(fn: () => Promise<unknown>): Promise<number> {
   const warmupEnd = performance.now() + MAX_MS_PER_CASE / 4;
   for (let i = 0; i < WARMUP && performance.now() < warmupEnd; i++) await fn();
   const started = performance.now();
@@ -83,7 +83,7 @@ async function perCall(fn: () => Promise<unknown>): Promise<number> {
   return ((performance.now() - started) * 1000) / n;
 }
 
-function withStubbedClient(options: { logger?: pino.Logger }): Middleware {
+export function withStubbedClient(options: { logger?: pino.Logger }): Middleware {
   const middleware = library.chargebeePortalLogout({ baseUrl: BASE_URL, apiKey: 'test_key', ...options });
   Object.assign(middleware.clientFor(), {
     logout: async () => {

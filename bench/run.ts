@@ -2,10 +2,10 @@
  * `npm run bench`: our middleware against the logout routes a user would write instead.
  *
  * Three processes on loopback: the Chargebee emulator (src/testing/cli.ts, compiled), the app with the four routes
- * (bench/app.ts), and this one, which generates the load with autocannon. Then two in-process
- * benchmarks: memory (bench/memory.ts) and per-request work (bench/micro.ts). Prints tables, checks the
- * performance targets (bench/README.md), and writes every figure to bench/results/. Every child is killed
- * at the end.
+ * (bench/app.ts), and this one, which generates the load with autocannon. Then in-process benchmarks:
+ * memory (bench/memory.ts), per-request work (bench/micro.ts) and what OpenTelemetry costs
+ * (bench/telemetry.ts). Prints tables, checks the performance targets (bench/README.md), and writes every
+ * figure to bench/results/. Every child is killed at the end.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -13,6 +13,7 @@ import path from 'node:path';
 import { median, runCapped, runLoad, type CappedResult, type LoadResult } from './load';
 import type { MemoryResult } from './memory';
 import type { MicroResult } from './micro';
+import { runTelemetryBench, telemetryReport, type TelemetryResult } from './telemetry';
 import {
   buildLibrary,
   killAll,
@@ -43,7 +44,7 @@ const OUTAGE_REQUESTS = 20;
 /** Logouts per run once route 4's breaker is open: enough for a p99 worth the name. */
 const BREAKER_REQUESTS = 1000;
 /** The whole run stops (children killed, exit code 1) past this, whatever is running. */
-const DEADLINE_MS = 290_000;
+const DEADLINE_MS = 350_000;
 
 /** One run: the load's figures, the app process's CPU time per logout, and whether the work was real. */
 type Run = LoadResult & { cpuUsPerLogout: number; emulatorCpuUsPerLogout?: number; verified: boolean };
@@ -315,6 +316,12 @@ function checks(results: Results): Check[] {
     value: `${u.middlewareUs.toFixed(1)} µs`,
     met: u.middlewareUs < 50,
   });
+  const t = results.telemetry;
+  out.push({
+    target: 'OpenTelemetry API without an SDK: within noise of no API',
+    value: `${t.apiCostUs >= 0 ? '+' : ''}${t.apiCostUs} µs (noise ${t.noiseUs} µs)`,
+    met: t.apiCostUs <= Math.max(t.noiseUs, 1),
+  });
   return out;
 }
 
@@ -336,6 +343,7 @@ interface Results {
   memory: MemoryResult;
   memoryHttp: MemoryResult;
   micro: MicroResult;
+  telemetry: TelemetryResult;
   seconds?: number;
 }
 
@@ -396,6 +404,8 @@ async function main(): Promise<void> {
   partial.memoryHttp = await runChild<MemoryResult>('bench/memory.ts', ['--expose-gc'], ['http', '20000'], 90_000);
   step('per-request work (upstream call stubbed)');
   partial.micro = await runChild<MicroResult>('bench/micro.ts', [], [], 60_000);
+  step('OpenTelemetry: without the API, the API without an SDK, the SDK with in-memory exporters');
+  partial.telemetry = await runTelemetryBench((script, args) => runChild(script, [], args, 60_000));
 
   machine.loadAverageEnd = os.loadavg().map(round2);
   partial.seconds = round1((performance.now() - started) / 1000);
@@ -492,6 +502,7 @@ function report(results: Results): void {
   log(
     `Per-request work (µs per logout, harness of ${u.harnessUs} µs subtracted): middleware ${u.middlewareUs} (with a silent logger ${u.middlewareSilentLogUs}); with our client and axios, transport stubbed ${u.middlewareWithAxiosUs}; a bare axios.post ${u.plainAxiosUs}`,
   );
+  log(telemetryReport(results.telemetry));
   log('');
   const checked = [
     ...[results.healthy, results.healthyLatency].flatMap((byRoute) => Object.values(byRoute)),

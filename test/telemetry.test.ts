@@ -379,6 +379,23 @@ describe('the telemetry option', () => {
     expect(await h.portalLogout.stats()).toMatchObject({ logouts: { ended: 1 } });
   });
 
+  it('still records the metrics when only the tracer fails', async () => {
+    const throwing = {
+      getTracer: () => ({
+        startSpan: () => {
+          throw new Error('tracer broken');
+        },
+      }),
+    };
+    const h = suite.setup({ telemetry: { tracerProvider: throwing } });
+    h.remember([newPortal()]);
+    await h.logout();
+    const points = await otel.points();
+    expect(total(points, M.portalSessions, { 'chargebee_portal_logout.status': 'logged_out' })).toBe(1);
+    expect(total(points, M.logoutDuration)).toBe(1);
+    expect(otel.spansNamed(LOGOUT)).toEqual([]);
+  });
+
   it('refuses a provider without its method, naming the option', () => {
     const base = { apiKey: API_KEY, site: 'acme-test' };
     expect(() => chargebeePortalLogout({ ...base, telemetry: { tracerProvider: {} as never } })).toThrow(

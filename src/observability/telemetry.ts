@@ -118,6 +118,7 @@ interface Instruments {
 export class Telemetry {
   private readonly tracer: Tracer | undefined;
   private readonly noopMeter: (new () => unknown) | undefined;
+  private readonly noopTracerProvider: unknown;
   private instruments: Instruments | undefined;
   /** A provider whose meter is the API's no-op one: asked once, then skipped. */
   private noopProvider: unknown;
@@ -137,6 +138,8 @@ export class Telemetry {
       this.tracer = undefined;
     }
     this.noopMeter = api.createNoopMeter().constructor as new () => unknown;
+    // A proxy provider with no delegate hands out the API's no-op tracer provider: this one.
+    this.noopTracerProvider = new api.ProxyTracerProvider().getDelegate();
   }
 
   /** True when spans or metrics may be recorded at all. */
@@ -151,25 +154,27 @@ export class Telemetry {
   logout(work: () => Promise<PortalLogoutOutcome>): Promise<PortalLogoutOutcome> {
     const api = this.api;
     const span = this.startSpan(SPAN_NAMES.logout);
-    if (!api || !span) return work();
+    if (!api || (!span && !this.meter())) return work();
     let running: Promise<PortalLogoutOutcome>;
     try {
-      running = api.context.with(api.trace.setSpan(api.context.active(), span), work);
+      running = span ? api.context.with(api.trace.setSpan(api.context.active(), span), work) : work();
     } catch (error) {
       running = Promise.reject(error);
     }
     return running.then(
       (outcome) => {
-        this.endLogoutSpan(span, outcome);
+        if (span) this.endLogoutSpan(span, outcome);
+        else this.recordLogout(outcome);
         return outcome;
       },
       (error: unknown) => {
-        this.safely(() => {
-          span.setAttribute(ATTRIBUTES.result, 'failed');
-          span.setAttribute(ATTRIBUTES.errorType, errorType(error));
-          span.setStatus({ code: api.SpanStatusCode.ERROR, message: 'the logout failed unexpectedly' });
-          span.end();
-        });
+        if (span)
+          this.safely(() => {
+            span.setAttribute(ATTRIBUTES.result, 'failed');
+            span.setAttribute(ATTRIBUTES.errorType, errorType(error));
+            span.setStatus({ code: api.SpanStatusCode.ERROR, message: 'the logout failed unexpectedly' });
+            span.end();
+          });
         throw error;
       },
     );
@@ -184,7 +189,7 @@ export class Telemetry {
 
   /** Times one Chargebee call. */
   call<T>(site: string, background: boolean, call: () => Promise<T>): Promise<T> {
-    if (!this.enabled) return call();
+    if (!this.meter()) return call();
     const started = performance.now();
     const record = (error: unknown) =>
       this.safely(() => {
@@ -211,7 +216,7 @@ export class Telemetry {
   /** The W3C `traceparent` of the active span, kept in a deferred job for the link of its attempts. */
   traceparent(): string | undefined {
     const api = this.api;
-    if (!api || !this.enabled) return undefined;
+    if (!api || !this.tracing()) return undefined;
     try {
       const context = api.trace.getSpanContext(api.context.active());
       if (!context || !api.isSpanContextValid(context)) return undefined;
@@ -295,11 +300,23 @@ export class Telemetry {
     this.safely(() => this.unobserve(this.instruments));
   }
 
+  /**
+   * False when no span can be recorded: no tracer, or the global provider is still the API's no-op one (no
+   * SDK registered), in which case the span, its context and its attributes are skipped altogether.
+   */
+  private tracing(): boolean {
+    const api = this.api;
+    if (!api || !this.tracer || this.closed) return false;
+    if (this.settings?.tracerProvider) return true;
+    const global = api.trace.getTracerProvider();
+    return !(global instanceof api.ProxyTracerProvider && global.getDelegate() === this.noopTracerProvider);
+  }
+
   private startSpan(
     name: string,
     options: { root?: boolean; links?: Link[]; attributes?: Attributes } = {},
   ): Span | undefined {
-    if (!this.api || !this.tracer || this.closed) return undefined;
+    if (!this.tracing() || !this.tracer || !this.api) return undefined;
     try {
       return this.tracer.startSpan(name, { kind: this.api.SpanKind.INTERNAL, ...options });
     } catch {
