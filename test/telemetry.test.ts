@@ -410,6 +410,20 @@ describe('the telemetry option', () => {
   });
 });
 
+describe('a logout that rejects (a bug in the logout itself)', () => {
+  it('ends its span with status ERROR and the error type, and counts it as failed', async () => {
+    const telemetry = new Telemetry(api, {});
+    await expect(telemetry.logout(() => Promise.reject(new RangeError('bug')))).rejects.toThrow('bug');
+    const [span] = otel.spansNamed(LOGOUT);
+    expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: 'the logout failed unexpectedly' });
+    expect(span.attributes).toEqual({ 'chargebee_portal_logout.result': 'failed', 'error.type': 'RangeError' });
+    const points = await otel.points();
+    expect(
+      total(points, M.logoutDuration, { 'chargebee_portal_logout.result': 'failed', 'error.type': 'RangeError' }),
+    ).toBe(1);
+  });
+});
+
 describe('the link of a background attempt', () => {
   it('is left out for a job whose traceparent is malformed (a shared store holds any data)', async () => {
     for (const bad of [

@@ -30,10 +30,16 @@ export class LogoutObserver {
 
   /** Runs one logout inside its span and counts its outcome. */
   logout(work: () => Promise<PortalLogoutOutcome>): Promise<PortalLogoutOutcome> {
-    return this.telemetry.logout(work).then((outcome) => {
-      this.counts.logout(outcome);
-      return outcome;
-    });
+    return this.telemetry.logout(work).then(
+      (outcome) => {
+        this.counts.logout(outcome);
+        return outcome;
+      },
+      (error: unknown) => {
+        this.counts.logout({ result: 'failed', portalSessions: [], durationMs: 0 });
+        throw error;
+      },
+    );
   }
 
   /** A logout that made no call at all (a cross-site GET). */

@@ -155,6 +155,7 @@ export class Telemetry {
     const api = this.api;
     const span = this.startSpan(SPAN_NAMES.logout);
     if (!api || (!span && !this.meter())) return work();
+    const started = performance.now();
     let running: Promise<PortalLogoutOutcome>;
     try {
       running = span ? api.context.with(api.trace.setSpan(api.context.active(), span), work) : work();
@@ -175,6 +176,12 @@ export class Telemetry {
             span.setStatus({ code: api.SpanStatusCode.ERROR, message: 'the logout failed unexpectedly' });
             span.end();
           });
+        this.recordLogout({
+          result: 'failed',
+          portalSessions: [],
+          error: error instanceof Error ? error : new Error('the logout failed unexpectedly'),
+          durationMs: performance.now() - started,
+        });
         throw error;
       },
     );
