@@ -60,6 +60,30 @@ describe('the published package', () => {
     ]);
   });
 
+  it('declares @opentelemetry/api as an optional peer dependency', () => {
+    expect(packageJson.peerDependencies['@opentelemetry/api']).toBe('^1.3.0');
+    expect(packageJson.peerDependenciesMeta['@opentelemetry/api']).toEqual({ optional: true });
+  });
+
+  it('has public types that compile without @opentelemetry/api installed (no .d.ts reachable from an entry imports it)', () => {
+    const seen = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = readFileSync(file, 'utf8');
+      expect(text).not.toMatch(/from '@opentelemetry\/api'|import\('@opentelemetry\/api'\)/);
+      for (const [, spec] of text.matchAll(/(?:from|import\()\s*'(\.{1,2}\/[^']+)'/g))
+        for (const candidate of [`${spec}.d.ts`, `${spec}/index.d.ts`]) {
+          const target = path.join(path.dirname(file), candidate);
+          if (existsSync(target)) visit(target);
+        }
+    };
+    visit(path.join(outDir, 'index.d.ts'));
+    visit(path.join(outDir, 'testing/index.d.ts'));
+    expect(seen.size).toBeGreaterThan(10);
+    expect([...seen].some((f) => f.endsWith('observability/stats.d.ts'))).toBe(true);
+  });
+
   it('declares express as a peer dependency for Express 4 and 5', () => {
     expect(packageJson.peerDependencies.express).toBe('^4.17.0 || ^5.0.0');
   });
