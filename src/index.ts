@@ -15,6 +15,8 @@ export type {
   RetryOptions,
   DeferredLogoutOptions,
   TelemetryOptions,
+  TracerProviderLike,
+  MeterProviderLike,
 } from './options/types';
 export type { CircuitBreakerOptions } from './reliability/circuit-breaker';
 export type { PortalSessionCookieOptions } from './remembered/cookie-store';
@@ -27,8 +29,13 @@ export type {
   PortalSessionStatus,
   PortalSessionReason,
 } from './logout/outcome';
-export type { PortalLogoutStats } from './observability/stats';
-export type { HealthCheckOptions, HealthReport } from './observability/health';
+export type {
+  PortalLogoutStats,
+  DeferredQueueSnapshot,
+  CircuitSnapshot,
+  DeferredResultStatus,
+} from './observability/stats';
+export type { HealthCheckOptions, HealthReport, HealthCheckHandler } from './observability/health';
 export {
   ChargebeeClient,
   type ChargebeeClientOptions,

@@ -1,5 +1,4 @@
 import type { PortalLogoutOutcome, PortalSessionStatus } from '../logout/outcome';
-import type { CircuitState } from '../reliability/circuit-breaker';
 
 /** The snapshot `portalLogout.stats()` resolves with. Plain JSON: counts, states and ages, no ID or email. */
 export interface PortalLogoutStats {
@@ -42,7 +41,8 @@ export interface DeferredQueueSnapshot {
 export interface CircuitSnapshot {
   /** The site: `acme` for `https://acme.chargebee.com`, else host and path (`127.0.0.1:4100/acme-test`). */
   site: string;
-  state: CircuitState;
+  /** `open`: no call is made; `half_open`: the cool-off is over and one probe may go. */
+  state: 'closed' | 'open' | 'half_open';
   /** How long it has been open (failed probes included) in ms; `null` when closed. */
   openForMs: number | null;
 }
