@@ -57,5 +57,16 @@ export default tseslint.config(
     files: ['test/**/*.ts', 'examples/**/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },
+  {
+    // Excluded from the root tsconfig (its imports need decorators): typed with the NestJS recipe's tsconfig.
+    files: ['test/examples/fixtures/nestjs-app.ts'],
+    languageOptions: {
+      parserOptions: {
+        projectService: false,
+        project: './examples/nestjs/tsconfig.json',
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+  },
   { files: ['**/*.mjs'], ...tseslint.configs.disableTypeChecked },
 );

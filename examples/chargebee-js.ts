@@ -72,7 +72,7 @@ export function createChargebeeJsApp({
   app.get('/portal.js', (_req, res) => res.type('text/javascript').send(PORTAL_SCRIPT));
 
   app.post('/login', (req, res) => {
-    const email: unknown = req.body?.email; // a stand-in for your real sign-in
+    const email = (req.body as { email?: unknown } | undefined)?.email; // a stand-in for your real sign-in
     if (typeof email !== 'string' || !email.includes('@')) return res.sendStatus(400);
     req.session.shopper = { email, customerId: chargebeeCustomerIdFor(email) };
     res.redirect(303, '/');

@@ -68,7 +68,9 @@ class AccountController {
   @HttpCode(200)
   async logout(@Req() req: Request, @Res({ passthrough: true }) res: Response) {
     const outcome = res.locals.chargebeePortalLogout;
-    await new Promise<void>((resolve, reject) => req.session.destroy((err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) => {
+      req.session.destroy((err?: Error) => (err ? reject(err) : resolve()));
+    });
     return { signedOut: true, portalSessions: outcome?.result };
   }
 

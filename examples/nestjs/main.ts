@@ -15,9 +15,13 @@ export async function createNestApp(options: {
   sessionSecret: string;
   logger?: NestApplicationOptions['logger'];
 }): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(options.chargebee), {
-    ...(options.logger === undefined ? {} : { logger: options.logger }),
-  });
+  // Nest types its options as classes; its documentation passes plain objects, as here.
+  /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
+  const app = await NestFactory.create<NestExpressApplication>(
+    AppModule.forRoot(options.chargebee),
+    options.logger === undefined ? {} : { logger: options.logger },
+  );
+  /* eslint-enable @typescript-eslint/no-unsafe-class-instance-assignment */
   app.use(session({ secret: options.sessionSecret, resave: false, saveUninitialized: false }));
   app.enableShutdownHooks();
   return app;

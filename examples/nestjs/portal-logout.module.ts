@@ -25,7 +25,9 @@ class PortalLogoutShutdown implements OnApplicationShutdown {
   }
 }
 
+// A dynamic module is a class with a static forRoot(): Nest's own pattern.
 @Module({})
+// eslint-disable-next-line @typescript-eslint/no-extraneous-class
 export class PortalLogoutModule {
   static forRoot(options: ChargebeePortalLogoutOptions): DynamicModule {
     return {

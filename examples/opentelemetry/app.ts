@@ -42,7 +42,7 @@ export function createMonitoredApp({
   app.use(session({ secret: sessionSecret, resave: false, saveUninitialized: false }));
 
   app.post('/login', (req, res) => {
-    const email: unknown = req.body?.email; // a stand-in for your real sign-in
+    const email = (req.body as { email?: unknown } | undefined)?.email; // a stand-in for your real sign-in
     if (typeof email !== 'string' || !email.includes('@')) return res.sendStatus(400);
     req.session.email = email;
     res.redirect(303, '/');

@@ -177,7 +177,7 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
     }
   };
   middleware.stats = () => observer.stats();
-  middleware.healthCheck = (healthOptions) => createHealthCheck(middleware.stats, healthOptions);
+  middleware.healthCheck = (healthOptions) => createHealthCheck(() => observer.stats(), healthOptions);
   return middleware;
 }
 

@@ -71,7 +71,7 @@ export function createHealthCheck(
     try {
       taken = stats();
     } catch (error) {
-      taken = Promise.reject(error);
+      taken = Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     taken
       .then(

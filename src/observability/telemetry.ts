@@ -138,7 +138,9 @@ export class Telemetry {
       this.tracer = undefined;
     }
     this.noopMeter = api.createNoopMeter().constructor as new () => unknown;
-    // A proxy provider with no delegate hands out the API's no-op tracer provider: this one.
+    // A proxy provider with no delegate hands out the API's no-op tracer provider: this one. The API has no
+    // other way to tell that no SDK is registered; the class is deprecated for its next major only.
+    // eslint-disable-next-line @typescript-eslint/no-deprecated
     this.noopTracerProvider = new api.ProxyTracerProvider().getDelegate();
   }
 
@@ -160,7 +162,7 @@ export class Telemetry {
     try {
       running = span ? api.context.with(api.trace.setSpan(api.context.active(), span), work) : work();
     } catch (error) {
-      running = Promise.reject(error);
+      running = Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     return running.then(
       (outcome) => {
@@ -253,7 +255,7 @@ export class Telemetry {
     try {
       running = api.context.with(api.trace.setSpan(api.ROOT_CONTEXT, span), work);
     } catch (error) {
-      running = Promise.reject(error);
+      running = Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     const end = (error: unknown) =>
       this.safely(() => {
@@ -316,6 +318,7 @@ export class Telemetry {
     if (!api || !this.tracer || this.closed) return false;
     if (this.settings?.tracerProvider) return true;
     const global = api.trace.getTracerProvider();
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- see the constructor
     return !(global instanceof api.ProxyTracerProvider && global.getDelegate() === this.noopTracerProvider);
   }
 
@@ -332,6 +335,7 @@ export class Telemetry {
   }
 
   private endLogoutSpan(span: Span, outcome: PortalLogoutOutcome): void {
+    const api = this.api;
     this.safely(() => {
       if (span.isRecording()) {
         const sessions = outcome.portalSessions;
@@ -348,11 +352,11 @@ export class Telemetry {
             sessions.map((p) => p.idHash),
           );
         if (entities.length) span.setAttribute(ATTRIBUTES.businessEntityIds, entities);
-        if (outcome.result === 'failed') {
+        if (outcome.result === 'failed' && api) {
           span.setAttribute(ATTRIBUTES.errorType, logoutErrorType(outcome));
           const failed = sessions.filter((p) => p.status === 'failed').length;
           span.setStatus({
-            code: this.api!.SpanStatusCode.ERROR,
+            code: api.SpanStatusCode.ERROR,
             message: outcome.error
               ? 'could not read the remembered portal sessions'
               : `${failed} portal session(s) could not be logged out`,

@@ -252,7 +252,7 @@ function normalizeTelemetry(value: unknown): TelemetrySettings {
     if (!openTelemetryApi())
       fail(`option telemetry.${key} needs @opentelemetry/api: install it next to your OpenTelemetry SDK`);
   }
-  return t as TelemetrySettings;
+  return t;
 }
 
 function createClient(
