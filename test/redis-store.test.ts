@@ -6,6 +6,7 @@
 import { createClient, createCluster } from 'redis';
 import { createClient as createClient5 } from 'redis5';
 import { RedisDeferredLogoutStore, type RedisClientLike } from '../src/redis';
+import { decodeJob, encodeJob } from '../src/redis/job-codec';
 import type { DeferredLogoutJob, DueJobs } from '../src/reliability/deferred-queue';
 import { captureLogs } from './helpers/log-capture';
 import { startRedisServer, type RedisServer } from './helpers/redis-server';
@@ -55,7 +56,11 @@ const ids = (due: DueJobs) => due.jobs.map((j) => j.portalSessionId).sort();
 describe('RedisDeferredLogoutStore', () => {
   it('keeps a job round trip: every field the next attempt needs, nothing else', async () => {
     const { store } = newStore();
-    const original = job('portal_a', { businessEntityId: 'acme-eu', lastError: 'connect ECONNREFUSED' });
+    const original = job('portal_a', {
+      businessEntityId: 'acme-eu',
+      lastError: 'connect ECONNREFUSED',
+      traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`,
+    });
     expect(await store.add(original)).toBe(true);
     const [taken] = (await store.takeDue(Date.now(), 10)).jobs;
     const { lease, notBefore, ...rest } = taken;
@@ -67,6 +72,15 @@ describe('RedisDeferredLogoutStore', () => {
     const stored = await client.hGet(`${store.prefix}jobs`, 'portal_a');
     expect(stored).not.toContain('ECONNREFUSED');
     expect(stored).not.toContain('portal_a'); // the ID is the field, not repeated in the value
+  });
+
+  it('keeps a well-formed traceparent only; a malformed one is dropped and the job kept', () => {
+    const stored = JSON.parse(encodeJob(job('portal_t', { traceparent: '00-not-a-trace-01' }))) as object;
+    expect(stored).not.toHaveProperty('t');
+    const text = JSON.stringify({ ...stored, t: '<script>' });
+    const decoded = decodeJob('portal_t', text, 0);
+    expect(decoded?.portalSessionId).toBe('portal_t');
+    expect(decoded).not.toHaveProperty('traceparent');
   });
 
   it('keeps one job per portal session: a second deferral of it keeps the queued one', async () => {

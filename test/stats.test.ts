@@ -35,6 +35,7 @@ describe('portalLogout.stats()', () => {
       queue: {
         depth: 0,
         inFlight: 0,
+        inMemory: 0,
         oldestJobAgeMs: null,
         durable: false,
         queued: 0,

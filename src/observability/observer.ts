@@ -87,10 +87,11 @@ export class LogoutObserver {
         bounded(queue.size()),
         bounded(queue.oldestFirstAttemptAt()).then((at) => (typeof at === 'number' ? at : undefined)),
       ]);
-      const { queued, done, expired, lost, inFlight } = queue.stats;
+      const { queued, done, expired, lost, inFlight, inMemory } = queue.stats;
       queueSnapshot = {
         depth: typeof depth === 'number' ? depth : null,
         inFlight,
+        inMemory,
         oldestJobAgeMs: oldest === undefined ? null : Math.max(0, now - oldest),
         durable: queue.durable,
         queued,

@@ -24,6 +24,8 @@ export interface DeferredQueueSnapshot {
   depth: number | null;
   /** Background attempts under way in this process. */
   inFlight: number;
+  /** Jobs kept in this process's memory while a shared store does not answer (counted in `depth` too). */
+  inMemory: number;
   /** Time since the first attempt of the oldest job, in ms; `null` when the queue is empty or cannot tell. */
   oldestJobAgeMs: number | null;
   /** True for a shared store that outlives this process. */

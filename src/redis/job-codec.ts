@@ -22,6 +22,8 @@ interface StoredJob {
   a: number;
   /** Why it was deferred */
   r: DeferReason;
+  /** The W3C traceparent of the logout that deferred it, for the span links of the attempts */
+  t?: string;
 }
 
 const SITE = /^[0-9a-f]{1,64}$/;
@@ -31,6 +33,7 @@ const HEADER_VALUE = /^[^\u0000-\u0008\u000a-\u001f\u007f]{0,2048}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,100}$/;
 const REASONS: ReadonlySet<string> = new Set<DeferReason>(['budget_exhausted', 'attempts_exhausted', 'circuit_open']);
 const MAX_HEADERS = 20;
+const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /** The site tag as the store may use it in a hash field: hex, or '' (one shared bucket). */
 export function storedSite(site: string | undefined): string {
@@ -46,6 +49,7 @@ export function encodeJob(job: DeferredLogoutJob): string {
     f: job.firstAttemptAt,
     a: job.attempts,
     r: job.reason,
+    ...(job.traceparent !== undefined && TRACEPARENT.test(job.traceparent) ? { t: job.traceparent } : {}),
   };
   return JSON.stringify(stored);
 }
@@ -77,6 +81,8 @@ export function decodeJob(id: string, text: string, notBefore: number): Deferred
     notBefore,
     reason: v.r as DeferReason,
     ...(v.s === '' ? {} : { site: v.s }),
+    // Only a link for a span: a malformed one is left out, the job kept.
+    ...(typeof v.t === 'string' && TRACEPARENT.test(v.t) ? { traceparent: v.t } : {}),
   };
 }
 
