@@ -4,6 +4,7 @@
  * the default logger writes); sends its figures over IPC, or prints them when run alone.
  */
 import http from 'node:http';
+import { Readable } from 'node:stream';
 import type { Request, Response } from 'express';
 import axios, { type AxiosAdapter, type AxiosInstance } from 'axios';
 import pino from 'pino';
@@ -47,9 +48,11 @@ const body = JSON.stringify({ portal_session: session });
  * The harness pays the same turn, and its time is subtracted.
  */
 export const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** The client reads answers as a stream (it bounds their size): the stub answers with one. */
 const stubAdapter: AxiosAdapter = async (config) => {
   await nextTurn();
-  return { data: body, status: 200, statusText: 'OK', headers: {}, config };
+  const data = config.responseType === 'stream' ? Readable.from([Buffer.from(body)], { objectMode: false }) : body;
+  return { data, status: 200, statusText: 'OK', headers: {}, config };
 };
 
 export type Middleware = (req: Request, res: Response, next: (err?: unknown) => void) => void;

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { ChargebeeApiError, ChargebeeClient, ChargebeeNetworkError, ChargebeeTimeoutError } from '../src';
 import { VERSION } from '../src/version';
+import { parseRetryAfter } from '../src/chargebee/client';
 import { ChargebeeEmulator } from '../src/testing';
 import packageJson from '../package.json';
 
@@ -209,5 +210,15 @@ describe('ChargebeeClient.create and retrieve', () => {
 
   it('refuses create without a customer ID', async () => {
     await expect(client.create({ customerId: '' })).rejects.toThrow(/customerId/);
+  });
+});
+
+describe('parseRetryAfter', () => {
+  it('reads whole seconds and HTTP dates; ignores anything else and waits over a year', () => {
+    expect(parseRetryAfter('120')).toBe(120);
+    expect(parseRetryAfter(' 0 ')).toBe(0);
+    expect(parseRetryAfter(new Date(Date.now() - 60_000).toUTCString())).toBe(0);
+    for (const bad of ['-1', '1.5', '1e3', 'soon', '', '9'.repeat(400), String(400 * 24 * 3600), undefined, 5])
+      expect(parseRetryAfter(bad)).toBeUndefined();
   });
 });

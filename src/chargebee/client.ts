@@ -1,13 +1,27 @@
 import http from 'node:http';
 import https from 'node:https';
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
-import { ChargebeeApiError, ChargebeeError, ChargebeeNetworkError, ChargebeeTimeoutError } from './errors';
+import type { Readable } from 'node:stream';
+import axios, { type AxiosInstance } from 'axios';
+import { MAX_RESPONSE_BYTES, readBody } from './body';
+import {
+  ChargebeeApiError,
+  ChargebeeError,
+  ChargebeeNetworkError,
+  ChargebeeResponseTooLargeError,
+  ChargebeeTimeoutError,
+} from './errors';
+import { apiKeyForms, emailsOfHeaders, MAX_FIELD_LENGTH, MAX_MESSAGE_LENGTH, Redactor, secretForms } from './redact';
 import { isValidPortalSessionId } from '../identifiers';
 import { isSafeHeaderValue } from '../middleware/origin-headers';
+import { timerDelay } from '../reliability/deadline';
 import { VERSION } from '../version';
 
 /** Default time allowed for one call: a person is waiting on logout, so seconds, not the SDK's 80 s. */
 export const DEFAULT_TIMEOUT_MS = 5000;
+/** Default most sockets one client opens to Chargebee at once; further calls wait for a free one. */
+export const DEFAULT_MAX_SOCKETS = 50;
+/** Longest `Retry-After` taken seriously: a year. A longer (or unreadable) one is ignored. */
+const MAX_RETRY_AFTER_SECONDS = 366 * 24 * 3600;
 
 const SITE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
 const CHARGEBEE_HEADER_NAME = /^chargebee-[a-z0-9-]+$/;
@@ -20,15 +34,23 @@ export interface ChargebeeClientOptions {
   apiKey: string;
   /** Base URL up to and including `/api/v2`, for EU hosts, proxies or the emulator. Overrides `site`. */
   baseUrl?: string;
-  /** Time allowed for one call in milliseconds. Default 5000. */
+  /**
+   * Time allowed for one call in milliseconds, the whole exchange included: connecting, waiting for a free
+   * socket, the answer's headers and its body. Default 5000.
+   */
   timeoutMs?: number;
+  /**
+   * Most sockets open to Chargebee at once (keep-alive agent); further calls wait for a free one, within
+   * their timeout. Bounds the file descriptors an outage burst can take. Default 50.
+   */
+  maxSockets?: number;
 }
 
 /** Per-call options. */
 export interface CallOptions {
   /** Aborts the call; it then rejects with {@link ChargebeeTimeoutError}. */
   signal?: AbortSignal;
-  /** Overrides the client's timeout for this call. */
+  /** Overrides the client's timeout for this call (the whole exchange, body included). */
   timeoutMs?: number;
 }
 
@@ -133,6 +155,8 @@ export class ChargebeeClient {
   readonly timeoutMs: number;
   private readonly http: AxiosInstance;
   private readonly agent: http.Agent;
+  /** The forms of the API key to remove from what Chargebee sends back. */
+  private readonly keyForms: string[];
 
   constructor(options: ChargebeeClientOptions) {
     if (typeof options !== 'object' || options === null)
@@ -149,24 +173,34 @@ export class ChargebeeClient {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!Number.isFinite(this.timeoutMs) || this.timeoutMs <= 0)
       throw new TypeError('option timeoutMs must be a positive number');
+    const maxSockets = options.maxSockets ?? DEFAULT_MAX_SOCKETS;
+    if (!Number.isInteger(maxSockets) || maxSockets < 1 || maxSockets > 10_000)
+      throw new TypeError('option maxSockets must be a whole number from 1 to 10000');
     const secure = this.baseUrl.startsWith('https:');
-    this.agent = secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    const agentOptions = { keepAlive: true, maxSockets };
+    this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
     // The key lives only inside this closure-held instance; axios adds the Basic header per request.
     const apiKey = options.apiKey;
+    this.keyForms = apiKeyForms(apiKey);
     this.http = axios.create({
       baseURL: this.baseUrl,
       [secure ? 'httpsAgent' : 'httpAgent']: this.agent,
       auth: { username: apiKey, password: '' },
       headers: {
         Accept: 'application/json',
+        'Accept-Encoding': 'gzip, deflate',
         'User-Agent': `chargebee-portal-logout/${VERSION} node/${process.version}`,
       },
-      responseType: 'text',
+      // The body is read by readBody, which bounds it before and after decompression; axios's own
+      // maxContentLength counts decompressed bytes only, and its timeout stops once headers arrive.
+      responseType: 'stream',
       transformResponse: [(data: unknown) => data],
+      decompress: false,
+      maxContentLength: -1,
+      maxBodyLength: MAX_RESPONSE_BYTES,
       validateStatus: () => true,
       maxRedirects: 0,
       proxy: false,
-      transitional: { clarifyTimeoutError: true },
     });
   }
 
@@ -180,9 +214,8 @@ export class ChargebeeClient {
     options: CallOptions = {},
   ): Promise<PortalSession> {
     const id = checkPortalSessionId(portalSessionId);
-    // Chargebee's error messages may quote what it was sent; none of it may reach a log through the error.
-    const secrets = [id, headers['chargebee-request-origin-user'], headers['chargebee-request-origin-user-encoded']];
-    return this.portalSession(await this.send('post', `/portal_sessions/${id}/logout`, '', headers, options, secrets));
+    // Chargebee's error messages may quote what it was sent: the ID (and the email of the headers) are redacted.
+    return this.portalSession(await this.send('post', `/portal_sessions/${id}/logout`, '', headers, options, [id]));
   }
 
   /** Creates a portal session for a customer (`POST /portal_sessions`). */
@@ -203,7 +236,7 @@ export class ChargebeeClient {
   /** Reads a portal session (`GET /portal_sessions/{id}`). */
   async retrieve(portalSessionId: string, options: CallOptions = {}): Promise<PortalSession> {
     const id = checkPortalSessionId(portalSessionId);
-    return this.portalSession(await this.send('get', `/portal_sessions/${id}`, undefined, {}, options));
+    return this.portalSession(await this.send('get', `/portal_sessions/${id}`, undefined, {}, options, [id]));
   }
 
   /** Closes idle keep-alive sockets. The client still works afterwards; it simply reconnects. */
@@ -211,6 +244,10 @@ export class ChargebeeClient {
     this.agent.destroy();
   }
 
+  /**
+   * One call with one deadline for the whole exchange: a timer aborts it, whether it is waiting for a
+   * socket, for headers, or for a body that trickles in.
+   */
   private async send(
     method: 'get' | 'post',
     path: string,
@@ -218,38 +255,113 @@ export class ChargebeeClient {
     headers: ChargebeeHeaders,
     options: CallOptions,
     secrets: Array<string | undefined> = [],
-  ): Promise<AxiosResponse<string>> {
+  ): Promise<Answer> {
     const requestHeaders = checkHeaders(headers);
     if (method === 'post') requestHeaders['Content-Type'] = 'application/x-www-form-urlencoded; charset=utf-8';
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    let response: AxiosResponse<string>;
+    const controller = new AbortController();
+    const abort = () => controller.abort();
+    const timer = setTimeout(abort, timerDelay(timeoutMs));
+    const external = options.signal;
+    if (external?.aborted) abort();
+    else external?.addEventListener('abort', abort);
+    let answer: Answer;
     try {
-      response = await this.http.request<string>({
+      const response = await this.http.request<Readable>({
         method,
         url: path,
         data: body,
         headers: requestHeaders,
-        timeout: timeoutMs,
-        signal: options.signal,
+        signal: controller.signal,
       });
+      const status = response.status;
+      const retryAfterSeconds = parseRetryAfter(response.headers?.['retry-after']);
+      const read = await readBody(
+        response.data,
+        response.headers?.['content-encoding'],
+        response.headers?.['content-length'],
+        MAX_RESPONSE_BYTES,
+        controller.signal,
+      );
+      if (read.kind === 'too_large')
+        throw new ChargebeeResponseTooLargeError(status, MAX_RESPONSE_BYTES, retryAfterSeconds);
+      answer = { status, text: read.kind === 'text' ? read.text : undefined, retryAfterSeconds };
     } catch (error) {
-      throw toClientError(error, timeoutMs);
+      if (error instanceof ChargebeeError) throw error;
+      throw controller.signal.aborted ? new ChargebeeTimeoutError(timeoutMs) : toClientError(error);
+    } finally {
+      clearTimeout(timer);
+      external?.removeEventListener('abort', abort);
     }
-    if (response.status >= 200 && response.status < 300) return response;
-    throw apiError(response, secrets);
+    if (answer.status >= 200 && answer.status < 300) return answer;
+    throw this.apiError(answer, secrets, requestHeaders);
   }
 
-  private portalSession(response: AxiosResponse<string>): PortalSession {
-    const session = (parseJson(response.data) as { portal_session?: PortalSession } | undefined)?.portal_session;
+  /** An error answer as an error whose every string from Chargebee is redacted and bounded. */
+  private apiError(answer: Answer, secrets: Array<string | undefined>, headers: ChargebeeHeaders): ChargebeeApiError {
+    const redactor = new Redactor([
+      ...this.keyForms,
+      ...[...secrets, ...emailsOfHeaders(headers)].flatMap((secret) => secretForms(secret)),
+    ]);
+    const parsed = parseJson(answer.text);
+    const body = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : undefined;
+    const field = (...names: string[]) => {
+      for (const name of names) {
+        const value = redactor.clean(body?.[name], MAX_FIELD_LENGTH);
+        if (value !== undefined) return value;
+      }
+      return undefined;
+    };
+    const message =
+      redactor.clean(body?.message, MAX_MESSAGE_LENGTH) ?? redactor.clean(body?.error_msg, MAX_MESSAGE_LENGTH);
+    return new ChargebeeApiError({
+      status: answer.status,
+      message: message
+        ? `Chargebee answered ${answer.status}: ${message}`
+        : `Chargebee answered ${answer.status} with a body that is not a Chargebee error`,
+      apiErrorCode: field('api_error_code', 'error_code'),
+      type: field('type'),
+      param: field('param', 'error_param'),
+      retryAfterSeconds: answer.retryAfterSeconds,
+      unusableBody: body === undefined,
+    });
+  }
+
+  private portalSession(answer: Answer): PortalSession {
+    const session = (parseJson(answer.text) as { portal_session?: PortalSession } | undefined)?.portal_session;
     if (typeof session !== 'object' || session === null || typeof session.id !== 'string') {
       throw new ChargebeeApiError({
-        status: response.status,
-        message: `Chargebee answered ${response.status} without a portal_session object`,
+        status: answer.status,
+        message: `Chargebee answered ${answer.status} without a portal_session object`,
         unusableBody: true,
       });
     }
     return session;
   }
+}
+
+/** An answer whose body was read within bounds (`text` absent when it could not be decoded). */
+interface Answer {
+  status: number;
+  text: string | undefined;
+  retryAfterSeconds: number | undefined;
+}
+
+/**
+ * Seconds from a `Retry-After` header: a whole number of seconds, or an HTTP date (seconds from now,
+ * 0 when past). `undefined` for anything else, and for waits over a year, which no real limit asks for.
+ */
+export function parseRetryAfter(value: unknown): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const text = value.trim();
+  let seconds: number;
+  if (/^\d{1,12}$/.test(text)) seconds = Number(text);
+  else if (/^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(text)) {
+    const at = Date.parse(text);
+    if (!Number.isFinite(at)) return undefined;
+    seconds = Math.max(0, Math.ceil((at - Date.now()) / 1000));
+  } else return undefined;
+  return seconds <= MAX_RETRY_AFTER_SECONDS ? seconds : undefined;
 }
 
 function checkPortalSessionId(id: unknown): string {
@@ -282,32 +394,8 @@ function parseJson(text: unknown): unknown {
   }
 }
 
-function apiError(response: AxiosResponse<string>, secrets: Array<string | undefined>): ChargebeeApiError {
-  const body = parseJson(response.data) as Record<string, unknown> | undefined;
-  const str = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
-  const retryAfter = String(response.headers?.['retry-after'] ?? '');
-  let message = body && typeof body === 'object' ? (str(body.message) ?? str(body.error_msg)) : undefined;
-  for (const secret of secrets) {
-    if (message && secret) message = message.split(secret).join('[redacted]');
-  }
-  return new ChargebeeApiError({
-    status: response.status,
-    message: message
-      ? `Chargebee answered ${response.status}: ${message.replace(/[^\u0020-\u007e]+/g, ' ').slice(0, 300)}`
-      : `Chargebee answered ${response.status} with a body that is not a Chargebee error`,
-    apiErrorCode: body && typeof body === 'object' ? (str(body.api_error_code) ?? str(body.error_code)) : undefined,
-    type: body && typeof body === 'object' ? str(body.type) : undefined,
-    param: body && typeof body === 'object' ? (str(body.param) ?? str(body.error_param)) : undefined,
-    retryAfterSeconds: /^\d+$/.test(retryAfter) ? Number(retryAfter) : undefined,
-    unusableBody: !body || typeof body !== 'object',
-  });
-}
-
-function toClientError(error: unknown, timeoutMs: number): ChargebeeError {
-  if (error instanceof ChargebeeError) return error;
-  const code = typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : undefined;
-  if (code === 'ETIMEDOUT' || code === 'ECONNABORTED' || code === 'ERR_CANCELED' || axios.isCancel(error)) {
-    return new ChargebeeTimeoutError(timeoutMs);
-  }
-  return new ChargebeeNetworkError(code);
+/** A failure without an answer; the system error code is kept when it looks like one. */
+function toClientError(error: unknown): ChargebeeError {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return new ChargebeeNetworkError(typeof code === 'string' && /^[A-Z0-9_]{1,40}$/.test(code) ? code : undefined);
 }

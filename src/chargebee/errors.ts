@@ -37,7 +37,10 @@ export class ChargebeeApiError extends ChargebeeError {
   readonly type: string | undefined;
   /** The request parameter Chargebee blamed, when sent. */
   readonly param: string | undefined;
-  /** Seconds from a `Retry-After` header, when sent with a whole number. */
+  /**
+   * Seconds from a `Retry-After` header, when it held a number of seconds (or an HTTP date) up to a year
+   * ahead; anything else is ignored and the backoff applies.
+   */
   readonly retryAfterSeconds: number | undefined;
   /**
    * True when the body could not be used (not JSON, or no `portal_session` in a success answer). With a
@@ -68,6 +71,26 @@ export class ChargebeeApiError extends ChargebeeError {
   /** True for 401, 403 and `site_not_found`: the API key, its permissions or the site are wrong. */
   get isConfigurationFault(): boolean {
     return this.status === 401 || this.status === 403 || CONFIGURATION_FAULT_CODES.has(this.apiErrorCode ?? '');
+  }
+}
+
+/**
+ * Chargebee (or something in front of it) answered with a body larger than the client reads (64 KB,
+ * compressed or decompressed; a real answer is about 1 KB). Reading stopped at the limit and the
+ * connection was closed. Retryable like any unusable answer of its status.
+ */
+export class ChargebeeResponseTooLargeError extends ChargebeeApiError {
+  /** The limit that was passed, in bytes. */
+  readonly limitBytes: number;
+
+  constructor(status: number, limitBytes: number, retryAfterSeconds?: number) {
+    super({
+      status,
+      message: `Chargebee answered ${status} with a body over ${limitBytes} bytes; it was not read`,
+      retryAfterSeconds,
+      unusableBody: true,
+    });
+    this.limitBytes = limitBytes;
   }
 }
 
