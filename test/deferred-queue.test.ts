@@ -99,7 +99,7 @@ describe('DeferredLogoutQueue', () => {
       j.portalSessionId === 'a' && j.attempts === 2
         ? { error: new ChargebeeApiError({ status: 429, message: 'limit', retryAfterSeconds: 1 }), retryAfterMs: 400 }
         : 'done';
-    const { queue, attempts } = queueWith(script, { concurrency: 1 });
+    const { queue, attempts } = queueWith(script, { concurrency: 1, maxDelayMs: 1000 });
     await queue.enqueue(job('a'));
     await waitFor(() => attempts.length === 1);
     const limitedAt = attempts[0].at;

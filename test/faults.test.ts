@@ -192,7 +192,8 @@ describe('faults that outlast the budget are deferred, and the queue ends them',
   });
 
   it('a 429 whose Retry-After is past the budget: deferred at once, the queue waits as asked', async () => {
-    const { logout, portal, path, finalFor } = setup();
+    // The queue honours a Retry-After up to its deferred.maxDelayMs.
+    const { logout, portal, path, finalFor } = setup({ deferred: { baseDelayMs: 20, maxDelayMs: 2000 } });
     suite.emulator.injectFault({ match: { path }, status: 429, retryAfter: 1, times: 1 });
     const { outcome } = await logout();
     expect(outcome.portalSessions[0]).toMatchObject({

@@ -4,6 +4,7 @@ import {
   isRetryable,
   MIN_ATTEMPT_MS,
   queueBackoffDelay,
+  queueRetryDelay,
   retryAfterMs,
   withRetries,
   type Attempt,
@@ -212,5 +213,25 @@ describe('queueBackoffDelay (equal jitter, for the background queue)', () => {
     expect(queueBackoffDelay(1, policy, () => 0.999)).toBe(99);
     expect(queueBackoffDelay(3, policy, () => 0)).toBe(200);
     expect(queueBackoffDelay(20, policy, () => 0)).toBe(500);
+  });
+});
+
+describe('queueRetryDelay', () => {
+  const queue = { baseDelayMs: 1000, maxDelayMs: 60_000, maxAgeMs: 24 * 3600 * 1000 };
+
+  it("honours Chargebee's Retry-After up to maxDelayMs or a minute, whichever is longer", () => {
+    expect(queueRetryDelay(0, 1, queue)).toBe(0);
+    expect(queueRetryDelay(30_000, 1, queue)).toBe(30_000);
+    expect(queueRetryDelay(3_600_000, 1, queue)).toBe(60_000);
+    expect(queueRetryDelay(3_600_000, 1, { ...queue, maxDelayMs: 300 })).toBe(60_000);
+    expect(queueRetryDelay(3_600_000, 1, { ...queue, maxDelayMs: 120_000 })).toBe(120_000);
+  });
+
+  it('falls back to the backoff without one, or for one past the maximum age', () => {
+    const backoff = queueBackoffDelay(2, queue, () => 0.5);
+    expect(queueRetryDelay(undefined, 2, queue, () => 0.5)).toBe(backoff);
+    expect(queueRetryDelay(3_000_000_000, 2, queue, () => 0.5)).toBe(backoff);
+    expect(queueRetryDelay(Infinity, 2, queue, () => 0.5)).toBe(backoff);
+    expect(queueRetryDelay(NaN, 2, queue, () => 0.5)).toBe(backoff);
   });
 });

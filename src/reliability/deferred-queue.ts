@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import { ChargebeeApiError } from '../chargebee/errors';
 import { hashPortalSessionId } from '../identifiers';
-import { within } from './deadline';
+import { errorFields, safeLog, type Log } from '../logging';
+import { DeadlineError, timerDelay, within } from './deadline';
 import { drainRate, NO_RATE_LIMIT, SiteRateLimiter, type DrainRate } from './rate-limit';
-import { MIN_ATTEMPT_MS, queueBackoffDelay } from './retry';
+import { MIN_ATTEMPT_MS, queueRetryDelay } from './retry';
 
 /**
  * Deferred logouts: when a logout could not reach Chargebee within the request's budget, it is queued
@@ -293,6 +294,8 @@ const STORE = 'the deferred-logout store';
 export class DeferredLogoutQueue {
   private readonly now: () => number;
   private readonly random: () => number;
+  /** The options' logger, with the package's prefix; a logger that throws loses lines, not jobs. */
+  private readonly log: Log;
   private readonly rate: DrainRate | undefined;
   private readonly limiter: SiteRateLimiter;
   private readonly storeTimeoutMs: number;
@@ -319,6 +322,7 @@ export class DeferredLogoutQueue {
   constructor(private readonly options: DeferredQueueOptions) {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
+    this.log = safeLog(options.log);
     this.rate = options.ratePerMinute === undefined ? undefined : drainRate(options.ratePerMinute);
     this.limiter = new SiteRateLimiter(this.rate);
     this.storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
@@ -327,7 +331,7 @@ export class DeferredLogoutQueue {
     try {
       store.attach?.({ maxAgeMs: options.maxAgeMs, log: options.log });
     } catch (error) {
-      options.log.error({ err: safeError(error) }, `chargebee portal logout: ${STORE} failed to attach`);
+      this.log.error({ err: errorFields(error) }, `${STORE} failed to attach`);
     }
     // A shared store may hold the jobs of instances that stopped: look at once, then now and then.
     if (store.durable) this.wakeAt(this.now());
@@ -363,9 +367,13 @@ export class DeferredLogoutQueue {
   /**
    * Queues a job, waiting at most `timeoutMs` for the store (default: the background limit). A durable store
    * that does not answer in time leaves the job in this process's memory, logged, and moved to the store
-   * once it answers. Resolves `'full'` when the store refused it (logged here), `'closed'` after `close()`.
+   * once it answers; another store that does not answer in time resolves `'timeout'` (logged). Resolves
+   * `'full'` when the store refused it or failed (logged here), `'closed'` after `close()`.
    */
-  async enqueue(job: DeferredLogoutJob, timeoutMs = this.storeTimeoutMs): Promise<'queued' | 'full' | 'closed'> {
+  async enqueue(
+    job: DeferredLogoutJob,
+    timeoutMs = this.storeTimeoutMs,
+  ): Promise<'queued' | 'full' | 'closed' | 'timeout'> {
     if (this.closed) return 'closed';
     let added: boolean;
     try {
@@ -376,18 +384,22 @@ export class DeferredLogoutQueue {
         this.counts.queued += 1;
         return 'queued';
       }
-      this.options.log.error(
-        { err: safeError(error), chargebeePortalLogout: { idHash: hashPortalSessionId(job.portalSessionId) } },
-        `chargebee portal logout: ${STORE} failed to add a job; the logout is lost`,
+      const late = error instanceof DeadlineError;
+      this.log.error(
+        { err: errorFields(error), chargebeePortalLogout: { idHash: hashPortalSessionId(job.portalSessionId) } },
+        late
+          ? `${STORE} did not answer in time; this portal session stays remembered`
+          : `${STORE} failed to add a job; the logout is lost`,
       );
+      if (late) return 'timeout';
       added = false;
     }
     if (!added) {
       this.counts.lost += 1;
       const queued = await this.safeSize(this.options.store);
-      this.options.log.error(
+      this.log.error(
         { chargebeePortalLogout: { idHash: hashPortalSessionId(job.portalSessionId), queued, lost: this.counts.lost } },
-        `chargebee portal logout: deferred-logout queue full (${queued} queued); this portal session stays open`,
+        `deferred-logout queue full (${queued} queued); this portal session stays open`,
       );
       return 'full';
     }
@@ -432,7 +444,7 @@ export class DeferredLogoutQueue {
     const drain = !this.spill || this.spill.size() > 0;
     await new Promise<void>((resolve) => {
       // Not unref'd: an app awaiting close() must get the log line of what was left.
-      const limit = setTimeout(finish, Math.max(0, this.deadline - this.now()));
+      const limit = setTimeout(finish, timerDelay(this.deadline - this.now()));
       function finish(): void {
         clearTimeout(limit);
         resolve();
@@ -461,22 +473,19 @@ export class DeferredLogoutQueue {
     const left = await this.leftovers(this.drainSource);
     if (left.count > 0) {
       this.counts.lost += left.count;
-      this.options.log.error(
+      this.log.error(
         { chargebeePortalLogout: { left: left.count, idHashes: left.idHashes } },
-        `chargebee portal logout: deferred-logout queue closed with ${left.count} logouts not drained; those portal sessions may stay open`,
+        `deferred-logout queue closed with ${left.count} logouts not drained; those portal sessions may stay open`,
       );
     }
     const shared = this.spill ? await this.leftovers(this.options.store) : { count: 0, idHashes: [] };
     if (shared.count > 0) {
-      this.options.log.warn(
+      this.log.warn(
         { chargebeePortalLogout: { left: shared.count, idHashes: shared.idHashes } },
-        `chargebee portal logout: deferred-logout queue closed; ${shared.count} logouts left in the shared store for another instance (handed over)`,
+        `deferred-logout queue closed; ${shared.count} logouts left in the shared store for another instance (handed over)`,
       );
     } else if (left.count === 0) {
-      this.options.log.info(
-        { chargebeePortalLogout: { deferred: this.stats } },
-        'chargebee portal logout: deferred-logout queue closed, nothing left',
-      );
+      this.log.info({ chargebeePortalLogout: { deferred: this.stats } }, 'deferred-logout queue closed, nothing left');
     }
   }
 
@@ -491,10 +500,7 @@ export class DeferredLogoutQueue {
         idHashes: jobs.slice(0, MAX_LOGGED_HASHES).map((j) => hashPortalSessionId(j.portalSessionId)),
       };
     } catch (error) {
-      this.options.log.error(
-        { err: safeError(error) },
-        'chargebee portal logout: could not count the deferred logouts left at shutdown',
-      );
+      this.log.error({ err: errorFields(error) }, 'could not count the deferred logouts left at shutdown');
       return { count: 0, idHashes: [] };
     }
   }
@@ -505,7 +511,10 @@ export class DeferredLogoutQueue {
     this.timerAt = Infinity;
   }
 
-  /** Makes sure the queue wakes up by `at` (ms since the epoch). */
+  /**
+   * Makes sure the queue wakes up by `at` (ms since the epoch). A time further than a timer holds wakes
+   * it at the timer's limit, to look again.
+   */
   private wakeAt(at: number): void {
     if (this.stopped) return;
     if (at >= this.timerAt) return;
@@ -517,7 +526,7 @@ export class DeferredLogoutQueue {
         this.timerAt = Infinity;
         this.pump();
       },
-      Math.max(0, at - this.now()),
+      timerDelay(at - this.now()),
     );
     this.timer.unref();
   }
@@ -686,12 +695,7 @@ export class DeferredLogoutQueue {
   private start(job: DeferredLogoutJob, source: DeferredLogoutStore): void {
     this.inFlight += 1;
     this.run(job, source)
-      .catch((error: unknown) =>
-        this.options.log.error(
-          { err: safeError(error) },
-          'chargebee portal logout: a deferred logout failed unexpectedly',
-        ),
-      )
+      .catch((error: unknown) => this.log.error({ err: errorFields(error) }, 'a deferred logout failed unexpectedly'))
       .finally(() => {
         this.inFlight -= 1;
         this.pump();
@@ -724,14 +728,14 @@ export class DeferredLogoutQueue {
     }
     const after = this.now();
     const is429 = result.error instanceof ChargebeeApiError && result.error.status === 429;
-    let delay = result.retryAfterMs ?? queueBackoffDelay(attempted.attempts, this.options, this.random);
+    let delay = queueRetryDelay(result.retryAfterMs, attempted.attempts, this.options, this.random);
     // Chargebee's rate limit is per site: a 429 pauses every job of the site, not only this one.
     if (is429) this.pauseSite(job.site, after + delay);
     if (drainingThis && !is429) delay = Math.min(delay, DRAIN_MAX_DELAY_MS);
     const next: DeferredLogoutJob = {
       ...attempted,
       notBefore: after + delay,
-      lastError: safeError(result.error).message,
+      lastError: errorFields(result.error).message,
     };
     if (next.notBefore - next.firstAttemptAt >= this.options.maxAgeMs) {
       await this.forget(job, source);
@@ -793,7 +797,7 @@ export class DeferredLogoutQueue {
       return kept;
     } catch (error) {
       if (source === this.options.store && this.keepInMemory(job, error)) return true;
-      this.options.log.error({ err: safeError(error) }, `chargebee portal logout: ${STORE} failed to keep a job`);
+      this.log.error({ err: errorFields(error) }, `${STORE} failed to keep a job`);
       return false;
     }
   }
@@ -803,9 +807,9 @@ export class DeferredLogoutQueue {
     if (!this.spill) return false;
     this.storeFailed(error);
     if (!this.spill.add(job)) return false;
-    this.options.log.warn(
+    this.log.warn(
       { chargebeePortalLogout: { idHash: hashPortalSessionId(job.portalSessionId), inMemory: this.spill.size() } },
-      `chargebee portal logout: ${STORE} did not answer; the logout waits in this process's memory until it does`,
+      `${STORE} did not answer; the logout waits in this process's memory until it does`,
     );
     this.wakeAt(Math.min(job.notBefore, this.storeDownUntil));
     return true;
@@ -836,9 +840,9 @@ export class DeferredLogoutQueue {
     }
     if (moved > 0) {
       this.storeAnswered();
-      this.options.log.info(
+      this.log.info(
         { chargebeePortalLogout: { moved, inMemory: spill.size() } },
-        `chargebee portal logout: ${moved} deferred logouts moved from this process's memory to ${STORE}`,
+        `${moved} deferred logouts moved from this process's memory to ${STORE}`,
       );
     }
   }
@@ -847,18 +851,18 @@ export class DeferredLogoutQueue {
     this.storeDownUntil = this.now() + STORE_RETRY_MS;
     if (this.storeDown) return;
     this.storeDown = true;
-    this.options.log.error(
-      { err: safeError(error) },
+    this.log.error(
+      { err: errorFields(error) },
       this.spill
-        ? `chargebee portal logout: ${STORE} failed; new and retried logouts wait in this process's memory until it answers (retrying every second)`
-        : `chargebee portal logout: ${STORE} failed; retrying in a second`,
+        ? `${STORE} failed; new and retried logouts wait in this process's memory until it answers (retrying every second)`
+        : `${STORE} failed; retrying in a second`,
     );
   }
 
   private storeAnswered(): void {
     if (!this.storeDown) return;
     this.storeDown = false;
-    this.options.log.info(`chargebee portal logout: ${STORE} answers again`);
+    this.log.info({}, `${STORE} answers again`);
   }
 
   /** One call to a store, bounded by `timeoutMs`; a throw becomes a rejection. */
@@ -877,11 +881,4 @@ export class DeferredLogoutQueue {
 
 function asDueJobs(due: DeferredLogoutJob[] | DueJobs): DueJobs {
   return Array.isArray(due) ? { jobs: due } : due;
-}
-
-/** The type and message of an error, for a log line; errors of this package carry no secret. */
-function safeError(error: unknown): { type: string; message: string } {
-  return error instanceof Error
-    ? { type: error.name, message: error.message }
-    : { type: typeof error, message: String(error) };
 }

@@ -1,4 +1,5 @@
 import { ChargebeeApiError, ChargebeeError } from '../chargebee/errors';
+import { timerDelay } from './deadline';
 
 /**
  * Retries inside one logout: which failures are worth another attempt, how long to wait (exponential
@@ -30,7 +31,7 @@ export interface Clock {
 
 export const realClock: Clock = {
   now: () => performance.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, timerDelay(ms))),
 };
 
 /**
@@ -66,6 +67,25 @@ export function queueBackoffDelay(
  */
 export function isRetryable(error: unknown): boolean {
   return error instanceof ChargebeeError && error.retryable;
+}
+
+/** Chargebee's rate limits count per minute: a `Retry-After` up to this long is always honoured. */
+export const RATE_LIMIT_WINDOW_MS = 60_000;
+
+/**
+ * The background queue's wait before its next attempt: Chargebee's `Retry-After` (ms) when it gave one, at
+ * most `maxDelayMs` or a rate-limit window, whichever is longer; otherwise, and for a wait past the queue's
+ * `maxAgeMs` (no real limit asks for that), the queue's backoff.
+ */
+export function queueRetryDelay(
+  retryAfter: number | undefined,
+  retry: number,
+  policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'> & { maxAgeMs: number },
+  random: () => number = Math.random,
+): number {
+  if (retryAfter === undefined || !(retryAfter >= 0) || retryAfter > policy.maxAgeMs)
+    return queueBackoffDelay(retry, policy, random);
+  return Math.min(retryAfter, Math.max(policy.maxDelayMs, RATE_LIMIT_WINDOW_MS));
 }
 
 /** The wait Chargebee asked for with `Retry-After` on a 429, in milliseconds. */
