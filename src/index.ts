@@ -28,6 +28,7 @@ export type {
   PortalSessionOutcome,
   PortalSessionStatus,
   PortalSessionReason,
+  PortalLogoutReason,
 } from './logout/outcome';
 export type {
   PortalLogoutStats,
@@ -52,6 +53,7 @@ export {
   ChargebeeTimeoutError,
   ChargebeeNetworkError,
   ChargebeeCircuitOpenError,
+  ChargebeeResponseTooLargeError,
   PortalLogoutError,
 } from './chargebee/errors';
 export {

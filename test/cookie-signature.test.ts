@@ -1,5 +1,5 @@
 import cookieParser from 'cookie-parser';
-import { readCookie, signCookieValue, unsignCookieValue } from '../src/remembered/cookie-signature';
+import { readCookies, signCookieValue, unsignCookieValue } from '../src/remembered/cookie-signature';
 
 describe('signCookieValue / unsignCookieValue', () => {
   it('round-trips a value with the same secret', () => {
@@ -24,21 +24,22 @@ describe('signCookieValue / unsignCookieValue', () => {
   });
 });
 
-describe('readCookie', () => {
+describe('readCookies', () => {
   it('finds and decodes one cookie among several', () => {
-    expect(readCookie('a=1; chargebee=%5B%22x%22%5D; b=2', 'chargebee')).toBe('["x"]');
+    expect(readCookies('a=1; chargebee=%5B%22x%22%5D; b=2', 'chargebee')).toEqual(['["x"]']);
+    expect(readCookies('c=1; d=2; c=3', 'c')).toEqual(['1', '3']);
   });
 
   it('strips surrounding quotes', () => {
-    expect(readCookie('c="quoted"', 'c')).toBe('quoted');
+    expect(readCookies('c="quoted"', 'c')).toEqual(['quoted']);
   });
 
   it('returns the raw text when it is not valid percent-encoding', () => {
-    expect(readCookie('c=%E0%A4%A', 'c')).toBe('%E0%A4%A');
+    expect(readCookies('c=%E0%A4%A', 'c')).toEqual(['%E0%A4%A']);
   });
 
   it('returns undefined when absent or when there is no header', () => {
-    expect(readCookie('a=1', 'c')).toBeUndefined();
-    expect(readCookie(undefined, 'c')).toBeUndefined();
+    expect(readCookies('a=1', 'c')).toEqual([]);
+    expect(readCookies(undefined, 'c')).toEqual([]);
   });
 });

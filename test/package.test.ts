@@ -52,6 +52,7 @@ describe('the published package', () => {
       'ChargebeeClient',
       'ChargebeeError',
       'ChargebeeNetworkError',
+      'ChargebeeResponseTooLargeError',
       'ChargebeeTimeoutError',
       'MemoryDeferredLogoutStore',
       'PortalLogoutError',

@@ -35,9 +35,24 @@ export const FORGOTTEN_STATUSES: ReadonlySet<PortalSessionStatus> = new Set([
  * - `max_age`: a deferred logout kept failing until its maximum age; it was given up.
  * - `queue_full`: it should have been deferred but the in-memory queue was full (logged at error level).
  * - `queue_closed`: it should have been deferred but `close()` had been called.
+ * - `store_timeout`: it should have been deferred but the deferred-logout store did not answer within the budget.
  */
 export type PortalSessionReason =
-  'budget_exhausted' | 'attempts_exhausted' | 'circuit_open' | 'max_age' | 'queue_full' | 'queue_closed';
+  | 'budget_exhausted'
+  | 'attempts_exhausted'
+  | 'circuit_open'
+  | 'max_age'
+  | 'queue_full'
+  | 'queue_closed'
+  | 'store_timeout';
+
+/**
+ * Why the remembered portal sessions could not be read (the logout then `failed`), or could not be
+ * forgotten after the logout (the result stands: the portal sessions did end).
+ * - `store_error`: the store threw or rejected (no express-session mounted, a resolver that failed).
+ * - `store_timeout`: the store did not answer within the budget.
+ */
+export type PortalLogoutReason = 'store_error' | 'store_timeout';
 
 /** The outcome for one portal session. */
 export interface PortalSessionOutcome {
@@ -82,6 +97,8 @@ export interface PortalLogoutOutcome {
   portalSessions: PortalSessionOutcome[];
   /** Set when reading the remembered portal sessions failed (a resolver threw, no session was mounted). */
   error?: Error;
+  /** Set when the store could not be read, or could not be written after the logout. */
+  reason?: PortalLogoutReason;
   durationMs: number;
 }
 

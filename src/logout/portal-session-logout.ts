@@ -12,8 +12,9 @@ import {
 import { ChargebeeApiError, ChargebeeCircuitOpenError, ChargebeeError } from '../chargebee/errors';
 import type { PortalSessionOutcome } from './outcome';
 import { siteKey } from '../reliability/rate-limit';
-import { isRetryable, queueBackoffDelay, retryAfterMs, withRetries } from '../reliability/retry';
-import type { DeferredSettings, Settings } from '../options/normalize';
+import { isRetryable, queueRetryDelay, retryAfterMs, withRetries } from '../reliability/retry';
+import type { DeferredSettings } from '../options/normalize';
+import type { CoreSettings } from './core';
 
 /**
  * Logging out one portal session: the inline attempts (retries, budget, circuit breaker), the hand-over
@@ -28,15 +29,19 @@ const ALREADY_LOGGED_OUT_MARGIN_MS = 5000;
 
 export const IDEMPOTENCY_KEY_HEADER = 'chargebee-idempotency-key';
 
+const KNOWN_STATUSES = new Set<unknown>(['created', 'logged_in', 'logged_out', 'not_yet_activated', 'activated']);
+
 /** What one portal session's logout came to, before the per-request fields (hash, entity, duration). */
 export type PortalSessionResult = Omit<PortalSessionOutcome, 'idHash' | 'businessEntityId' | 'durationMs'>;
 
 /** Reads a 200 answer: `sentAt` is when the first attempt of this logout was made (ms since the epoch). */
 export function resultOfAnswer(id: string, session: PortalSession, sentAt: number): PortalSessionResult {
   if (session.status !== 'logged_out') {
+    // The status is Chargebee's text: only a known one is quoted.
+    const status = KNOWN_STATUSES.has(session.status) ? session.status : 'in an unknown status';
     const error = new ChargebeeApiError({
       status: 200,
-      message: `Chargebee answered 200 but left the portal session ${session.status}`,
+      message: `Chargebee answered 200 but left the portal session ${status}`,
     });
     return { status: 'failed', id, httpStatus: 200, error };
   }
@@ -55,6 +60,12 @@ export function resultOfError(id: string, error: ChargebeeError): PortalSessionR
   };
 }
 
+const QUEUE_FAILURE_REASONS = {
+  full: 'queue_full',
+  closed: 'queue_closed',
+  timeout: 'store_timeout',
+} as const satisfies Record<string, PortalSessionOutcome['reason']>;
+
 /** How a logout's result counts for the circuit breaker: any answer but a retryable failure shows Chargebee is up. */
 function breakerVerdict(error: unknown): 'success' | 'failure' | 'neutral' {
   if (error === undefined) return 'success';
@@ -68,7 +79,7 @@ export class PortalSessionLogout {
   readonly queue: DeferredLogoutQueue | undefined;
 
   constructor(
-    private readonly settings: Settings,
+    private readonly settings: CoreSettings,
     /** Reports the final result of a deferred logout (log line and `onOutcome`). */
     private readonly reportDeferred: (job: DeferredLogoutJob, result: PortalSessionResult) => void,
     log: Logger,
@@ -108,7 +119,8 @@ export class PortalSessionLogout {
 
   /**
    * Logs one valid portal session out inside the request: attempts until an answer, the budget's end
-   * (`deadline`, on `performance.now()`) or an open breaker; then hands a retryable failure to the queue.
+   * (`deadline`, on `performance.now()`) or an open breaker; then hands a retryable failure to the queue,
+   * whose store must answer by `deadline` too.
    */
   async inline(
     id: string,
@@ -160,12 +172,13 @@ export class PortalSessionLogout {
     if (!this.queue) return failed;
     const now = Date.now();
     const site = siteKey(client.baseUrl);
+    // Not before Chargebee's Retry-After (within the queue's limits), nor (breaker open) before the
+    // cool-off ends, nor straight away.
+    const backoffOrAsked = queueRetryDelay(result.retryAfterMs, 1, this.settings.deferred as DeferredSettings);
     // Chargebee's rate limit is the site's: the background drain waits too.
-    if (result.retryAfterMs !== undefined) this.queue.pauseSite(site, now + result.retryAfterMs);
-    // Not before Chargebee's Retry-After, nor (breaker open) before the cool-off ends, nor straight away.
-    const backoff = queueBackoffDelay(1, this.settings.deferred as DeferredSettings);
+    if (result.retryAfterMs !== undefined) this.queue.pauseSite(site, now + backoffOrAsked);
     const coolOff = reason === 'circuit_open' && breaker?.retryAt !== undefined ? breaker.retryAt - now : 0;
-    const wait = result.retryAfterMs ?? Math.max(backoff, coolOff);
+    const wait = Math.max(backoffOrAsked, coolOff);
     const job: DeferredLogoutJob = {
       portalSessionId: id,
       ...(businessEntityId === undefined ? {} : { businessEntityId }),
@@ -183,7 +196,7 @@ export class PortalSessionLogout {
     };
     const queued = await this.queue.enqueue(job, Math.max(deadline - performance.now(), MIN_DEFERRAL_WAIT_MS));
     if (queued === 'queued') return { ...failed, status: 'deferred' };
-    return { ...failed, reason: queued === 'full' ? 'queue_full' : 'queue_closed' };
+    return { ...failed, reason: QUEUE_FAILURE_REASONS[queued] };
   }
 
   /** One background attempt of a deferred logout; a final result is reported here. */

@@ -1,32 +1,20 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { ChargebeeClient, PortalSession } from '../chargebee/client';
-import { isCrossSiteSafeRequest } from './cross-site';
-import { TRUST_PROXY_WARNING, trustsEveryProxy } from './trust-proxy';
-import type { DeferredLogoutJob } from '../reliability/deferred-queue';
-import { ChargebeeApiError, PortalLogoutError } from '../chargebee/errors';
-import { hashPortalSessionId, isValidBusinessEntityId, isValidPortalSessionId } from '../identifiers';
-import { normalizeOptions, type Settings } from '../options/normalize';
-import type { ChargebeePortalLogoutOptions } from '../options/types';
-import {
-  deviceFromUserAgent,
-  emailHeaders,
-  eventSuppressionHeaders,
-  normalizeIp,
-  ORIGIN_HEADERS,
-} from './origin-headers';
-import {
-  FORGOTTEN_STATUSES,
-  portalSessionOutcome,
-  summarize,
-  type PortalLogoutOutcome,
-  type PortalSessionOutcome,
-} from '../logout/outcome';
-import { PortalSessionLogout, type PortalSessionResult } from '../logout/portal-session-logout';
-import { addRemembered, toRememberedList, type RememberedPortalSession } from '../remembered/list';
-import { SingleFlight } from '../reliability/single-flight';
+import { PortalLogoutError } from '../chargebee/errors';
+import { isValidBusinessEntityId, isValidPortalSessionId } from '../identifiers';
+import { errorFields, safeLog, type Log } from '../logging';
+import { LogoutCore } from '../logout/core';
 import { createHealthCheck, type HealthCheckHandler, type HealthCheckOptions } from '../observability/health';
 import type { PortalLogoutStats } from '../observability/stats';
+import { FORGOTTEN_STATUSES, type PortalLogoutOutcome } from '../logout/outcome';
+import { normalizeOptions, type Settings } from '../options/normalize';
+import type { ChargebeePortalLogoutOptions } from '../options/types';
+import { addRemembered } from '../remembered/list';
+import { forgetEnded, loadRemembered, logDropped, validEntries } from '../remembered/load-and-forget';
+import { isCrossSiteSafeRequest } from './cross-site';
+import { requestValues } from './request-values';
+import { TRUST_PROXY_WARNING, trustsEveryProxy } from './trust-proxy';
 
 /** Default time `close()` gives the deferred queue to drain. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
@@ -72,81 +60,49 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
   const settings = normalizeOptions(options);
   // A binding, not pino's `name`: a child's name would repeat the key when the app's logger has one.
   const baseLogger = settings.logger.child({ component: 'chargebee-portal-logout' });
-  const reportDeferred = (job: DeferredLogoutJob, result: PortalSessionResult) => {
-    const outcome = portalSessionOutcome({
-      ...result,
-      idHash: hashPortalSessionId(job.portalSessionId),
-      ...(job.businessEntityId === undefined ? {} : { businessEntityId: job.businessEntityId }),
-      deferred: true,
-      durationMs: Math.max(0, Date.now() - job.firstAttemptAt),
-    });
-    writeDeferredLog(baseLogger, outcome);
-    settings.observer.deferredResult(job, outcome);
-    callOnOutcome(settings, outcome, undefined, baseLogger);
-  };
-  const logouts = new PortalSessionLogout(settings, reportDeferred, baseLogger);
-  const flights = new SingleFlight<PortalSessionResult>();
-  const clientIds = new Map<ChargebeeClient, number>(settings.clients.map((client, i) => [client, i]));
-  const context: LogoutContext = { settings, logouts, flights, clientIds };
-  for (const warning of settings.warnings) baseLogger.warn(`chargebee portal logout: ${warning}`);
+  const baseLog = safeLog(baseLogger);
+  const core = new LogoutCore(settings, baseLogger);
+  const { observer } = settings;
+  for (const warning of settings.warnings) baseLog.warn({}, warning);
   // Checked at the first logout of each app: the setting lives on the app, which setup does not see.
   const checkedApps = new WeakSet();
-  const { observer } = settings;
-  observer.watch({
-    queue: logouts.queue,
-    breakers: logouts.breakers,
-    clients: settings.clients,
-    circuitBreaker: settings.circuitBreaker !== false,
-  });
 
   const middleware = function chargebeePortalLogoutMiddleware(req: Request, res: Response, next: NextFunction): void {
     // Mounted twice on one route, or run again through next('route'): the work is done already.
     if (res.locals.chargebeePortalLogout) return next();
-    const log = loggerFor(req, baseLogger);
+    const log = requestLog(req, baseLog);
     if (settings.ipFromReq && typeof req.app === 'function' && !checkedApps.has(req.app)) {
       checkedApps.add(req.app);
-      if (trustsEveryProxy(req)) baseLogger.warn(`chargebee portal logout: ${TRUST_PROXY_WARNING}`);
+      if (trustsEveryProxy(req)) baseLog.warn({}, TRUST_PROXY_WARNING);
     }
     if (settings.skipCrossSiteGet && isCrossSiteSafeRequest(req)) {
       res.locals.chargebeePortalLogout = { result: 'skipped_cross_site', portalSessions: [], durationMs: 0 };
       observer.skipped(res.locals.chargebeePortalLogout);
       log.warn(
         { chargebeePortalLogout: { result: 'skipped_cross_site', method: req.method } },
-        'chargebee portal logout: skipped_cross_site (a GET or HEAD from another site makes no Chargebee call; log out with POST)',
+        'skipped_cross_site (a GET or HEAD from another site makes no Chargebee call; log out with POST)',
       );
       return next();
     }
-    const run = () => logoutAll(context, req, res, log);
-    observer.logout(run).then(
-      (outcome) => {
+    observer
+      .logout(() => logoutRequest(settings, core, req, res, log))
+      // Everything it calls is caught; reaching here is a bug, and the local logout must still happen.
+      .catch((error: unknown): PortalLogoutOutcome => {
+        log.error({ err: errorFields(error) }, 'unexpected error');
+        return { result: 'failed', portalSessions: [], error: error as Error, durationMs: 0 };
+      })
+      .then((outcome) => {
         res.locals.chargebeePortalLogout = outcome;
-        if (outcome.result === 'failed' && settings.failClosed) {
+        if (outcome.result === 'failed' && settings.failClosed)
           next(
             new PortalLogoutError(
               'Could not end the Chargebee portal session(s) of this user; the logout was stopped (failClosed)',
               outcome,
             ),
           );
-        } else {
-          next();
-        }
-      },
-      // logoutAll catches what it calls; reaching here is a bug, and logout must still happen.
-      (error: unknown) => {
-        log.error(
-          { err: { type: (error as Error)?.name, message: (error as Error)?.message } },
-          'chargebee portal logout: unexpected error',
-        );
-        if (settings.failClosed)
-          next(
-            new PortalLogoutError(
-              'The Chargebee portal logout failed unexpectedly; the logout was stopped (failClosed)',
-              { result: 'failed', portalSessions: [], durationMs: 0 },
-            ),
-          );
         else next();
-      },
-    );
+      })
+      .catch((error: unknown) => log.error({ err: errorFields(error) }, 'the next handler threw'));
   } as PortalLogoutMiddleware;
 
   middleware.remember = async (req, res, portalSession, rememberOptions = {}) => {
@@ -159,246 +115,86 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
     if (!settings.store.write)
       throw new TypeError('remember: the configured store has no write(req, res, list) method');
     const current = await settings.store.read(req);
-    const list = (toRememberedList(current.value) ?? []).filter((e): e is RememberedPortalSession =>
-      isValidPortalSessionId(e.id),
-    );
-    await settings.store.write(req, res, addRemembered(list, { id, businessEntityId: entity }, settings.maxRemembered));
+    const list = addRemembered(validEntries(current.value), { id, businessEntityId: entity }, settings.maxRemembered);
+    logDropped(await settings.store.write(req, res, list), settings.store, requestLog(req, baseLog));
   };
   middleware.clientFor = (entityId) => settings.clientFor(entityId);
   middleware.close = async (closeOptions = {}) => {
     const timeoutMs = closeOptions?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0)
       throw new TypeError('close: timeoutMs must be a number of milliseconds, 0 or more');
-    try {
-      await logouts.queue?.close(timeoutMs);
-    } finally {
-      observer.close();
-      settings.clients.forEach((client) => client.close());
-    }
+    await core.close(timeoutMs);
   };
   middleware.stats = () => observer.stats();
   middleware.healthCheck = (healthOptions) => createHealthCheck(() => observer.stats(), healthOptions);
   return middleware;
 }
 
-/** What every logout of one middleware shares. */
-interface LogoutContext {
-  settings: Settings;
-  logouts: PortalSessionLogout;
-  flights: SingleFlight<PortalSessionResult>;
-  clientIds: Map<ChargebeeClient, number>;
-}
-
-function loggerFor(req: Request, fallback: Logger): Logger {
-  const log = (req as unknown as { log?: Logger }).log;
-  return log && typeof log.info === 'function' && typeof log.child === 'function' ? log : fallback;
-}
-
-/** Calls an app-supplied function; a throw or a non-string counts as no value, with a warning. */
-function callSafely(fn: (req: Request) => unknown, req: Request, log: Logger, what: string): string | undefined {
+/** pino-http's `req.log` when there is one, else the middleware's logger; either way, calls that cannot throw. */
+function requestLog(req: Request, fallback: Log): Log {
   try {
-    const value = fn(req);
-    return typeof value === 'string' ? value : undefined;
-  } catch (error) {
-    log.warn(
-      { err: { type: (error as Error)?.name } },
-      `chargebee portal logout: the ${what} function threw; no ${what} is sent`,
-    );
-    return undefined;
+    const log = (req as unknown as { log?: Logger }).log;
+    return log && typeof log.info === 'function' && typeof log.child === 'function' ? safeLog(log) : fallback;
+  } catch {
+    return fallback;
   }
 }
 
-/** The origin and event headers shared by every portal session of this logout. */
-function requestHeaders(settings: Settings, req: Request, log: Logger): Record<string, string> {
-  const headers: Record<string, string> = { ...eventSuppressionHeaders(settings.suppressEvents) };
-  const ip = normalizeIp(callSafely(settings.ip, req, log, 'ip'));
-  if (ip) headers[ORIGIN_HEADERS.ip] = ip;
-  const device = deviceFromUserAgent(callSafely(settings.device, req, log, 'device'));
-  if (device) headers[ORIGIN_HEADERS.device] = device;
-  Object.assign(headers, emailHeaders(callSafely(settings.email, req, log, 'email')));
-  return headers;
+/**
+ * Time kept at the end of the budget for the work after the Chargebee calls (handing a logout to the
+ * deferred queue, forgetting the ended IDs), so that a store which answers slowly still fits the budget.
+ */
+function bookkeepingMs(budgetMs: number): number {
+  return Math.min(100, budgetMs / 10);
 }
 
-async function logoutAll(
-  context: LogoutContext,
+/**
+ * One logout request: reads the remembered portal sessions and the request's values, has the core log
+ * them out, then forgets the ended ones. The budget bounds all of it, the store's calls included.
+ */
+async function logoutRequest(
+  settings: Settings,
+  core: LogoutCore,
   req: Request,
   res: Response,
-  log: Logger,
+  log: Log,
 ): Promise<PortalLogoutOutcome> {
-  const { settings } = context;
-  const started = performance.now();
-  const deadline = started + settings.budgetMs;
-  const elapsed = () => Math.round((performance.now() - started) * 10) / 10;
+  const startedAt = performance.now();
+  const deadline = startedAt + settings.budgetMs;
+  const callDeadline = deadline - bookkeepingMs(settings.budgetMs);
+  const elapsed = () => Math.round((performance.now() - startedAt) * 10) / 10;
 
-  let stored;
-  try {
-    stored = await settings.store.read(req);
-  } catch (error) {
-    const outcome: PortalLogoutOutcome = {
-      result: 'failed',
-      portalSessions: [],
-      error: error as Error,
-      durationMs: elapsed(),
-    };
-    log.error(
-      {
-        chargebeePortalLogout: {
-          result: outcome.result,
-          store: settings.store.kind,
-          reason: (error as Error)?.message,
-        },
-      },
-      'chargebee portal logout: could not read the remembered portal sessions',
-    );
-    return outcome;
-  }
-  let list = toRememberedList(stored.value);
-  let rewrite = stored.problem !== undefined;
-  if (list === undefined) {
-    stored.problem = 'stored value has an unexpected shape';
-    list = [];
-    rewrite = true;
-  }
-  if (stored.problem)
-    log.warn(
-      { chargebeePortalLogout: { store: settings.store.kind, problem: stored.problem } },
-      'chargebee portal logout: remembered portal sessions unreadable; counted as none',
-    );
-  const seen = new Set<unknown>();
-  list = list.filter((entry) => !seen.has(entry.id) && seen.add(entry.id));
-  if (list.length > settings.maxRemembered) {
-    log.warn(
-      { chargebeePortalLogout: { remembered: list.length, max: settings.maxRemembered } },
-      'chargebee portal logout: more portal sessions remembered than maxRemembered; the oldest are ignored',
-    );
-    list = list.slice(-settings.maxRemembered);
-    rewrite = true;
-  }
+  const loaded = await loadRemembered(settings.store, req, callDeadline, settings.maxRemembered, log);
+  if (!loaded.ok)
+    return { result: 'failed', portalSessions: [], error: loaded.error, reason: loaded.reason, durationMs: elapsed() };
 
-  let outcomes: PortalSessionOutcome[] = [];
-  if (list.length > 0) {
-    const headers = requestHeaders(settings, req, log);
-    let fallbackEntity: string | undefined | null = null; // resolved once, when first needed
-    const entityFor = (remembered: string | undefined) => {
-      if (remembered !== undefined) return remembered;
-      if (fallbackEntity === null) {
-        fallbackEntity = callSafely(settings.defaultEntity, req, log, 'businessEntityId');
-        if (fallbackEntity !== undefined && !isValidBusinessEntityId(fallbackEntity)) {
-          log.warn('chargebee portal logout: businessEntityId function gave an invalid entity ID; none is sent');
-          fallbackEntity = undefined;
-        }
-      }
-      return fallbackEntity;
-    };
-    outcomes = await Promise.all(
-      list.map((entry) => logoutOne(context, entry.id, entityFor(entry.businessEntityId), headers, deadline)),
-    );
-  }
-
-  const remaining: RememberedPortalSession[] = [];
-  list.forEach((entry, i) => {
-    if (FORGOTTEN_STATUSES.has(outcomes[i].status)) rewrite = true;
-    else
-      remaining.push(
-        entry.businessEntityId === undefined
-          ? { id: entry.id as string }
-          : { id: entry.id as string, businessEntityId: entry.businessEntityId },
-      );
+  const { entries } = loaded;
+  const values =
+    entries.length === 0
+      ? { headers: {} }
+      : await requestValues(
+          settings,
+          req,
+          callDeadline,
+          log,
+          entries.some((entry) => entry.businessEntityId === undefined),
+        );
+  const outcome = await core.logout({
+    portalSessions: entries,
+    ...values,
+    deadline: callDeadline,
+    startedAt,
+    log,
+    req,
   });
-  if (rewrite && settings.store.write) {
-    try {
-      await settings.store.write(req, res, remaining);
-    } catch (error) {
-      log.warn(
-        { chargebeePortalLogout: { store: settings.store.kind, reason: (error as Error)?.message } },
-        'chargebee portal logout: could not forget the ended portal sessions',
-      );
-    }
+  const ended = new Set<unknown>();
+  outcome.portalSessions.forEach((item, i) => {
+    if (FORGOTTEN_STATUSES.has(item.status)) ended.add(entries[i].id);
+  });
+  if (loaded.rewrite || ended.size > 0) {
+    const reason = await forgetEnded(settings.store, req, res, ended, deadline, settings.maxRemembered, log);
+    if (reason) outcome.reason = reason;
   }
-
-  const outcome: PortalLogoutOutcome = { result: summarize(outcomes), portalSessions: outcomes, durationMs: elapsed() };
-  writeLog(log, outcome);
-  for (const item of outcomes) callOnOutcome(settings, item, req, log);
+  outcome.durationMs = elapsed();
   return outcome;
-}
-
-function callOnOutcome(settings: Settings, outcome: PortalSessionOutcome, req: Request | undefined, log: Logger): void {
-  if (!settings.onOutcome) return;
-  try {
-    settings.onOutcome(outcome, req);
-  } catch (error) {
-    log.warn(
-      { err: { type: (error as Error)?.name, message: (error as Error)?.message } },
-      'chargebee portal logout: onOutcome threw',
-    );
-  }
-}
-
-async function logoutOne(
-  context: LogoutContext,
-  id: unknown,
-  businessEntityId: string | undefined,
-  shared: Record<string, string>,
-  deadline: number,
-): Promise<PortalSessionOutcome> {
-  const started = performance.now();
-  const idHash = hashPortalSessionId(id);
-  const base = { idHash, ...(businessEntityId === undefined ? {} : { businessEntityId }) };
-  const done = (fields: PortalSessionResult): PortalSessionOutcome =>
-    portalSessionOutcome({
-      ...fields,
-      ...base,
-      durationMs: Math.round((performance.now() - started) * 10) / 10,
-    });
-  if (!isValidPortalSessionId(id)) return done({ status: 'invalid_id' });
-
-  const headers =
-    businessEntityId === undefined ? shared : { ...shared, [ORIGIN_HEADERS.businessEntity]: businessEntityId };
-  // A double click logs the same portal session out twice at once: one upstream call, one shared result.
-  const client = context.settings.clientFor(businessEntityId);
-  const key = `${context.clientIds.get(client)}\n${businessEntityId ?? ''}\n${id}`;
-  return done(await context.flights.run(key, () => context.logouts.inline(id, businessEntityId, headers, deadline)));
-}
-
-/** The safe fields of a portal session's outcome, for a log line: no raw ID, no email, no key. */
-function loggable(o: PortalSessionOutcome): Record<string, unknown> {
-  return {
-    idHash: o.idHash,
-    status: o.status,
-    businessEntityId: o.businessEntityId,
-    httpStatus: o.httpStatus,
-    apiErrorCode: o.apiErrorCode,
-    reason: o.reason,
-    attempts: o.attempts,
-    error: o.status === 'failed' || o.status === 'deferred' ? o.error?.message : undefined,
-    durationMs: o.durationMs,
-  };
-}
-
-function isConfigurationFault(o: PortalSessionOutcome): boolean {
-  return o.error instanceof ChargebeeApiError && o.error.isConfigurationFault;
-}
-
-function writeLog(log: Logger, outcome: PortalLogoutOutcome): void {
-  const entry = {
-    chargebeePortalLogout: {
-      result: outcome.result,
-      durationMs: outcome.durationMs,
-      portalSessions: outcome.portalSessions.map(loggable),
-    },
-  };
-  const message = `chargebee portal logout: ${outcome.result}`;
-  if (outcome.portalSessions.some(isConfigurationFault))
-    log.error(entry, `${message} (check the Chargebee site and API key)`);
-  else if (outcome.result === 'failed' || outcome.result === 'deferred') log.warn(entry, message);
-  else log.info(entry, message);
-}
-
-/** One line per final result of a deferred logout. */
-function writeDeferredLog(log: Logger, outcome: PortalSessionOutcome): void {
-  const entry = { chargebeePortalLogout: { deferred: true, ...loggable(outcome) } };
-  const message = `chargebee portal logout (deferred): ${outcome.status}${outcome.reason ? ` (${outcome.reason})` : ''}`;
-  if (isConfigurationFault(outcome)) log.error(entry, `${message} (check the Chargebee site and API key)`);
-  else if (outcome.status === 'failed') log.error(entry, `${message}; the portal session may stay open`);
-  else log.info(entry, message);
 }

@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import pino, { type Logger } from 'pino';
-import { ChargebeeClient, DEFAULT_TIMEOUT_MS } from '../chargebee/client';
+import { ChargebeeClient, DEFAULT_MAX_SOCKETS, DEFAULT_TIMEOUT_MS } from '../chargebee/client';
 import { cookieStore } from '../remembered/cookie-store';
 import type { EventSuppression } from '../middleware/origin-headers';
 import { isValidBusinessEntityId } from '../identifiers';
@@ -21,7 +21,7 @@ import type { BusinessEntityOptions, ChargebeePortalLogoutOptions, RequestValue 
 export interface Settings {
   store: InternalStore;
   maxRemembered: number;
-  defaultEntity: (req: Request) => string | undefined;
+  defaultEntity: RequestValue;
   clientFor: (entityId: string | undefined) => ChargebeeClient;
   clients: ChargebeeClient[];
   timeoutMs: number;
@@ -39,7 +39,7 @@ export interface Settings {
   email: RequestValue;
   suppressEvents: EventSuppression;
   failClosed: boolean;
-  onOutcome?: (outcome: PortalSessionOutcome, req: Request | undefined) => void;
+  onOutcome?: (outcome: PortalSessionOutcome, req: Request | undefined) => unknown;
   logger: Logger;
   /** Counts for `stats()`, and OpenTelemetry when the app has it. */
   observer: LogoutObserver;
@@ -85,6 +85,7 @@ const KNOWN_OPTIONS = new Set([
   'circuitBreaker',
   'skipCrossSiteGet',
   'telemetry',
+  'maxSockets',
 ]);
 const RETRY_OPTIONS = new Set(['maxAttempts', 'baseDelayMs', 'maxDelayMs']);
 const DEFERRED_OPTIONS = new Set([
@@ -260,10 +261,11 @@ function createClient(
   apiKey: string,
   baseUrl: string | undefined,
   timeoutMs: number,
+  maxSockets: number,
   where: string,
 ): ChargebeeClient {
   try {
-    return new ChargebeeClient({ site, apiKey, baseUrl, timeoutMs });
+    return new ChargebeeClient({ site, apiKey, baseUrl, timeoutMs, maxSockets });
   } catch (error) {
     // The client's message names the bare option; say where it came from.
     fail((error as Error).message.replace(/^option /, `option ${where}`));
@@ -286,6 +288,7 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
     fail('option timeoutMs must be a positive number of milliseconds');
 
   const budgetMs = positiveNumber(o.budgetMs, 'budgetMs', DEFAULT_BUDGET_MS);
+  const maxSockets = wholeNumber(o.maxSockets, 'maxSockets', DEFAULT_MAX_SOCKETS, 1, 10_000);
   if (o.failClosed !== undefined && typeof o.failClosed !== 'boolean') fail('option failClosed must be a boolean');
   const failClosed = o.failClosed ?? false;
   const retry = normalizeRetry(o.retry);
@@ -304,7 +307,7 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
     clientsByTarget.set(target, client);
     return client;
   };
-  const defaultClient = clientOnce(createClient(o.site, o.apiKey, o.baseUrl, timeoutMs, ''), o.apiKey);
+  const defaultClient = clientOnce(createClient(o.site, o.apiKey, o.baseUrl, timeoutMs, maxSockets, ''), o.apiKey);
   const entityClients = new Map<string, ChargebeeClient>();
   if (o.businessEntities !== undefined) {
     if (!isPlainObject(o.businessEntities))
@@ -327,12 +330,15 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
       const apiKey = e.apiKey ?? o.apiKey;
       entityClients.set(
         entityId,
-        clientOnce(createClient(e.site ?? o.site, apiKey, baseUrl, timeoutMs, `businessEntities.${entityId}.`), apiKey),
+        clientOnce(
+          createClient(e.site ?? o.site, apiKey, baseUrl, timeoutMs, maxSockets, `businessEntities.${entityId}.`),
+          apiKey,
+        ),
       );
     }
   }
 
-  let defaultEntity: (req: Request) => string | undefined = () => undefined;
+  let defaultEntity: RequestValue = () => undefined;
   if (typeof o.businessEntityId === 'string') {
     if (!isValidBusinessEntityId(o.businessEntityId))
       fail('option businessEntityId must be letters, digits, "_" or "-" (at most 100)');

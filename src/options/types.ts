@@ -9,8 +9,11 @@ import type { CircuitBreakerOptions } from '../reliability/circuit-breaker';
 
 /** The options of `chargebeePortalLogout`, as an app writes them. Validation lives in `normalize.ts`. */
 
-/** A function of the request that gives a header's source value; `undefined` sends no header. */
-export type RequestValue = (req: Request) => string | undefined;
+/**
+ * A function of the request that gives a header's source value; `undefined` sends no header. It may be
+ * async. A throw, a rejection, or no answer within the budget sends no header (logged once).
+ */
+export type RequestValue = (req: Request) => string | undefined | Promise<string | undefined>;
 
 /** Per-entity overrides. API keys are site-wide at Chargebee, so most apps need none of these. */
 export interface BusinessEntityOptions {
@@ -92,13 +95,24 @@ export interface ChargebeePortalLogoutOptions {
   apiKey: string;
   /** API base URL up to `/api/v2` (EU hosts, a proxy, the emulator). Default `https://{site}.chargebee.com/api/v2`. */
   baseUrl?: string;
-  /** Time allowed for one Chargebee call, in milliseconds; each attempt gets at most the budget left. Default 5000. */
+  /**
+   * Time allowed for one Chargebee call, in milliseconds: the whole exchange, a body that trickles in
+   * included. Each attempt gets at most the budget left. Default 5000.
+   */
   timeoutMs?: number;
   /**
-   * Total time one logout may take inside the request, all attempts and waits included, in milliseconds.
-   * When it runs out on a retryable failure the logout is deferred (see `deferred`). Default 3000.
+   * Total time one logout may take inside the request, in milliseconds: reading the remembered IDs, your
+   * header and entity functions, all attempts and waits, the deferral and the store write. When it runs out
+   * on a retryable failure the logout is deferred (see `deferred`); a store that does not answer in time
+   * makes it `failed` (`reason: 'store_timeout'`). Default 3000.
    */
   budgetMs?: number;
+  /**
+   * Most sockets each Chargebee client (one per site and key) opens at once; further calls wait for a free
+   * socket within their time limit. Bounds the file descriptors a burst of logouts can take in an outage.
+   * Default 50.
+   */
+  maxSockets?: number;
   /**
    * Retries inside the request for network errors, timeouts, 429 and 500/502/503/504 (never other 4xx),
    * with exponential backoff and full jitter, honouring `Retry-After` when it fits the budget. Every attempt
@@ -139,7 +153,7 @@ export interface ChargebeePortalLogoutOptions {
    * Default business entity: an ID, or a function of the request. Used for a portal session that was
    * remembered without one. Default none (no `chargebee-business-entity-id` header).
    */
-  businessEntityId?: string | ((req: Request) => string | undefined);
+  businessEntityId?: string | RequestValue;
   /** Per-entity overrides of `site`, `apiKey` and `baseUrl`, by entity ID. */
   businessEntities?: Record<string, BusinessEntityOptions>;
   /** Overrides of the origin-header rules. Each function's result is still validated and cleaned. */
@@ -164,11 +178,11 @@ export interface ChargebeePortalLogoutOptions {
    */
   failClosed?: boolean;
   /**
-   * Called once per portal session with its outcome (metrics, audit). Errors it throws are logged. For a
-   * deferred logout it is called twice: at the request (status `deferred`), and with the final result
-   * (`deferred: true`) where `req` is `undefined`.
+   * Called once per portal session with its outcome (metrics, audit). It may be async; nothing waits for
+   * it, and a throw or a rejection is logged once. For a deferred logout it is called twice: at the request
+   * (status `deferred`), and with the final result (`deferred: true`) where `req` is `undefined`.
    */
-  onOutcome?: (outcome: PortalSessionOutcome, req: Request | undefined) => void;
+  onOutcome?: (outcome: PortalSessionOutcome, req: Request | undefined) => unknown;
   /**
    * OpenTelemetry spans and metrics, through `@opentelemetry/api` when the app has it installed (an optional
    * peer dependency): a span per logout and per background attempt, and the metrics listed in the README.
@@ -179,7 +193,8 @@ export interface ChargebeePortalLogoutOptions {
   telemetry?: false | TelemetryOptions;
   /**
    * pino logger used when `req.log` (pino-http) is absent. Default: a pino logger at level `info` writing
-   * synchronously to stdout.
+   * synchronously to stdout. A logger that throws loses its lines, never the logout (a process warning
+   * says so once).
    */
   logger?: Logger;
 }

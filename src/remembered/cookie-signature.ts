@@ -23,21 +23,22 @@ export function unsignCookieValue(signed: string, secrets: readonly string[]): s
   return false;
 }
 
-/** The decoded value of cookie `name` in a `Cookie` request header, or `undefined`. */
-export function readCookie(header: unknown, name: string): string | undefined {
-  if (typeof header !== 'string') return undefined;
+/** The decoded values of every cookie named `name` in a `Cookie` request header, in header order. */
+export function readCookies(header: unknown, name: string): string[] {
+  if (typeof header !== 'string') return [];
+  const values: string[] = [];
   for (const pair of header.split(';')) {
     const eq = pair.indexOf('=');
     if (eq === -1 || pair.slice(0, eq).trim() !== name) continue;
     let raw = pair.slice(eq + 1).trim();
     if (raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"')) raw = raw.slice(1, -1);
     try {
-      return decodeURIComponent(raw);
+      values.push(decodeURIComponent(raw));
     } catch {
-      return raw;
+      values.push(raw);
     }
   }
-  return undefined;
+  return values;
 }
 
 function mac(value: string, secret: string): string {

@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
-import { readCookie, signCookieValue, unsignCookieValue } from './cookie-signature';
+import { readCookies, signCookieValue, unsignCookieValue } from './cookie-signature';
 import type { RememberedPortalSession } from './list';
-import type { InternalStore } from './store';
+import type { InternalStore, StoreRead, StoreWrite } from './store';
 
 /** Settings of the `'cookie'` store. The cookie is always `HttpOnly` and `SameSite=Lax`. */
 export interface PortalSessionCookieOptions {
@@ -30,6 +30,11 @@ export interface PortalSessionCookieOptions {
 }
 
 export const DEFAULT_COOKIE_NAME = 'chargebee_portal_sessions';
+/**
+ * Largest `Set-Cookie` this store writes, attributes included. Browsers keep cookies up to 4096 bytes and
+ * drop larger ones silently; Node refuses request headers over 16 KB.
+ */
+export const MAX_COOKIE_BYTES = 4096;
 
 const MISSING_SECRET =
   'the cookie store has no secret to sign with: set cookie.secret, mount cookieParser(secret) before this ' +
@@ -56,46 +61,66 @@ export function cookieStore(options: PortalSessionCookieOptions): InternalStore 
     return text;
   };
 
+  /** One cookie value read: the list it holds, or why it is unusable. */
+  const judge = (raw: string, secrets: string[]): StoreRead => {
+    let payload: string | false = raw;
+    if (signed && secrets.length === 0) return { value: undefined, problem: MISSING_SECRET };
+    if (raw.startsWith('s:')) {
+      if (secrets.length === 0) return { value: undefined, problem: 'cookie is signed but cookie.signed is false' };
+      payload = unsignCookieValue(raw, secrets);
+      if (payload === false)
+        return { value: undefined, problem: 'cookie signature does not match (tampered, or the secret changed)' };
+    } else if (secrets.length > 0) {
+      return { value: undefined, problem: 'cookie is not signed although a secret is configured' };
+    }
+    if (!payload.startsWith('j:')) return { value: undefined, problem: 'cookie value is not in the expected format' };
+    try {
+      return { value: JSON.parse(payload.slice(2)) };
+    } catch {
+      return { value: undefined, problem: 'cookie value is not valid JSON' };
+    }
+  };
+  const serialize = (req: Request, portalSessions: RememberedPortalSession[]): string => {
+    if (portalSessions.length === 0)
+      return `${name}=${attributes(req)}; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT`;
+    const payload = `j:${JSON.stringify(portalSessions)}`;
+    const secret = secretsFor(req)[0];
+    if (signed && secret === undefined) throw new TypeError(`remember: ${MISSING_SECRET}`);
+    const value = secret === undefined ? payload : signCookieValue(payload, secret);
+    let cookie = `${name}=${encodeURIComponent(value)}${attributes(req)}`;
+    if (options.maxAge !== undefined) {
+      cookie += `; Max-Age=${Math.floor(options.maxAge / 1000)}; Expires=${new Date(Date.now() + options.maxAge).toUTCString()}`;
+    }
+    return cookie;
+  };
+
   return {
     kind: 'cookie',
-    async read(req) {
+    read(req) {
       if (pending.has(req)) return { value: pending.get(req) };
-      const raw = readCookie(req.headers.cookie, name);
-      if (raw === undefined) return { value: undefined };
+      const values = readCookies(req.headers.cookie, name);
+      if (values.length === 0) return { value: undefined };
+      // Several cookies of this name (one tossed in from a sibling subdomain): the first usable one wins.
       const secrets = secretsFor(req);
-      let payload: string | false = raw;
-      if (signed && secrets.length === 0) return { value: undefined, problem: MISSING_SECRET };
-      if (raw.startsWith('s:')) {
-        if (secrets.length === 0) return { value: undefined, problem: 'cookie is signed but cookie.signed is false' };
-        payload = unsignCookieValue(raw, secrets);
-        if (payload === false)
-          return { value: undefined, problem: 'cookie signature does not match (tampered, or the secret changed)' };
-      } else if (secrets.length > 0) {
-        return { value: undefined, problem: 'cookie is not signed although a secret is configured' };
+      let first: StoreRead | undefined;
+      for (const raw of values) {
+        const read = judge(raw, secrets);
+        if (read.problem === undefined) return read;
+        first ??= read;
       }
-      if (!payload.startsWith('j:')) return { value: undefined, problem: 'cookie value is not in the expected format' };
-      try {
-        return { value: JSON.parse(payload.slice(2)) };
-      } catch {
-        return { value: undefined, problem: 'cookie value is not valid JSON' };
-      }
+      return first as StoreRead;
     },
-    write(req, res, portalSessions) {
-      pending.set(req, portalSessions);
-      let cookie: string;
-      if (portalSessions.length === 0) {
-        cookie = `${name}=${attributes(req)}; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT`;
-      } else {
-        const payload = `j:${JSON.stringify(portalSessions)}`;
-        const secret = secretsFor(req)[0];
-        if (signed && secret === undefined) throw new TypeError(`remember: ${MISSING_SECRET}`);
-        const value = secret === undefined ? payload : signCookieValue(payload, secret);
-        cookie = `${name}=${encodeURIComponent(value)}${attributes(req)}`;
-        if (options.maxAge !== undefined) {
-          cookie += `; Max-Age=${Math.floor(options.maxAge / 1000)}; Expires=${new Date(Date.now() + options.maxAge).toUTCString()}`;
-        }
+    write(req, res, portalSessions): StoreWrite | undefined {
+      // The oldest entries go first when the cookie would be too large for a browser to keep.
+      let kept = portalSessions;
+      let cookie = serialize(req, kept);
+      while (kept.length > 0 && Buffer.byteLength(cookie) > MAX_COOKIE_BYTES) {
+        kept = kept.slice(1);
+        cookie = serialize(req, kept);
       }
+      pending.set(req, kept);
       setCookie(res, name, cookie);
+      return kept.length < portalSessions.length ? { dropped: portalSessions.length - kept.length } : undefined;
     },
   };
 }

@@ -11,26 +11,55 @@ export interface RememberedPortalSession {
 /** Default number of portal sessions kept per app session; the oldest are dropped past it. */
 export const DEFAULT_MAX_REMEMBERED = 10;
 
+/** A remembered entry as read from a store: the ID is not judged yet (an invalid one is reported, never sent). */
+export interface RememberedEntry {
+  id: unknown;
+  businessEntityId?: string;
+}
+
+/** What a store held, read into entries; `skipped` counts the items of a list that were not entries at all. */
+export interface RememberedRead {
+  entries: RememberedEntry[];
+  skipped: number;
+}
+
+function toEntry(item: unknown): RememberedEntry | undefined {
+  if (typeof item === 'string') return { id: item };
+  if (typeof item !== 'object' || item === null || Array.isArray(item) || !('id' in item)) return undefined;
+  const entity = (item as { businessEntityId?: unknown }).businessEntityId;
+  const id = item.id;
+  return isValidBusinessEntityId(entity) ? { id, businessEntityId: entity } : { id };
+}
+
 /**
- * Reads whatever a store held into a list of entries, without judging the IDs: a string, an
- * `{id, businessEntityId}` object, or an array of either. Anything else gives `undefined` (unreadable).
+ * Reads whatever a store held into entries, without judging the IDs: a string, an `{ id, businessEntityId }`
+ * object, or a list of either. In a list, an item that is neither (`null`, a number, `{}`) is skipped and
+ * counted, and the others are kept. A value that is none of these at all gives `undefined` (unreadable).
  * Entity IDs that are not valid are dropped here, so a tampered entity never reaches a header.
  */
-export function toRememberedList(value: unknown): Array<{ id: unknown; businessEntityId?: string }> | undefined {
-  if (value === undefined || value === null) return [];
-  const items: unknown[] = Array.isArray(value) ? value : [value];
-  const list: Array<{ id: unknown; businessEntityId?: string }> = [];
-  for (const item of items) {
-    if (typeof item === 'string') {
-      list.push({ id: item });
-    } else if (typeof item === 'object' && item !== null && 'id' in item) {
-      const entity = (item as { businessEntityId?: unknown }).businessEntityId;
-      list.push(isValidBusinessEntityId(entity) ? { id: item.id, businessEntityId: entity } : { id: item.id });
-    } else {
-      return undefined;
+export function readRememberedList(value: unknown): RememberedRead | undefined {
+  try {
+    if (value === undefined || value === null) return { entries: [], skipped: 0 };
+    if (!Array.isArray(value)) {
+      const entry = toEntry(value);
+      return entry ? { entries: [entry], skipped: 0 } : undefined;
     }
+    const entries: RememberedEntry[] = [];
+    let skipped = 0;
+    for (const item of value) {
+      let entry: RememberedEntry | undefined;
+      try {
+        entry = toEntry(item);
+      } catch {
+        entry = undefined; // a getter or proxy that throws
+      }
+      if (entry) entries.push(entry);
+      else skipped += 1;
+    }
+    return { entries, skipped };
+  } catch {
+    return undefined;
   }
-  return list;
 }
 
 /** Adds `entry` to `list` (replacing an entry with the same ID) and keeps at most `max`, newest last. */

@@ -15,7 +15,7 @@ function sessionOf(req: Request): SessionBag {
 export function sessionStore(key: string): InternalStore {
   return {
     kind: 'session',
-    async read(req) {
+    read(req) {
       return { value: sessionOf(req)[key] };
     },
     write(req, _res, portalSessions) {

@@ -24,19 +24,33 @@ export interface StoreRead {
   problem?: string;
 }
 
-/** The shape the middleware works with: built-in stores report problems, custom ones are wrapped. */
+/** What a built-in store did on a write, when it had to change the list: the oldest entries it dropped. */
+export interface StoreWrite {
+  dropped: number;
+}
+
+/**
+ * The shape the middleware works with: built-in stores report problems, custom ones are wrapped. Both
+ * methods may be the app's: they may throw, reject or never settle, and are called within a deadline.
+ */
 export interface InternalStore {
   readonly kind: 'session' | 'cookie' | 'custom';
-  read(req: Request): Promise<StoreRead>;
-  write?(req: Request, res: Response, portalSessions: RememberedPortalSession[]): void | Promise<void>;
+  read(req: Request): StoreRead | Promise<StoreRead>;
+  write?(req: Request, res: Response, portalSessions: RememberedPortalSession[]): unknown;
 }
 
 /** Wraps an app's store or resolver function. */
 export function customStore(store: PortalSessionStore): InternalStore {
   const write = store.write?.bind(store);
+  const read = store.read.bind(store);
   return {
     kind: 'custom',
-    read: async (req) => ({ value: await store.read(req) }),
+    read: (req) => {
+      const value = read(req);
+      return typeof (value as PromiseLike<unknown> | null)?.then === 'function'
+        ? Promise.resolve(value).then((resolved) => ({ value: resolved }))
+        : { value };
+    },
     write,
   };
 }

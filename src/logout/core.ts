@@ -1,0 +1,175 @@
+import type { Request } from 'express';
+import type { Logger } from 'pino';
+import type { ChargebeeClient } from '../chargebee/client';
+import { ChargebeeApiError, ChargebeeError } from '../chargebee/errors';
+import { hashPortalSessionId, isValidPortalSessionId } from '../identifiers';
+import { errorFields, outcomeFields, safeLog, type Log } from '../logging';
+import { ORIGIN_HEADERS } from '../middleware/origin-headers';
+import type { Settings } from '../options/normalize';
+import { callAndForget } from '../reliability/deadline';
+import type { DeferredLogoutJob } from '../reliability/deferred-queue';
+import { SingleFlight } from '../reliability/single-flight';
+import type { RememberedEntry } from '../remembered/list';
+import { portalSessionOutcome, summarize, type PortalLogoutOutcome, type PortalSessionOutcome } from './outcome';
+import { PortalSessionLogout, type PortalSessionResult } from './portal-session-logout';
+
+/**
+ * The logout of a list of portal sessions, without a framework: given the remembered entries, the origin
+ * headers and a deadline, it validates each ID, logs each valid one out once (single flight) with retries
+ * behind the circuit breaker, hands what runs out of time to the deferred queue, and reports the outcome
+ * (one log line, `onOutcome` per portal session, the counts and telemetry of its queue and breakers). The
+ * Express middleware reads a request into a call of
+ * {@link LogoutCore.logout}; a logout without a request can make the same call.
+ */
+
+/** The settings the core works with. */
+export type CoreSettings = Pick<
+  Settings,
+  'clientFor' | 'clients' | 'retry' | 'timeoutMs' | 'deferred' | 'circuitBreaker' | 'onOutcome' | 'observer'
+>;
+
+/** One logout: which portal sessions, with which headers, by when. */
+export interface LogoutCall {
+  /** The portal sessions, as remembered: IDs are validated here, an invalid one is reported, never sent. */
+  portalSessions: readonly RememberedEntry[];
+  /** Origin and event headers shared by every portal session, valid already. */
+  headers: Record<string, string>;
+  /** Business entity of a portal session remembered without one. */
+  defaultEntityId?: string;
+  /** When the Chargebee calls and the deferral must be over, on `performance.now()`. */
+  deadline: number;
+  /** When the logout began, on `performance.now()`, for `durationMs`. */
+  startedAt: number;
+  /** Where the logout's line goes (a request's logger, say). Default: the core's. */
+  log?: Log;
+  /** Handed to `onOutcome`; `undefined` for a logout without a request. */
+  req?: Request;
+}
+
+export class LogoutCore {
+  private readonly sessions: PortalSessionLogout;
+  private readonly flights = new SingleFlight<PortalSessionResult>();
+  private readonly clientIds: Map<ChargebeeClient, number>;
+  private readonly log: Log;
+  private readonly deferredLog: Log;
+
+  constructor(
+    private readonly settings: CoreSettings,
+    logger: Logger,
+  ) {
+    this.log = safeLog(logger);
+    this.deferredLog = safeLog(logger, 'deferred');
+    this.clientIds = new Map(settings.clients.map((client, i) => [client, i]));
+    this.sessions = new PortalSessionLogout(settings, (job, result) => this.reportDeferred(job, result), logger);
+    settings.observer.watch({
+      queue: this.sessions.queue,
+      breakers: this.sessions.breakers,
+      clients: settings.clients,
+      circuitBreaker: settings.circuitBreaker !== false,
+    });
+  }
+
+  /** Logs the portal sessions out and reports the outcome. Never rejects. */
+  async logout(call: LogoutCall): Promise<PortalLogoutOutcome> {
+    const log = call.log ?? this.log;
+    const portalSessions = await Promise.all(call.portalSessions.map((entry) => this.logoutOne(entry, call, log)));
+    const outcome: PortalLogoutOutcome = {
+      result: summarize(portalSessions),
+      portalSessions,
+      durationMs: since(call.startedAt),
+    };
+    writeLog(log, outcome);
+    for (const item of portalSessions) this.callOnOutcome(item, call.req, log);
+    return outcome;
+  }
+
+  /** Drains the deferred queue for at most `timeoutMs`, then closes the clients' keep-alive sockets. */
+  async close(timeoutMs: number): Promise<void> {
+    try {
+      await this.sessions.queue?.close(timeoutMs);
+    } finally {
+      this.settings.observer.close();
+      this.settings.clients.forEach((client) => client.close());
+    }
+  }
+
+  private async logoutOne(entry: RememberedEntry, call: LogoutCall, log: Log): Promise<PortalSessionOutcome> {
+    const started = performance.now();
+    const { id } = entry;
+    const businessEntityId = entry.businessEntityId ?? call.defaultEntityId;
+    const done = (fields: PortalSessionResult): PortalSessionOutcome =>
+      portalSessionOutcome({
+        ...fields,
+        idHash: hashPortalSessionId(id),
+        ...(businessEntityId === undefined ? {} : { businessEntityId }),
+        durationMs: since(started),
+      });
+    if (!isValidPortalSessionId(id)) return done({ status: 'invalid_id' });
+
+    const headers =
+      businessEntityId === undefined
+        ? call.headers
+        : { ...call.headers, [ORIGIN_HEADERS.businessEntity]: businessEntityId };
+    // A double click logs the same portal session out twice at once: one upstream call, one shared result.
+    const key = `${this.clientIds.get(this.settings.clientFor(businessEntityId))}\n${businessEntityId ?? ''}\n${id}`;
+    try {
+      return done(
+        await this.flights.run(key, () => this.sessions.inline(id, businessEntityId, headers, call.deadline)),
+      );
+    } catch (error) {
+      // Not Chargebee's doing: a bug. The portal session is reported failed, and the logout goes on.
+      log.error({ err: errorFields(error) }, 'unexpected error');
+      return done({ status: 'failed', id, error: new ChargebeeError('The logout failed unexpectedly', false) });
+    }
+  }
+
+  /** The final result of a deferred logout: one log line and `onOutcome` without a request. */
+  private reportDeferred(job: DeferredLogoutJob, result: PortalSessionResult): void {
+    const outcome = portalSessionOutcome({
+      ...result,
+      idHash: hashPortalSessionId(job.portalSessionId),
+      ...(job.businessEntityId === undefined ? {} : { businessEntityId: job.businessEntityId }),
+      deferred: true,
+      durationMs: Math.max(0, Date.now() - job.firstAttemptAt),
+    });
+    const entry = { chargebeePortalLogout: { deferred: true, ...outcomeFields(outcome) } };
+    const text = `${outcome.status}${outcome.reason ? ` (${outcome.reason})` : ''}`;
+    if (isConfigurationFault(outcome)) this.deferredLog.error(entry, `${text} (check the Chargebee site and API key)`);
+    else if (outcome.status === 'failed') this.deferredLog.error(entry, `${text}; the portal session may stay open`);
+    else this.deferredLog.info(entry, text);
+    this.settings.observer.deferredResult(job, outcome);
+    this.callOnOutcome(outcome, undefined, this.log);
+  }
+
+  /** `onOutcome` may throw, reject or never settle: nobody waits for it, and a failure is logged once. */
+  private callOnOutcome(outcome: PortalSessionOutcome, req: Request | undefined, log: Log): void {
+    const hook = this.settings.onOutcome;
+    if (!hook) return;
+    callAndForget(
+      () => hook(outcome, req),
+      (error) => log.warn({ err: errorFields(error) }, 'onOutcome failed; the logout is not affected'),
+    );
+  }
+}
+
+function since(started: number): number {
+  return Math.round((performance.now() - started) * 10) / 10;
+}
+
+function isConfigurationFault(o: PortalSessionOutcome): boolean {
+  return o.error instanceof ChargebeeApiError && o.error.isConfigurationFault;
+}
+
+function writeLog(log: Log, outcome: PortalLogoutOutcome): void {
+  const entry = {
+    chargebeePortalLogout: {
+      result: outcome.result,
+      durationMs: outcome.durationMs,
+      portalSessions: outcome.portalSessions.map(outcomeFields),
+    },
+  };
+  if (outcome.portalSessions.some(isConfigurationFault))
+    log.error(entry, `${outcome.result} (check the Chargebee site and API key)`);
+  else if (outcome.result === 'failed' || outcome.result === 'deferred') log.warn(entry, outcome.result);
+  else log.info(entry, outcome.result);
+}

@@ -1,0 +1,109 @@
+/**
+ * The cookie store's limits: it never writes a cookie a browser would drop (over 4096 bytes) and keeps the
+ * newest portal sessions when it must drop some; with several cookies of its name (one tossed in from a
+ * sibling subdomain), a valid signed one wins. Over real HTTP against the emulator.
+ */
+import request from 'supertest';
+import type { PortalLogoutMiddleware } from '../src';
+import { signCookieValue } from '../src/remembered/cookie-signature';
+import { MAX_COOKIE_BYTES } from '../src/remembered/cookie-store';
+import { ChargebeeEmulator } from '../src/testing';
+import { createTestApp } from './helpers/apps';
+import { FAST } from './helpers/harness';
+import { captureLogs } from './helpers/log-capture';
+
+const API_KEY = 'test_COOKIESIZEKEY_3';
+const SECRET = 'cookie-size-secret';
+const NAME = 'chargebee_portal_sessions';
+let emulator: ChargebeeEmulator;
+const open: PortalLogoutMiddleware[] = [];
+
+beforeAll(async () => {
+  emulator = await ChargebeeEmulator.start({ sites: { 'acme-test': { apiKey: API_KEY } } });
+});
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((m) => m.close({ timeoutMs: 100 })));
+});
+afterAll(() => emulator.close());
+
+function app(maxRemembered = 100) {
+  const logs = captureLogs();
+  const built = createTestApp({
+    session: false,
+    middleware: {
+      apiKey: API_KEY,
+      baseUrl: emulator.baseUrl('acme-test'),
+      ...FAST,
+      // Fifty-odd logouts at once on a busy machine: room enough not to defer any.
+      timeoutMs: 3000,
+      budgetMs: 5000,
+      store: 'cookie',
+      cookie: { secret: SECRET, maxAge: 3_600_000, domain: 'app.example.com' },
+      maxRemembered,
+      logger: logs.logger,
+    },
+  });
+  open.push(built.portalLogout);
+  return { ...built, logs };
+}
+
+function setCookieOf(res: request.Response): string {
+  const cookies = ([] as string[]).concat(res.headers['set-cookie'] ?? []);
+  const ours = cookies.filter((c) => c.startsWith(`${NAME}=`));
+  expect(ours).toHaveLength(1);
+  return ours[0];
+}
+
+describe('cookie size', () => {
+  it('100 remembered portal sessions: the cookie stays within 4096 bytes, the oldest dropped and logged', async () => {
+    const a = app();
+    const ids = Array.from({ length: 100 }, () => emulator.createSession({ customerId: 'cus_size' }).id);
+    const res = await request(a.app)
+      .post('/remember')
+      .send({ portalSessions: ids.map((id) => ({ id })) });
+    expect(res.status).toBe(200);
+    const cookie = setCookieOf(res);
+    expect(Buffer.byteLength(cookie)).toBeLessThanOrEqual(MAX_COOKIE_BYTES);
+    const dropped = a.logs.lines.filter((l) => /oldest remembered portal sessions were dropped/.test(String(l.msg)));
+    expect(dropped.length).toBeGreaterThan(0);
+
+    // The cookie logs out the newest portal sessions, the last remembered among them.
+    const logout = await request(a.app).post('/logout').set('Cookie', cookie.split(';')[0]);
+    const outcome = logout.body.outcome;
+    expect(outcome.result).toBe('ended');
+    expect(outcome.portalSessions.length).toBeGreaterThan(10);
+    const sent = outcome.portalSessions.map((o: { id: string }) => o.id);
+    expect(sent).toEqual(ids.slice(-sent.length));
+    expect(emulator.getSession(ids[99])?.status).toBe('logged_out');
+  });
+
+  it('the worst case (70-character IDs, 100-character entities) stays within 4096 bytes too', async () => {
+    const a = app();
+    const entries = Array.from({ length: 100 }, (_, i) => ({
+      id: `p${String(i).padStart(3, '0')}${'x'.repeat(66)}`,
+      businessEntityId: `e${String(i).padStart(3, '0')}${'y'.repeat(96)}`,
+    }));
+    const res = await request(a.app).post('/remember').send({ portalSessions: entries });
+    const cookie = setCookieOf(res);
+    expect(Buffer.byteLength(cookie)).toBeLessThanOrEqual(MAX_COOKIE_BYTES);
+    expect(decodeURIComponent(cookie)).toContain(entries[99].id);
+  });
+});
+
+describe('several cookies of the same name', () => {
+  const forged = (id: string) => encodeURIComponent(signCookieValue(`j:${JSON.stringify([id])}`, 'attacker-secret'));
+  const valid = (id: string) => encodeURIComponent(signCookieValue(`j:${JSON.stringify([id])}`, SECRET));
+
+  it.each([
+    ['the forged one first', (real: string, fake: string) => `${NAME}=${forged(fake)}; ${NAME}=${valid(real)}`],
+    ['the forged one last', (real: string, fake: string) => `${NAME}=${valid(real)}; ${NAME}=${forged(fake)}`],
+  ])('a valid signed cookie wins over one that is not (%s)', async (_name, header) => {
+    const a = app();
+    const real = emulator.createSession({ customerId: 'cus_toss' }).id;
+    const fake = emulator.createSession({ customerId: 'cus_toss' }).id;
+    const res = await request(a.app).post('/logout').set('Cookie', header(real, fake));
+    expect(res.body.outcome.result).toBe('ended');
+    expect(emulator.getSession(real)?.status).toBe('logged_out');
+    expect(emulator.getSession(fake)?.status).not.toBe('logged_out');
+  });
+});
