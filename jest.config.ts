@@ -4,7 +4,8 @@ const config: Config = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  testPathIgnorePatterns: ['/node_modules/', '/test/browser/'],
+  // test/hostile/ runs apart, under --unhandled-rejections=strict (jest.strict.config.ts).
+  testPathIgnorePatterns: ['/node_modules/', '/test/browser/', '/test/hostile/'],
   // Some tests start child processes (the demo server, the OIDC example, the emulator CLI); on a busy
   // 2-core machine that can pass jest's 5 s default without anything being wrong.
   testTimeout: 20_000,

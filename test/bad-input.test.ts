@@ -8,10 +8,12 @@ import fc from 'fast-check';
 import type { Request } from 'express';
 import request from 'supertest';
 import { ChargebeeEmulator } from '../src/testing';
+import zlib from 'node:zlib';
 import { chargebeePortalLogout, type ChargebeePortalLogoutOptions } from '../src';
 import { signCookieValue } from '../src/remembered/cookie-signature';
 import { createTestApp } from './helpers/apps';
 import { captureLogs } from './helpers/log-capture';
+import { rawUpstream, type RawUpstream } from './helpers/raw-upstream';
 
 const API_KEY = 'test_BADINPUTKEY_5';
 const LOGOUT_PATH = /^\/acme-test\/api\/v2\/portal_sessions\/[A-Za-z0-9_-]{1,70}\/logout$/;
@@ -403,6 +405,112 @@ describe('origin values: emails, user agents, IPs, entities', () => {
         }
       }),
       { numRuns: RUNS },
+    );
+  });
+});
+
+describe('upstream answers: generated statuses, bodies and headers', () => {
+  const ID = 'portal_GeneratedAnswer01';
+  const EMAIL = 'Generated.Person@example.com';
+  const basic = Buffer.from(`${API_KEY}:`).toString('base64');
+  const secrets = [API_KEY, basic, ID, EMAIL, encodeURIComponent(EMAIL), Buffer.from(EMAIL).toString('base64')];
+  let upstream: RawUpstream;
+  let target: ReturnType<typeof app>;
+  beforeAll(async () => {
+    upstream = await rawUpstream(() => undefined);
+    target = app(
+      {
+        baseUrl: upstream.baseUrl,
+        timeoutMs: 400,
+        budgetMs: 600,
+        retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
+        originHeaders: { email: () => EMAIL },
+      },
+      {},
+    );
+  });
+  afterAll(async () => {
+    await target.portalLogout.close({ timeoutMs: 100 });
+    await upstream.close();
+  });
+
+  const headerText = fc.string({
+    unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
+    maxLength: 60,
+  });
+  /** Strings that may quote a secret, in another casing or encoding. */
+  const echoing = fc
+    .tuple(fc.string({ maxLength: 20 }), fc.constantFrom(...secrets), fc.constantFrom('', 'upper', 'lower'))
+    .map(([text, secret, casing]) =>
+      casing === 'upper'
+        ? `${text}${secret.toUpperCase()}`
+        : casing === 'lower'
+          ? `${secret.toLowerCase()}${text}`
+          : `${text} ${secret}`,
+    );
+  const field = fc.oneof(fc.jsonValue(), echoing, fc.string({ minLength: 2000, maxLength: 5000 }));
+  const bodyArb = fc.oneof(
+    fc.jsonValue().map((v) => JSON.stringify(v)),
+    fc.string({ maxLength: 300 }),
+    fc.string({ unit: 'binary', maxLength: 300 }),
+    fc
+      .record(
+        { message: field, api_error_code: field, type: field, param: field, error_msg: field, http_status_code: field },
+        { requiredKeys: [] },
+      )
+      .map((v) => JSON.stringify(v)),
+    fc
+      .record(
+        {
+          id: fc.oneof(fc.constant(ID), fc.jsonValue()),
+          status: fc.oneof(fc.constantFrom('logged_out', 'logged_in', 'created'), field),
+          logout_at: fc.oneof(fc.integer(), fc.jsonValue()),
+        },
+        { requiredKeys: [] },
+      )
+      .map((session) => JSON.stringify({ portal_session: session })),
+  );
+  const answerArb = fc.record({
+    status: fc.oneof(
+      fc.constantFrom(200, 201, 204, 301, 304, 400, 401, 403, 404, 409, 422, 429, 500, 502, 503, 504),
+      fc.integer({ min: 200, max: 599 }),
+    ),
+    body: bodyArb,
+    retryAfter: fc.option(
+      fc.oneof(
+        headerText,
+        fc.stringMatching(/^[0-9]{1,400}$/),
+        fc.date({ noInvalidDate: true }).map((d) => d.toUTCString()),
+      ),
+    ),
+    contentType: fc.option(fc.oneof(fc.constantFrom('application/json', 'text/html; charset=utf-8'), headerText)),
+    encoding: fc.option(fc.constantFrom('gzip', 'deflate', 'br', 'identity', 'x-unknown', 'gzip, br')),
+    compress: fc.boolean(),
+  });
+
+  it('whatever Chargebee answers: bounded time and log lines, no secret logged, the handler runs once', async () => {
+    await fc.assert(
+      fc.asyncProperty(answerArb, async (answer) => {
+        upstream.answer = (_req, res) => {
+          const headers: Record<string, string> = {};
+          if (answer.retryAfter !== null) headers['Retry-After'] = answer.retryAfter;
+          if (answer.contentType !== null) headers['Content-Type'] = answer.contentType;
+          if (answer.encoding !== null) headers['Content-Encoding'] = answer.encoding;
+          const body = Buffer.from(answer.body);
+          res.writeHead(answer.status, headers);
+          res.end(answer.compress && answer.encoding === 'gzip' ? zlib.gzipSync(body) : body);
+        };
+        carried = { session: [ID] };
+        const lines = target.logs.lines.length;
+        const started = performance.now();
+        await logoutHolds(target);
+        expect(performance.now() - started).toBeLessThan(600 + 1000);
+        const text = target.logs.text().split('\n').slice(lines).join('\n');
+        for (const line of text.split('\n')) expect(line.length).toBeLessThan(8192);
+        const lower = text.toLowerCase();
+        for (const secret of secrets) expect(lower).not.toContain(secret.toLowerCase());
+      }),
+      { numRuns: RUNS * 2 },
     );
   });
 });
