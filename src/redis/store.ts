@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { hashPortalSessionId, isValidPortalSessionId } from '../identifiers';
+import { safeLog, type Log } from '../logging';
 import { within } from '../reliability/deadline';
 import type { DeferredLogoutJob, DeferredLogoutStore, DueJobs } from '../reliability/deferred-queue';
 import type { DrainRate } from '../reliability/rate-limit';
@@ -82,7 +83,7 @@ export class RedisDeferredLogoutStore implements DeferredLogoutStore {
   private readonly commandTimeoutMs: number;
   private readonly keys: { jobs: string; due: string; leases: string; rate: string };
   private maxAgeMs = DEFAULT_MAX_AGE_MS;
-  private log: Logger | undefined;
+  private log: Log | undefined;
 
   constructor(
     private readonly client: RedisClientLike,
@@ -103,12 +104,12 @@ export class RedisDeferredLogoutStore implements DeferredLogoutStore {
 
   attach(queue: { maxAgeMs: number; log: Logger }): void {
     this.maxAgeMs = queue.maxAgeMs;
-    this.log = queue.log;
+    this.log = safeLog(queue.log);
   }
 
   async add(job: DeferredLogoutJob): Promise<boolean> {
     if (!isValidPortalSessionId(job.portalSessionId)) {
-      this.log?.error('chargebee portal logout: the Redis store refused a job whose portal-session ID is not valid');
+      this.log?.error({}, 'the Redis store refused a job whose portal-session ID is not valid');
       return false;
     }
     const { jobs, due, leases } = this.keys;
@@ -179,7 +180,7 @@ export class RedisDeferredLogoutStore implements DeferredLogoutStore {
     await this.run(REMOVE, [jobs, due, leases], [id, token]);
     this.log?.warn(
       { chargebeePortalLogout: { idHash: hashPortalSessionId(id), prefix: this.prefix } },
-      'chargebee portal logout: dropped a malformed deferred logout found in Redis',
+      'dropped a malformed deferred logout found in Redis',
     );
   }
 
