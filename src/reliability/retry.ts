@@ -34,6 +34,11 @@ export const realClock: Clock = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, timerDelay(ms))),
 };
 
+/** `min(maxDelayMs, baseDelayMs * 2^(retry-1))`: the exponential ceiling both backoffs draw under. */
+function backoffCeiling(retry: number, policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>): number {
+  return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, retry - 1));
+}
+
 /**
  * Full-jitter backoff before retry number `retry` (1 for the first retry): a random delay between 0 and
  * `min(maxDelayMs, baseDelayMs * 2^(retry-1))`, so that many clients failing together do not retry together.
@@ -43,8 +48,7 @@ export function backoffDelay(
   policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>,
   random: () => number = Math.random,
 ): number {
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, retry - 1));
-  return Math.floor(random() * ceiling);
+  return Math.floor(random() * backoffCeiling(retry, policy));
 }
 
 /**
@@ -56,7 +60,7 @@ export function queueBackoffDelay(
   policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>,
   random: () => number = Math.random,
 ): number {
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, retry - 1));
+  const ceiling = backoffCeiling(retry, policy);
   return Math.floor(ceiling / 2 + random() * (ceiling / 2));
 }
 
