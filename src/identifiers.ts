@@ -4,6 +4,8 @@ import { createHash } from 'node:crypto';
 export const PORTAL_SESSION_ID_MAX_LENGTH = 70;
 /** Longest business-entity ID this package will put in a header. */
 export const BUSINESS_ENTITY_ID_MAX_LENGTH = 100;
+/** Longest Chargebee customer ID (Chargebee's own limit). */
+export const CUSTOMER_ID_MAX_LENGTH = 50;
 
 const PORTAL_SESSION_ID = /^[A-Za-z0-9_-]{1,70}$/;
 const BUSINESS_ENTITY_ID = /^[A-Za-z0-9_-]{1,100}$/;
@@ -22,6 +24,32 @@ export function isValidBusinessEntityId(value: unknown): value is string {
 }
 
 /**
+ * Why `value` is not a plausible Chargebee customer ID, or `undefined` when it is one: 1 to 50 visible
+ * ASCII characters (no whitespace, control or non-ASCII characters).
+ */
+export function customerIdProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string') return `must be a string, got ${value === null ? 'null' : typeof value}`;
+  if (value === '') return 'must not be empty';
+  if (value.length > CUSTOMER_ID_MAX_LENGTH) return `must be at most ${CUSTOMER_ID_MAX_LENGTH} characters`;
+  if (/\s/.test(value)) return 'must not contain whitespace';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(value)) return 'must not contain control characters';
+  if (/[^\u0021-\u007e]/.test(value)) return 'must be ASCII';
+  return undefined;
+}
+
+/** True when `value` is a plausible Chargebee customer ID (see {@link customerIdProblem}). */
+export function isValidCustomerId(value: unknown): value is string {
+  return customerIdProblem(value) === undefined;
+}
+
+/** Throws a `TypeError` that starts with `where` when `value` is not a plausible customer ID. */
+export function checkCustomerId(value: unknown, where: string): asserts value is string {
+  const problem = customerIdProblem(value);
+  if (problem !== undefined) throw new TypeError(`${where}: the customer ID ${problem} (a Chargebee customer ID)`);
+}
+
+/**
  * A short, stable, non-reversible tag for a portal-session ID, for logs: the raw ID is a bearer
  * reference to a customer's portal and never goes to a log.
  */
@@ -30,6 +58,11 @@ export function hashPortalSessionId(value: unknown): string {
     .update(typeof value === 'string' ? value : describe(value))
     .digest('hex')
     .slice(0, 12);
+}
+
+/** A short tag for a customer ID, for logs: apps often use their own user IDs or emails as customer IDs. */
+export function hashCustomerId(value: string): string {
+  return hashPortalSessionId(`customer:${value}`);
 }
 
 /** Any stored value as text, for hashing only: never throws (BigInt, cycles, objects without a prototype). */

@@ -65,3 +65,12 @@ export {
 } from './reliability/deferred-queue';
 export type { DrainRate } from './reliability/rate-limit';
 export { hashPortalSessionId } from './identifiers';
+export {
+  MemoryPortalSessionRegistry,
+  type MemoryPortalSessionRegistryOptions,
+  type PortalSessionRegistry,
+  type RegisteredPortalSession,
+  type RegistryAddResult,
+  type LogoutCustomerOptions,
+  PortalSessionRegistryError,
+} from './registry';

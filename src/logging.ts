@@ -89,6 +89,7 @@ export function outcomeFields(o: PortalSessionOutcome): Record<string, unknown> 
     apiErrorCode: o.apiErrorCode,
     reason: o.reason,
     attempts: o.attempts,
+    elsewhere: o.elsewhere,
     error: o.status === 'failed' || o.status === 'deferred' ? o.error?.message : undefined,
     durationMs: o.durationMs,
   };

@@ -25,7 +25,9 @@ describe('public types', () => {
     const check = (req: Request, _res: Response) => {
       assertType<Equal<typeof _res.locals.chargebeePortalLogout, PortalLogoutOutcome | undefined>>();
       const _remembered = req.session.chargebeePortalSessions?.[0];
-      assertType<Equal<typeof _remembered, { id: string; businessEntityId?: string } | undefined>>();
+      assertType<
+        Equal<typeof _remembered, { id: string; businessEntityId?: string; customerId?: string } | undefined>
+      >();
     };
     expect(typeof check).toBe('function');
   });
@@ -40,7 +42,9 @@ describe('public types', () => {
   });
 
   it('exposes remember() and clientFor() on the middleware', () => {
-    assertType<Equal<Parameters<typeof portalLogout.remember>[3], { businessEntityId?: string } | undefined>>();
+    assertType<
+      Equal<Parameters<typeof portalLogout.remember>[3], { businessEntityId?: string; customerId?: string } | undefined>
+    >();
     expect(typeof portalLogout.remember).toBe('function');
     expect(portalLogout.clientFor().baseUrl).toBe('https://acme-test.chargebee.com/api/v2');
   });

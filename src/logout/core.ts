@@ -10,7 +10,13 @@ import { callAndForget } from '../reliability/deadline';
 import type { DeferredLogoutJob } from '../reliability/deferred-queue';
 import { SingleFlight } from '../reliability/single-flight';
 import type { RememberedEntry } from '../remembered/list';
-import { portalSessionOutcome, summarize, type PortalLogoutOutcome, type PortalSessionOutcome } from './outcome';
+import {
+  portalSessionOutcome,
+  summarize,
+  type PortalLogoutOutcome,
+  type PortalLogoutReason,
+  type PortalSessionOutcome,
+} from './outcome';
 import { PortalSessionLogout, type PortalSessionResult } from './portal-session-logout';
 
 /**
@@ -30,8 +36,11 @@ export type CoreSettings = Pick<
 
 /** One logout: which portal sessions, with which headers, by when. */
 export interface LogoutCall {
-  /** The portal sessions, as remembered: IDs are validated here, an invalid one is reported, never sent. */
-  portalSessions: readonly RememberedEntry[];
+  /**
+   * The portal sessions, as remembered: IDs are validated here, an invalid one is reported, never sent.
+   * `elsewhere` marks one another app session opened (a sign-out everywhere); its outcome says so.
+   */
+  portalSessions: ReadonlyArray<RememberedEntry & { elsewhere?: boolean }>;
   /** Origin and event headers shared by every portal session, valid already. */
   headers: Record<string, string>;
   /** Business entity of a portal session remembered without one. */
@@ -44,7 +53,19 @@ export interface LogoutCall {
   log?: Log;
   /** Handed to `onOutcome`; `undefined` for a logout without a request. */
   req?: Request;
+  /** A failure before the calls (the registry could not be read): the logout `failed`, whatever the calls gave. */
+  failure?: { error: Error; reason: PortalLogoutReason };
 }
+
+/**
+ * Told the outcomes of every logout and of every deferred logout's end: the one place where what keeps
+ * track of open portal sessions learns which ended. Waits at most until `waitUntil` (`performance.now()`).
+ */
+export type EndedHook = (
+  outcomes: ReadonlyArray<Pick<PortalSessionOutcome, 'status' | 'id'>>,
+  waitUntil: number,
+  log: Log,
+) => Promise<void>;
 
 export class LogoutCore {
   private readonly sessions: PortalSessionLogout;
@@ -56,6 +77,7 @@ export class LogoutCore {
   constructor(
     private readonly settings: CoreSettings,
     logger: Logger,
+    private readonly ended: EndedHook = () => Promise.resolve(),
   ) {
     this.log = safeLog(logger);
     this.deferredLog = safeLog(logger, 'deferred');
@@ -73,9 +95,11 @@ export class LogoutCore {
   async logout(call: LogoutCall): Promise<PortalLogoutOutcome> {
     const log = call.log ?? this.log;
     const portalSessions = await Promise.all(call.portalSessions.map((entry) => this.logoutOne(entry, call, log)));
+    await this.ended(portalSessions, call.deadline, log);
     const outcome: PortalLogoutOutcome = {
-      result: summarize(portalSessions),
+      result: summarize(portalSessions, call.failure?.error),
       portalSessions,
+      ...call.failure,
       durationMs: since(call.startedAt),
     };
     writeLog(log, outcome);
@@ -93,7 +117,11 @@ export class LogoutCore {
     }
   }
 
-  private async logoutOne(entry: RememberedEntry, call: LogoutCall, log: Log): Promise<PortalSessionOutcome> {
+  private async logoutOne(
+    entry: LogoutCall['portalSessions'][number],
+    call: LogoutCall,
+    log: Log,
+  ): Promise<PortalSessionOutcome> {
     const started = performance.now();
     const { id } = entry;
     const businessEntityId = entry.businessEntityId ?? call.defaultEntityId;
@@ -102,6 +130,7 @@ export class LogoutCore {
         ...fields,
         idHash: hashPortalSessionId(id),
         ...(businessEntityId === undefined ? {} : { businessEntityId }),
+        ...(entry.elsewhere ? { elsewhere: true as const } : {}),
         durationMs: since(started),
       });
     if (!isValidPortalSessionId(id)) return done({ status: 'invalid_id' });
@@ -138,6 +167,7 @@ export class LogoutCore {
     else if (outcome.status === 'failed') this.deferredLog.error(entry, `${text}; the portal session may stay open`);
     else this.deferredLog.info(entry, text);
     this.settings.observer.deferredResult(job, outcome);
+    void this.ended([outcome], performance.now(), this.log);
     this.callOnOutcome(outcome, undefined, this.log);
   }
 

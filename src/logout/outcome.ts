@@ -51,8 +51,11 @@ export type PortalSessionReason =
  * forgotten after the logout (the result stands: the portal sessions did end).
  * - `store_error`: the store threw or rejected (no express-session mounted, a resolver that failed).
  * - `store_timeout`: the store did not answer within the budget.
+ * - `registry_error`, `registry_timeout`: at a sign-out everywhere or `logoutCustomer()`, the registry of
+ *   open portal sessions failed or did not answer in time (the logout then `failed`; the portal sessions it
+ *   could read were still ended).
  */
-export type PortalLogoutReason = 'store_error' | 'store_timeout';
+export type PortalLogoutReason = 'store_error' | 'store_timeout' | 'registry_error' | 'registry_timeout';
 
 /** The outcome for one portal session. */
 export interface PortalSessionOutcome {
@@ -79,6 +82,11 @@ export interface PortalSessionOutcome {
   attempts?: number;
   /** Set on the final result of a deferred logout, which `onOutcome` receives without a request. */
   deferred?: true;
+  /**
+   * Set on a portal session of the same customer that another app session opened (another device or
+   * browser), ended by a sign-out everywhere.
+   */
+  elsewhere?: true;
   /** Time spent on this portal session, in milliseconds (for a deferred one: since its first attempt). */
   durationMs: number;
 }
@@ -95,9 +103,13 @@ export interface PortalSessionOutcome {
 export interface PortalLogoutOutcome {
   result: 'nothing_remembered' | 'ended' | 'deferred' | 'failed' | 'skipped_cross_site';
   portalSessions: PortalSessionOutcome[];
-  /** Set when reading the remembered portal sessions failed (a resolver threw, no session was mounted). */
+  /**
+   * Set when reading the remembered portal sessions failed (a resolver threw, no session was mounted), or
+   * when a sign-out everywhere or `logoutCustomer()` could not read the registry (a
+   * `PortalSessionRegistryError`; the portal sessions it could read were still ended).
+   */
   error?: Error;
-  /** Set when the store could not be read, or could not be written after the logout. */
+  /** Set when the store could not be read, or could not be written after the logout, or the registry read. */
   reason?: PortalLogoutReason;
   durationMs: number;
 }

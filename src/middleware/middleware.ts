@@ -2,18 +2,20 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { ChargebeeClient, PortalSession } from '../chargebee/client';
 import { PortalLogoutError } from '../chargebee/errors';
-import { isValidBusinessEntityId, isValidPortalSessionId } from '../identifiers';
+import { checkCustomerId, isValidBusinessEntityId, isValidPortalSessionId } from '../identifiers';
 import { errorFields, safeLog, type Log } from '../logging';
-import { LogoutCore } from '../logout/core';
+import { LogoutCore, type EndedHook } from '../logout/core';
+import { checkLogoutCustomerId, customerLogoutHeaders, customerOfRequest, othersToEnd } from '../logout/everywhere';
+import { ENDED_STATUSES, FORGOTTEN_STATUSES, type PortalLogoutOutcome } from '../logout/outcome';
+import { normalizeOptions, type Settings } from '../options/normalize';
+import type { ChargebeePortalLogoutOptions, LogoutCustomerOptions } from '../options/types';
+import { OpenPortalSessions } from '../registry/open-portal-sessions';
+import { addRemembered, rememberedEntry } from '../remembered/list';
+import { forgetEnded, loadRemembered, logDropped, validEntries } from '../remembered/load-and-forget';
 import { createHealthCheck, type HealthCheckHandler, type HealthCheckOptions } from '../observability/health';
 import type { PortalLogoutStats } from '../observability/stats';
-import { FORGOTTEN_STATUSES, type PortalLogoutOutcome } from '../logout/outcome';
-import { normalizeOptions, type Settings } from '../options/normalize';
-import type { ChargebeePortalLogoutOptions } from '../options/types';
-import { addRemembered } from '../remembered/list';
-import { forgetEnded, loadRemembered, logDropped, validEntries } from '../remembered/load-and-forget';
 import { isCrossSiteSafeRequest } from './cross-site';
-import { requestValues } from './request-values';
+import { appValue, requestValues } from './request-values';
 import { TRUST_PROXY_WARNING, trustsEveryProxy } from './trust-proxy';
 
 /** Default time `close()` gives the deferred queue to drain. */
@@ -28,16 +30,26 @@ export interface PortalLogoutMiddleware extends RequestHandler {
   remember(
     req: Request,
     res: Response,
-    portalSession: string | Pick<PortalSession, 'id'>,
-    options?: { businessEntityId?: string },
+    portalSession: string | (Pick<PortalSession, 'id'> & Partial<Pick<PortalSession, 'customer_id'>>),
+    options?: {
+      businessEntityId?: string;
+      /**
+       * The Chargebee customer, for the registry (`logoutCustomer`, `everywhere`). Default: the portal
+       * session's `customer_id`, else the `customerId` option's answer. `TypeError` for an implausible one.
+       */
+      customerId?: string;
+    },
   ): Promise<void>;
+  /**
+   * Ends every registered portal session of a Chargebee customer, whichever app session, device or
+   * instance opened it (a password reset, an account deletion, an admin's action, a job): the same retries,
+   * budget, deferral and outcome as a logout, without a request. No origin headers are sent unless given.
+   * Rejects with a `TypeError` for an implausible customer ID or a bad option, never for a Chargebee or
+   * registry fault (those are in the outcome and the log).
+   */
+  logoutCustomer(customerId: string, options?: LogoutCustomerOptions): Promise<PortalLogoutOutcome>;
   /** The Chargebee client for a business entity (the default one when absent or not overridden). */
   clientFor(businessEntityId?: string): ChargebeeClient;
-  /**
-   * For a clean shutdown: drains the deferred-logout queue for at most `timeoutMs` (default 5000), logs
-   * what is left (count and ID hashes), then closes the clients' keep-alive sockets. Later deferrals fail.
-   */
-  close(options?: { timeoutMs?: number }): Promise<void>;
   /**
    * A snapshot for dashboards and health checks: the deferred queue (depth, in flight, oldest job's age),
    * the circuit breaker of each site, and counts since start by result and status. No ID, email or key.
@@ -49,6 +61,11 @@ export interface PortalLogoutMiddleware extends RequestHandler {
    * The JSON body is a `HealthReport`. Throws `TypeError` for a bad option.
    */
   healthCheck(options?: HealthCheckOptions): HealthCheckHandler;
+  /**
+   * For a clean shutdown: drains the deferred-logout queue for at most `timeoutMs` (default 5000), logs
+   * what is left (count and ID hashes), then closes the clients' keep-alive sockets. Later deferrals fail.
+   */
+  close(options?: { timeoutMs?: number }): Promise<void>;
 }
 
 /**
@@ -61,7 +78,14 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
   // A binding, not pino's `name`: a child's name would repeat the key when the app's logger has one.
   const baseLogger = settings.logger.child({ component: 'chargebee-portal-logout' });
   const baseLog = safeLog(baseLogger);
-  const core = new LogoutCore(settings, baseLogger);
+  const open = settings.registry ? new OpenPortalSessions(settings.registry, baseLog) : undefined;
+  // The one place told when portal sessions end, whichever way (a logout, everywhere, logoutCustomer, the
+  // queue): whatever keeps track of open portal sessions is updated here.
+  const ended: EndedHook = async (outcomes, waitUntil, log) => {
+    const ids = outcomes.flatMap((o) => (ENDED_STATUSES.has(o.status) && o.id !== undefined ? [o.id] : []));
+    if (ids.length > 0) await open?.ended(ids, waitUntil, log);
+  };
+  const core = new LogoutCore(settings, baseLogger, ended);
   const { observer } = settings;
   for (const warning of settings.warnings) baseLog.warn({}, warning);
   // Checked at the first logout of each app: the setting lives on the app, which setup does not see.
@@ -85,7 +109,7 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
       return next();
     }
     observer
-      .logout(() => logoutRequest(settings, core, req, res, log))
+      .logout(() => logoutRequest(settings, core, open, req, res, log))
       // Everything it calls is caught; reaching here is a bug, and the local logout must still happen.
       .catch((error: unknown): PortalLogoutOutcome => {
         log.error({ err: errorFields(error) }, 'unexpected error');
@@ -112,21 +136,62 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
     const entity = rememberOptions.businessEntityId;
     if (entity !== undefined && !isValidBusinessEntityId(entity))
       throw new TypeError('remember: businessEntityId must be letters, digits, "_" or "-" (at most 100)');
+    const given =
+      rememberOptions.customerId ?? (typeof portalSession === 'object' ? portalSession?.customer_id : undefined);
+    if (given !== undefined) checkCustomerId(given, 'remember');
     if (!settings.store.write)
       throw new TypeError('remember: the configured store has no write(req, res, list) method');
+    const log = requestLog(req, baseLog);
+    const deadline = performance.now() + settings.budgetMs;
+    const customerId = given ?? (await customerOfRequest(settings, req, deadline, log));
     const current = await settings.store.read(req);
-    const list = addRemembered(validEntries(current.value), { id, businessEntityId: entity }, settings.maxRemembered);
-    logDropped(await settings.store.write(req, res, list), settings.store, requestLog(req, baseLog));
+    const entry = rememberedEntry(id, entity, customerId);
+    const list = addRemembered(validEntries(current.value), entry, settings.maxRemembered);
+    logDropped(await settings.store.write(req, res, list), settings.store, log);
+    if (!open || customerId === undefined) return;
+    // The registry keeps the entity the logout is for, so that a logout without a request sends the right one.
+    const fallback = entity ?? (await appValue(settings.defaultEntity, req, deadline, log, 'businessEntityId', false));
+    const registeredEntity = isValidBusinessEntityId(fallback) ? fallback : undefined;
+    await open.record(
+      {
+        id,
+        customerId,
+        ...(registeredEntity === undefined ? {} : { businessEntityId: registeredEntity }),
+        rememberedAt: Date.now(),
+      },
+      deadline,
+      log,
+    );
+  };
+  middleware.logoutCustomer = async (customerId, customerOptions = {}) => {
+    checkLogoutCustomerId(customerId);
+    const headers = customerLogoutHeaders(settings, customerOptions);
+    if (!open) throw new TypeError('logoutCustomer: there is no registry (option registry is false)');
+    const startedAt = performance.now();
+    const deadline = startedAt + settings.budgetMs;
+    const entity = customerOptions.businessEntityId;
+    // Its own span and counts, like a logout's.
+    return observer.logout(async () => {
+      const found = await open.ofCustomers([customerId], deadline);
+      return core.logout({
+        portalSessions:
+          entity === undefined ? found.entries : found.entries.filter((e) => e.businessEntityId === entity),
+        headers,
+        deadline,
+        startedAt,
+        ...(found.failure ? { failure: found.failure } : {}),
+      });
+    });
   };
   middleware.clientFor = (entityId) => settings.clientFor(entityId);
+  middleware.stats = () => observer.stats();
+  middleware.healthCheck = (healthOptions) => createHealthCheck(() => observer.stats(), healthOptions);
   middleware.close = async (closeOptions = {}) => {
     const timeoutMs = closeOptions?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0)
       throw new TypeError('close: timeoutMs must be a number of milliseconds, 0 or more');
     await core.close(timeoutMs);
   };
-  middleware.stats = () => observer.stats();
-  middleware.healthCheck = (healthOptions) => createHealthCheck(() => observer.stats(), healthOptions);
   return middleware;
 }
 
@@ -155,6 +220,7 @@ function bookkeepingMs(budgetMs: number): number {
 async function logoutRequest(
   settings: Settings,
   core: LogoutCore,
+  open: OpenPortalSessions | undefined,
   req: Request,
   res: Response,
   log: Log,
@@ -169,27 +235,33 @@ async function logoutRequest(
     return { result: 'failed', portalSessions: [], error: loaded.error, reason: loaded.reason, durationMs: elapsed() };
 
   const { entries } = loaded;
+  // At a sign-out everywhere, the customer's portal sessions other app sessions opened, from the registry.
+  const elsewhere = open ? await othersToEnd(settings, open, req, entries, callDeadline, log) : undefined;
+  const others = (elsewhere?.entries ?? []).map((e) => ({ ...e, elsewhere: true }));
+  const all = [...entries, ...others];
   const values =
-    entries.length === 0
+    all.length === 0
       ? { headers: {} }
       : await requestValues(
           settings,
           req,
           callDeadline,
           log,
-          entries.some((entry) => entry.businessEntityId === undefined),
+          all.some((entry) => entry.businessEntityId === undefined),
         );
   const outcome = await core.logout({
-    portalSessions: entries,
+    portalSessions: all,
     ...values,
     deadline: callDeadline,
     startedAt,
     log,
     req,
+    ...(elsewhere?.failure ? { failure: elsewhere.failure } : {}),
   });
   const ended = new Set<unknown>();
-  outcome.portalSessions.forEach((item, i) => {
-    if (FORGOTTEN_STATUSES.has(item.status)) ended.add(entries[i].id);
+  // Only this app session's own entries are in its store (the others follow them in the outcome).
+  entries.forEach((entry, i) => {
+    if (FORGOTTEN_STATUSES.has(outcome.portalSessions[i].status)) ended.add(entry.id);
   });
   if (loaded.rewrite || ended.size > 0) {
     const reason = await forgetEnded(settings.store, req, res, ended, deadline, settings.maxRemembered, log);

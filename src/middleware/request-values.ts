@@ -21,9 +21,27 @@ export interface RequestValues {
 
 /**
  * Calls one of the app's functions of the request. It may return a value or a promise, throw, reject or
- * never settle: whatever is not a string by `deadline` counts as no value, and a failure is logged once.
+ * never settle: what it gave by `deadline`, else `undefined` with a warning that ends with `consequence`.
  * `personal`: the function handles personal data, so its error's message is not logged (only its type).
  */
+export async function appValue(
+  fn: (req: Request) => unknown,
+  req: Request,
+  deadline: number,
+  log: Log,
+  what: string,
+  personal: boolean,
+  consequence = `no ${what} is sent`,
+): Promise<unknown> {
+  const settled = await settleWithin(() => fn(req), deadline);
+  if (settled.status === 'ok') return settled.value;
+  const failure = settled.status === 'timeout' ? 'did not answer within the budget' : settled.status;
+  const err = settled.status === 'timeout' ? undefined : errorFields(settled.error);
+  log.warn({ err: personal && err ? { type: err.type } : err }, `the ${what} function ${failure}; ${consequence}`);
+  return undefined;
+}
+
+/** {@link appValue} when it is a string; anything else counts as no value. */
 async function valueOf(
   fn: (req: Request) => unknown,
   req: Request,
@@ -32,12 +50,8 @@ async function valueOf(
   what: string,
   personal: boolean,
 ): Promise<string | undefined> {
-  const settled = await settleWithin(() => fn(req), deadline);
-  if (settled.status === 'ok') return typeof settled.value === 'string' ? settled.value : undefined;
-  const failure = settled.status === 'timeout' ? 'did not answer within the budget' : settled.status;
-  const err = settled.status === 'timeout' ? undefined : errorFields(settled.error);
-  log.warn({ err: personal && err ? { type: err.type } : err }, `the ${what} function ${failure}; no ${what} is sent`);
-  return undefined;
+  const value = await appValue(fn, req, deadline, log, what, personal);
+  return typeof value === 'string' ? value : undefined;
 }
 
 /**

@@ -12,13 +12,14 @@ import { DEFAULT_BUDGET_MS, DEFAULT_RETRY_POLICY, type RetryPolicy } from '../re
 import { DEFAULT_MAX_QUEUED, MemoryDeferredLogoutStore, type DeferredLogoutStore } from '../reliability/deferred-queue';
 import { DEFAULT_DRAIN_RATE_PER_MINUTE } from '../reliability/rate-limit';
 import { DEFAULT_CIRCUIT_BREAKER, type CircuitBreakerOptions } from '../reliability/circuit-breaker';
+import { normalizeRegistry, type RegistrySettings } from './registry';
 import { closestName } from './suggest';
 import { LogoutObserver } from '../observability/observer';
 import { openTelemetryApi, Telemetry, type TelemetrySettings } from '../observability/telemetry';
 import type { BusinessEntityOptions, ChargebeePortalLogoutOptions, RequestValue } from './types';
 
 /** Options after validation, read once at setup. */
-export interface Settings {
+export interface Settings extends RegistrySettings {
   store: InternalStore;
   maxRemembered: number;
   defaultEntity: RequestValue;
@@ -86,6 +87,9 @@ const KNOWN_OPTIONS = new Set([
   'skipCrossSiteGet',
   'telemetry',
   'maxSockets',
+  'registry',
+  'everywhere',
+  'customerId',
 ]);
 const RETRY_OPTIONS = new Set(['maxAttempts', 'baseDelayMs', 'maxDelayMs']);
 const DEFERRED_OPTIONS = new Set([
@@ -417,6 +421,8 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
       if (typeof value !== 'boolean') fail(`option suppressEvents.${key} must be a boolean`);
     }
   }
+  const registry = normalizeRegistry(o, fail, o.store === 'cookie' && o.cookie?.signed === false);
+  warnings.push(...registry.warnings);
   optionalFunction(o.onOutcome, 'onOutcome');
   if (
     o.logger !== undefined &&
@@ -449,6 +455,9 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
     observer: new LogoutObserver(
       new Telemetry(telemetry === false ? null : openTelemetryApi(), telemetry || undefined),
     ),
+    registry: registry.registry,
+    everywhere: registry.everywhere,
+    customerId: registry.customerId,
   };
 }
 

@@ -6,6 +6,7 @@ import type { PortalSessionOutcome } from '../logout/outcome';
 import type { PortalSessionStore } from '../remembered/store';
 import type { DeferredLogoutStore } from '../reliability/deferred-queue';
 import type { CircuitBreakerOptions } from '../reliability/circuit-breaker';
+import type { PortalSessionRegistry } from '../registry/registry';
 
 /** The options of `chargebeePortalLogout`, as an app writes them. Validation lives in `normalize.ts`. */
 
@@ -82,6 +83,17 @@ export interface TelemetryOptions {
   tracerProvider?: TracerProviderLike;
   /** Where metrics go. Default: the global meter provider of `@opentelemetry/api` (the app's SDK). */
   meterProvider?: MeterProviderLike;
+}
+
+/** Options of `logoutCustomer()`. */
+export interface LogoutCustomerOptions {
+  /** End only the portal sessions of this business entity. Default: every entity's. */
+  businessEntityId?: string;
+  /**
+   * Origin headers to send, when the logout has an origin (an admin's or the customer's request). Default
+   * none: a logout made by a job is not the customer's doing. Each value is checked like the middleware's.
+   */
+  originHeaders?: { ip?: string; device?: string; email?: string };
 }
 
 /** Options of {@link chargebeePortalLogout}. Only `apiKey` and one of `site`/`baseUrl` are required. */
@@ -191,6 +203,28 @@ export interface ChargebeePortalLogoutOptions {
    * the global ones. Default `{}` (the global providers).
    */
   telemetry?: false | TelemetryOptions;
+  /**
+   * The registry of open portal sessions by Chargebee customer: `remember()` records each portal session
+   * under its customer, and `logoutCustomer()` and `everywhere` read it to end them all. Ended portal
+   * sessions leave it. Default: a `MemoryPortalSessionRegistry` (this process only: 20 per customer,
+   * 100 000 in all, kept 30 days). On several instances pass a `RedisPortalSessionRegistry` from
+   * `chargebee-portal-logout/redis`. `false`: no registry (`logoutCustomer()` and `everywhere` unavailable).
+   */
+  registry?: false | PortalSessionRegistry;
+  /**
+   * At this logout, also end every other portal session of the signed-in customer (other devices, other
+   * browsers, expired app sessions), found in the registry: `true`, or a function of the request such as
+   * `(req) => req.path === '/logout/everywhere'`. The customer comes from `customerId`, else from the
+   * portal sessions this app session remembered. Default false: a logout ends this app session's portal
+   * sessions only.
+   */
+  everywhere?: boolean | ((req: Request) => boolean | Promise<boolean>);
+  /**
+   * The signed-in user's Chargebee customer ID, such as `(req) => req.user?.chargebeeCustomerId`. Used by
+   * `remember()` for a portal session given as a bare ID, and by `everywhere`. Default none: the customer
+   * is the portal-session object's `customer_id` (or `remember()`'s `customerId` option).
+   */
+  customerId?: (req: Request) => string | undefined | Promise<string | undefined>;
   /**
    * pino logger used when `req.log` (pino-http) is absent. Default: a pino logger at level `info` writing
    * synchronously to stdout. A logger that throws loses its lines, never the logout (a process warning

@@ -1,4 +1,4 @@
-import { isValidBusinessEntityId } from '../identifiers';
+import { isValidBusinessEntityId, isValidCustomerId } from '../identifiers';
 
 /** A portal session the app remembered for the current user, as kept in the session or cookie. */
 export interface RememberedPortalSession {
@@ -6,6 +6,16 @@ export interface RememberedPortalSession {
   id: string;
   /** The business entity the portal session was created for, when the site has several. */
   businessEntityId?: string;
+  /** The Chargebee customer it was opened for, when known: a sign-out everywhere ends that customer's others. */
+  customerId?: string;
+}
+
+/** An entry with only the fields that are set (no `undefined` values, for stores that serialise). */
+export function rememberedEntry(id: string, businessEntityId?: string, customerId?: string): RememberedPortalSession {
+  const entry: RememberedPortalSession = { id };
+  if (businessEntityId !== undefined) entry.businessEntityId = businessEntityId;
+  if (customerId !== undefined) entry.customerId = customerId;
+  return entry;
 }
 
 /** Default number of portal sessions kept per app session; the oldest are dropped past it. */
@@ -15,6 +25,7 @@ export const DEFAULT_MAX_REMEMBERED = 10;
 export interface RememberedEntry {
   id: unknown;
   businessEntityId?: string;
+  customerId?: string;
 }
 
 /** What a store held, read into entries; `skipped` counts the items of a list that were not entries at all. */
@@ -26,9 +37,15 @@ export interface RememberedRead {
 function toEntry(item: unknown): RememberedEntry | undefined {
   if (typeof item === 'string') return { id: item };
   if (typeof item !== 'object' || item === null || Array.isArray(item) || !('id' in item)) return undefined;
-  const entity = (item as { businessEntityId?: unknown }).businessEntityId;
-  const id = item.id;
-  return isValidBusinessEntityId(entity) ? { id, businessEntityId: entity } : { id };
+  const { businessEntityId: entity, customerId: customer } = item as {
+    businessEntityId?: unknown;
+    customerId?: unknown;
+  };
+  return {
+    id: item.id,
+    ...(isValidBusinessEntityId(entity) ? { businessEntityId: entity } : {}),
+    ...(isValidCustomerId(customer) ? { customerId: customer } : {}),
+  };
 }
 
 /**
@@ -69,10 +86,6 @@ export function addRemembered(
   max: number,
 ): RememberedPortalSession[] {
   const next = list.filter((item) => item.id !== entry.id);
-  next.push(
-    entry.businessEntityId === undefined
-      ? { id: entry.id }
-      : { id: entry.id, businessEntityId: entry.businessEntityId },
-  );
+  next.push(rememberedEntry(entry.id, entry.businessEntityId, entry.customerId));
   return next.slice(-max);
 }

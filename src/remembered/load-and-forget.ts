@@ -3,7 +3,7 @@ import { isValidPortalSessionId } from '../identifiers';
 import { errorFields, type Log } from '../logging';
 import type { PortalLogoutReason } from '../logout/outcome';
 import { settleWithin, type Settled } from '../reliability/deadline';
-import { readRememberedList, type RememberedEntry, type RememberedPortalSession } from './list';
+import { readRememberedList, rememberedEntry, type RememberedEntry, type RememberedPortalSession } from './list';
 import type { InternalStore, StoreRead, StoreWrite } from './store';
 
 /**
@@ -75,11 +75,7 @@ export async function loadRemembered(
 export function validEntries(value: unknown): RememberedPortalSession[] {
   return (readRememberedList(value)?.entries ?? [])
     .filter((entry): entry is RememberedPortalSession => isValidPortalSessionId(entry.id))
-    .map((entry) =>
-      entry.businessEntityId === undefined
-        ? { id: entry.id }
-        : { id: entry.id, businessEntityId: entry.businessEntityId },
-    );
+    .map((entry) => rememberedEntry(entry.id, entry.businessEntityId, entry.customerId));
 }
 
 /** Logs the oldest entries a store dropped to fit (the cookie store's size limit). */

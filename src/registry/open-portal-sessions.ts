@@ -1,0 +1,165 @@
+import { errorFields, type Log } from '../logging';
+import type { PortalLogoutReason } from '../logout/outcome';
+import { settleWithin } from '../reliability/deadline';
+import { hashCustomerId, hashPortalSessionId, isValidBusinessEntityId, isValidPortalSessionId } from '../identifiers';
+import { MAX_PER_CUSTOMER_LIMIT, type PortalSessionRegistry, type RegisteredPortalSession } from './registry';
+
+/**
+ * The middleware's side of the registry: every call bounded in time, every failure logged and turned into
+ * a value (a registry is an outside party: Redis may be down, an app's table slow), every entry read back
+ * checked before it reaches a URL or a header.
+ */
+
+/** The registry could not be used: it failed, or did not answer in time. Its message names no customer or ID. */
+export class PortalSessionRegistryError extends Error {
+  override name = 'PortalSessionRegistryError';
+}
+
+/** Least time given to forgetting ended portal sessions, even when the logout's budget is spent. */
+const FORGET_MIN_MS = 1000;
+
+type Answer<T> = { ok: true; value: T } | { ok: false; error: PortalSessionRegistryError; reason: PortalLogoutReason };
+
+/** Calls the registry until `deadline` (on `performance.now()`): a throw, a rejection or no answer becomes a value. */
+async function ask<T>(what: string, fn: () => T | PromiseLike<T>, deadline: number): Promise<Answer<T>> {
+  const settled = await settleWithin(fn, deadline);
+  if (settled.status === 'ok') return { ok: true, value: settled.value };
+  if (settled.status === 'timeout')
+    return {
+      ok: false,
+      reason: 'registry_timeout',
+      error: new PortalSessionRegistryError(`the portal-session registry did not ${what} within the budget`),
+    };
+  const { type, message } = errorFields(settled.error);
+  return {
+    ok: false,
+    reason: 'registry_error',
+    error: new PortalSessionRegistryError(`the portal-session registry could not ${what}: ${type}: ${message}`),
+  };
+}
+
+/** Reads what a registry gave back into entries that are safe to send; anything else is left out. */
+function checkedEntries(customerId: string, value: unknown): { entries: RegisteredPortalSession[]; invalid: number } {
+  const entries: RegisteredPortalSession[] = [];
+  let invalid = 0;
+  for (const item of Array.isArray(value) ? (value as unknown[]) : []) {
+    const e = item as Partial<RegisteredPortalSession> | null;
+    if (
+      typeof e !== 'object' ||
+      e === null ||
+      !isValidPortalSessionId(e.id) ||
+      e.customerId !== customerId ||
+      (e.businessEntityId !== undefined && !isValidBusinessEntityId(e.businessEntityId))
+    ) {
+      invalid += 1;
+      continue;
+    }
+    const rememberedAt = typeof e.rememberedAt === 'number' ? e.rememberedAt : 0;
+    entries.push(
+      e.businessEntityId === undefined
+        ? { id: e.id, customerId, rememberedAt }
+        : { id: e.id, customerId, businessEntityId: e.businessEntityId, rememberedAt },
+    );
+  }
+  if (!Array.isArray(value)) invalid += 1;
+  // A registry of the app's own may keep more than any built-in one: the newest are ended, the rest logged.
+  const over = Math.max(0, entries.length - MAX_PER_CUSTOMER_LIMIT);
+  return { entries: entries.slice(over), invalid: invalid + over };
+}
+
+export class OpenPortalSessions {
+  constructor(
+    readonly registry: PortalSessionRegistry,
+    private readonly log: Log,
+  ) {}
+
+  /**
+   * Records a portal session the app just remembered. A failure is logged, not thrown: the app session
+   * remembers the portal session anyway, and its own logout still ends it.
+   */
+  async record(entry: RegisteredPortalSession, deadline: number, log: Log = this.log): Promise<void> {
+    const added = await ask('record a portal session', () => this.registry.add(entry), deadline);
+    if (!added.ok) {
+      log.error(
+        { chargebeePortalLogout: { idHash: hashPortalSessionId(entry.id), reason: added.error.message } },
+        'could not record the portal session in the registry; a sign-out everywhere will miss it',
+      );
+      return;
+    }
+    const dropped = Array.isArray(added.value?.dropped) ? added.value.dropped : [];
+    if (dropped.length > 0)
+      log.warn(
+        {
+          chargebeePortalLogout: {
+            customerHash: hashCustomerId(entry.customerId),
+            dropped: dropped.length,
+            droppedIdHashes: dropped.slice(0, 20).map(hashPortalSessionId),
+          },
+        },
+        'the registry is full for this customer (or in all); the oldest portal sessions were dropped from it',
+      );
+  }
+
+  /**
+   * The registered portal sessions of these customers, each customer's oldest first. An error when the
+   * registry could not answer for one of them by `deadline` (the others' entries are still given).
+   */
+  async ofCustomers(
+    customerIds: readonly string[],
+    deadline: number,
+    log: Log = this.log,
+  ): Promise<{
+    entries: RegisteredPortalSession[];
+    failure?: { error: PortalSessionRegistryError; reason: PortalLogoutReason };
+  }> {
+    const answers = await Promise.all(
+      customerIds.map((customerId) =>
+        ask('list the portal sessions of a customer', () => this.registry.list(customerId), deadline),
+      ),
+    );
+    const entries: RegisteredPortalSession[] = [];
+    let failure: { error: PortalSessionRegistryError; reason: PortalLogoutReason } | undefined;
+    let invalid = 0;
+    answers.forEach((answer, i) => {
+      if (!answer.ok) {
+        failure ??= { error: answer.error, reason: answer.reason };
+        return;
+      }
+      const checked = checkedEntries(customerIds[i], answer.value);
+      entries.push(...checked.entries);
+      invalid += checked.invalid;
+    });
+    if (invalid > 0)
+      log.warn(
+        { chargebeePortalLogout: { invalid } },
+        `the registry gave back entries that are not valid portal sessions, or more than ${MAX_PER_CUSTOMER_LIMIT} for a customer; they were ignored`,
+      );
+    if (failure)
+      log.error(
+        { chargebeePortalLogout: { reason: failure.reason, error: failure.error.message } },
+        "could not read the customer's portal sessions from the registry",
+      );
+    return failure ? { entries, failure } : { entries };
+  }
+
+  /**
+   * Portal sessions that ended (logged out, already out, unknown to Chargebee) leave the registry. Waits at most until `waitUntil` (on `performance.now()`); the call itself goes
+   * on in the background a little longer when that is too short, and a failure is logged.
+   */
+  async ended(portalSessionIds: readonly string[], waitUntil: number, log: Log = this.log): Promise<void> {
+    if (portalSessionIds.length === 0) return;
+    const ids = [...new Set(portalSessionIds)];
+    const forgetting = ask(
+      'forget ended portal sessions',
+      () => this.registry.remove(ids),
+      Math.max(waitUntil, performance.now() + FORGET_MIN_MS),
+    ).then((removed) => {
+      if (!removed.ok)
+        log.warn(
+          { chargebeePortalLogout: { portalSessions: ids.length, reason: removed.error.message } },
+          'could not forget ended portal sessions in the registry; they expire there later',
+        );
+    });
+    await settleWithin(() => forgetting, waitUntil);
+  }
+}
