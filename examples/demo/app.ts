@@ -20,8 +20,10 @@ import {
   ChargebeeError,
   hashPortalSessionId,
   type DeferredLogoutStore,
+  MemoryPortalSessionRegistry,
   type PortalLogoutMiddleware,
   type PortalLogoutOutcome,
+  type PortalSessionRegistry,
 } from '../../src';
 import { renderHome, type LogoutSummary, type PortalSessionRow } from './pages';
 
@@ -48,6 +50,8 @@ export interface DemoAppOptions {
   sessionStore?: Store;
   /** Where deferred logouts wait. Default: the in-memory queue. */
   deferredStore?: DeferredLogoutStore;
+  /** Where the customer's open portal sessions are kept across devices. Default: in this process's memory. */
+  registry?: PortalSessionRegistry;
 }
 
 export interface DemoApp {
@@ -106,14 +110,17 @@ export function parseEmail(value: unknown): string | undefined {
   return /^[^@]+@[^@]+$/.test(email) ? email : undefined;
 }
 
-function summarizeLogout(outcome: PortalLogoutOutcome | undefined): LogoutSummary {
+function summarizeLogout(outcome: PortalLogoutOutcome | undefined, everywhere: boolean): LogoutSummary {
   return {
+    everywhere,
     result: outcome?.result ?? 'nothing_remembered',
     at: Date.now(),
+    error: outcome?.error?.message,
     portalSessions: (outcome?.portalSessions ?? []).map((p) => ({
       idHash: p.idHash,
       status: p.status,
       businessEntityId: p.businessEntityId,
+      elsewhere: p.elsewhere === true,
       detail:
         p.status === 'failed'
           ? [p.httpStatus, p.apiErrorCode ?? p.error?.message].filter(Boolean).join(' ')
@@ -135,11 +142,16 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
   const logger = options.logger ?? pino({ name: 'demo' });
   const flash = new FlashStore();
   const entity = options.businessEntityId;
+  const registry = options.registry ?? new MemoryPortalSessionRegistry();
   const portalLogout = chargebeePortalLogout({
     ...options.chargebee,
     businessEntityId: entity,
-    originHeaders: { email: (req) => req.session?.user?.email },
+    originHeaders: { email: (req) => req.session.user?.email },
     ...(options.deferredStore ? { deferred: { store: options.deferredStore } } : {}),
+    registry,
+    // "Sign out of all devices" posts here; a plain "Sign out" ends this sign-in's portal sessions only.
+    everywhere: (req) => req.path === '/logout/everywhere',
+    customerId: (req) => req.session.user?.customerId,
     logger,
   });
   const emulatorUrl = options.emulatorUrl;
@@ -192,9 +204,24 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
   app.get('/', async (req, res) => {
     const user = req.session.user;
     const remembered = req.session.chargebeePortalSessions ?? [];
+    const here = new Set(remembered.map((entry) => entry.id));
+    // This sign-in's portal sessions, then the customer's others from the registry (other devices).
+    let registryError: string | undefined;
+    let registered: Array<{ id: string; businessEntityId?: string }> = [];
+    if (user) {
+      try {
+        registered = (await registry.list(user.customerId)).filter((entry) => !here.has(entry.id));
+      } catch (error) {
+        registryError = error instanceof Error ? error.message : 'the registry failed';
+      }
+    }
     const rows = await Promise.all(
-      remembered.map(async (entry): Promise<PortalSessionRow> => {
-        const row = { idHash: hashPortalSessionId(entry.id), businessEntityId: entry.businessEntityId ?? entity };
+      [...remembered, ...registered].map(async (entry): Promise<PortalSessionRow> => {
+        const row = {
+          idHash: hashPortalSessionId(entry.id),
+          businessEntityId: entry.businessEntityId ?? entity,
+          thisDevice: here.has(entry.id),
+        };
         try {
           const portal = await portalLogout.clientFor(entry.businessEntityId).retrieve(entry.id, { timeoutMs: 2000 });
           return { ...row, status: portal.status, createdAt: portal.created_at };
@@ -209,6 +236,7 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
       renderHome({
         user,
         remembered: rows,
+        registryError,
         notice: shown?.notice,
         lastLogout: shown?.logout,
         chargebee: { emulatorUrl, description },
@@ -249,15 +277,19 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
   });
 
   // Auth check, then the portal logout (it reads the IDs from the session), then the app's own logout.
-  app.post('/logout', requireAuth, portalLogout, (req, res, next) => {
-    const summary = summarizeLogout(res.locals.chargebeePortalLogout);
+  const appLogout: RequestHandler = (req, res, next) => {
+    const summary = summarizeLogout(res.locals.chargebeePortalLogout, req.path === '/logout/everywhere');
     req.session.destroy((err) => {
       if (err) return next(err);
       res.clearCookie(SESSION_COOKIE);
       flash.set(req, res, { logout: summary });
       res.redirect(303, '/');
     });
-  });
+  };
+  app.post('/logout', requireAuth, portalLogout, appLogout);
+  // The same, and every other portal session of the customer (other devices), from the registry. A real
+  // app would also end its own sessions on the other devices here.
+  app.post('/logout/everywhere', requireAuth, portalLogout, appLogout);
 
   // The snapshot as JSON, 503 when the queue or a circuit breaker is past its limit: for monitoring.
   app.get('/healthz/chargebee', portalLogout.healthCheck());

@@ -4,6 +4,8 @@ import type { PortalLogoutOutcome, PortalLogoutStats, PortalSessionStatus } from
 export interface PortalSessionRow {
   idHash: string;
   businessEntityId?: string;
+  /** Opened in this sign-in (this browser), or by another sign-in of the same customer (another device). */
+  thisDevice: boolean;
   /** Status as Chargebee reports it now, or why it could not be read. */
   status?: string;
   error?: string;
@@ -14,12 +16,25 @@ export interface PortalSessionRow {
 export interface LogoutSummary {
   result: PortalLogoutOutcome['result'];
   at: number;
-  portalSessions: Array<{ idHash: string; status: PortalSessionStatus; businessEntityId?: string; detail?: string }>;
+  /** A sign-out of all devices. */
+  everywhere: boolean;
+  /** Why the registry of the customer's other portal sessions could not be read, at a sign-out everywhere. */
+  error?: string;
+  portalSessions: Array<{
+    idHash: string;
+    status: PortalSessionStatus;
+    businessEntityId?: string;
+    detail?: string;
+    /** Opened by another sign-in (another device), ended by a sign-out of all devices. */
+    elsewhere?: boolean;
+  }>;
 }
 
 export interface HomePage {
   user?: { email: string; customerId: string };
   remembered: PortalSessionRow[];
+  /** Why the customer's portal sessions on other devices could not be listed. */
+  registryError?: string;
   notice?: string;
   lastLogout?: LogoutSummary;
   chargebee: { emulatorUrl?: string; description: string };
@@ -50,6 +65,14 @@ const RESULT_WORDS: Record<string, string> = {
   failed: 'at least one portal session could not be logged out.',
 };
 
+function resultWords(summary: LogoutSummary): string {
+  if (summary.everywhere && summary.result === 'ended')
+    return 'every portal session of yours, on every device, is over.';
+  if (summary.everywhere && summary.result === 'nothing_remembered')
+    return 'no device had a portal session open, so Chargebee was not called.';
+  return RESULT_WORDS[summary.result] ?? summary.result;
+}
+
 const STYLE = `body{font:16px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:46rem;padding:0 1rem;color:#1d1d1f}
 h1{font-size:1.5rem;margin-bottom:.25rem}h2{font-size:1.15rem;margin-top:2rem}.muted{color:#666}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border-bottom:1px solid #ddd;padding:.35rem .5rem;text-align:left}
@@ -61,15 +84,17 @@ function time(unixSeconds: number | undefined): string {
   return unixSeconds === undefined ? '' : escapeHtml(new Date(unixSeconds * 1000).toISOString().slice(11, 19));
 }
 
+const where = (thisDevice: boolean | undefined): string => (thisDevice ? 'this device' : 'another device');
+
 function rememberedTable(rows: PortalSessionRow[]): string {
   if (rows.length === 0) return '<p class="muted">None yet. Open the billing portal to create one.</p>';
   const body = rows.map(
     (r) =>
       `<tr><td><code>${escapeHtml(r.idHash)}</code></td><td>${escapeHtml(r.businessEntityId ?? '')}</td>` +
       `<td>${r.status !== undefined ? `<strong>${escapeHtml(r.status)}</strong>` : `<span class="bad">unknown: ${escapeHtml(r.error ?? '')}</span>`}</td>` +
-      `<td>${time(r.createdAt)}</td></tr>`,
+      `<td>${time(r.createdAt)}</td><td class="device">${where(r.thisDevice)}</td></tr>`,
   );
-  return `<table><thead><tr><th>Portal session (hash)</th><th>Entity</th><th>Status at Chargebee</th><th>Created (UTC)</th></tr></thead>
+  return `<table id="portal-sessions"><thead><tr><th>Portal session (hash)</th><th>Entity</th><th>Status at Chargebee</th><th>Created (UTC)</th><th>Opened on</th></tr></thead>
 <tbody>${body.join('')}</tbody></table>`;
 }
 
@@ -77,14 +102,17 @@ function outcomeBox(summary: LogoutSummary): string {
   const rows = summary.portalSessions.map((p) => {
     const css = p.status === 'failed' ? 'bad' : 'ok';
     const detail = p.detail ? ` <span class="muted">(${escapeHtml(p.detail)})</span>` : '';
-    return `<tr><td><code>${escapeHtml(p.idHash)}</code></td><td>${escapeHtml(p.businessEntityId ?? '')}</td><td class="${css}">${escapeHtml(STATUS_WORDS[p.status] ?? p.status)}${detail}</td></tr>`;
+    return `<tr><td><code>${escapeHtml(p.idHash)}</code></td><td>${escapeHtml(p.businessEntityId ?? '')}</td><td class="${css}">${escapeHtml(STATUS_WORDS[p.status] ?? p.status)}${detail}</td><td>${where(!p.elsewhere)}</td></tr>`;
   });
   const table =
     rows.length === 0
       ? ''
-      : `<table><thead><tr><th>Portal session (hash)</th><th>Entity</th><th>At sign-out</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+      : `<table><thead><tr><th>Portal session (hash)</th><th>Entity</th><th>At sign-out</th><th>Opened on</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+  const error = summary.error
+    ? `<p class="bad">The portal sessions of your other devices could not be listed: ${escapeHtml(summary.error)}</p>`
+    : '';
   return `<section class="outcome" id="last-logout"><h2>Last sign-out</h2>
-<p>Signed out at ${escapeHtml(new Date(summary.at).toISOString().slice(11, 19))} UTC: ${escapeHtml(RESULT_WORDS[summary.result] ?? summary.result)}</p>${table}</section>`;
+<p>Signed out at ${escapeHtml(new Date(summary.at).toISOString().slice(11, 19))} UTC: ${escapeHtml(resultWords(summary))}</p>${error}${table}</section>`;
 }
 
 /** Counts that are not zero, as `name n` pairs; "none" when all are. */
@@ -129,9 +157,15 @@ export function renderHome(page: HomePage): string {
       `<p id="signed-in">Signed in as <strong>${escapeHtml(page.user.email)}</strong> <span class="muted">(Chargebee customer <code>${escapeHtml(page.user.customerId)}</code>)</span></p>`,
       '<form method="post" action="/billing/portal"><button>Open the billing portal</button></form>',
       '<form method="post" action="/logout"><button>Sign out</button></form>',
-      '<h2>Portal sessions opened in this sign-in</h2>',
+      '<form method="post" action="/logout/everywhere"><button>Sign out of all devices</button></form>',
+      '<h2>Your portal sessions on all devices</h2>',
+      '<p class="muted">Opened in this sign-in (this device), and by your other sign-ins (another device), as the registry keeps them; the status is what Chargebee says now.</p>',
       rememberedTable(page.remembered),
     );
+    if (page.registryError)
+      parts.push(
+        `<p class="bad">The portal sessions of your other devices could not be listed: ${escapeHtml(page.registryError)}</p>`,
+      );
   } else {
     parts.push(
       '<p id="signed-out">Nobody is signed in.</p>',

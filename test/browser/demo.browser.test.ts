@@ -68,7 +68,7 @@ it("signs in, opens the billing portal, signs out, and the portal session is log
   await expectText(page.locator('tbody'), 'logged_in');
   await page.screenshot({ path: join(RESULTS, 'demo-signed-in.png'), fullPage: true });
 
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await expectText(page.locator('#last-logout'), 'logged out');
   await expectText(page.locator('#signed-out'), 'Nobody is signed in.');
   await page.screenshot({ path: join(RESULTS, 'demo-after-sign-out.png'), fullPage: true });
@@ -90,6 +90,50 @@ it("signs in, opens the billing portal, signs out, and the portal session is log
   await expectText(page.locator('body'), `decoded: ${EMAIL}`);
   await expectText(page.locator('body'), `${portal.id}\nhash ${shownHash}`); // the demo's hash names this row
   await page.screenshot({ path: join(RESULTS, 'emulator-after-sign-out.png'), fullPage: true });
+});
+
+it('two devices: "Sign out of all devices" on one logs out the portal sessions of both', async () => {
+  const email = 'jane@example.com';
+  const laptop = await browser.newContext({ userAgent: 'Laptop Chromium' });
+  const phone = await browser.newContext({ userAgent: 'Phone Chromium' });
+  try {
+    const opened: Array<import('playwright-core').Page> = [];
+    for (const context of [laptop, phone]) {
+      const page = await context.newPage();
+      await page.goto(`${served.url}/`);
+      await page.getByLabel('Email').fill(email);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Open the billing portal' }).click();
+      await expectText(page.locator('#message'), 'This portal session is logged in.');
+      await page.getByRole('link', { name: 'Back to the app' }).click();
+      await expectText(page.locator('#signed-in'), `Signed in as ${email}`);
+      opened.push(page);
+    }
+    const portals = emulator.sessions().filter((s) => s.customer_id === customerIdFor(email));
+    expect(portals.map((p) => p.status)).toEqual(['logged_in', 'logged_in']);
+
+    const phonePage = opened[1];
+    await phonePage.reload();
+    const devices = await phonePage.locator('#portal-sessions td.device').allInnerTexts();
+    expect(devices).toEqual(['this device', 'another device']);
+    await phonePage.screenshot({ path: join(RESULTS, 'demo-two-devices.png'), fullPage: true });
+
+    await phonePage.getByRole('button', { name: 'Sign out of all devices' }).click();
+    await expectText(phonePage.locator('#signed-out'), 'Nobody is signed in.');
+    await expectText(phonePage.locator('#last-logout'), 'another device');
+    await phonePage.screenshot({ path: join(RESULTS, 'demo-after-sign-out-everywhere.png'), fullPage: true });
+    for (const portal of portals) {
+      expect(emulator.getSession(portal.id)?.status).toBe('logged_out');
+      expect(emulator.logoutRequests(portal.id)[0].headers['chargebee-request-origin-device']).toBe('Phone Chromium');
+    }
+
+    // The laptop's page now shows its portal session ended.
+    await opened[0].reload();
+    await expectText(opened[0].locator('#portal-sessions tbody'), 'logged_out');
+  } finally {
+    await laptop.close();
+    await phone.close();
+  }
 });
 
 async function expectText(locator: import('playwright-core').Locator, text: string): Promise<void> {

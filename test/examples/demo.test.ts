@@ -149,6 +149,38 @@ describe('demo app (examples/demo/app.ts)', () => {
     }
   });
 
+  it('lists the portal sessions of both devices, and "Sign out of all devices" ends both', async () => {
+    const demo = await startDemo();
+    const phone = request.agent(demo.url);
+    try {
+      const laptopId = await signInAndOpenPortal(demo.agent);
+      const phoneId = await signInAndOpenPortal(phone);
+      const hashes = (await demo.agent.get('/').expect(200)).text.match(/<code>[0-9a-f]{12}<\/code>/g);
+      expect(hashes).toHaveLength(2);
+      const laptopPage = (await demo.agent.get('/')).text;
+      expect(laptopPage).toMatch(/<strong>logged_in<\/strong>.*<td class="device">this device<\/td>/);
+      expect(laptopPage).toMatch(/<td class="device">another device<\/td>/);
+      expect(laptopPage).toContain(
+        '<form method="post" action="/logout/everywhere"><button>Sign out of all devices</button>',
+      );
+
+      await phone.post('/logout/everywhere').expect(303).expect('Location', '/');
+      expect(emulator.getSession(laptopId)?.status).toBe('logged_out');
+      expect(emulator.getSession(phoneId)?.status).toBe('logged_out');
+      const phonePage = (await phone.get('/')).text;
+      expect(phonePage).toContain('Nobody is signed in.');
+      expect(phonePage).toContain('every portal session of yours, on every device, is over.');
+      expect(phonePage).toMatch(/<td class="ok">logged out<\/td><td>this device<\/td>/);
+      expect(phonePage).toMatch(/<td class="ok">logged out<\/td><td>another device<\/td>/);
+      // The laptop's sign-in goes on (this demo does not end app sessions elsewhere); its portal session is over.
+      const after = (await demo.agent.get('/')).text;
+      expect(after).toMatch(/<strong>logged_out<\/strong><\/td><td>[^<]*<\/td><td class="device">this device<\/td>/);
+      expect(after).not.toContain('<td class="device">another device');
+    } finally {
+      await demo.close();
+    }
+  });
+
   it('keeps the API key, the email and raw portal-session IDs out of its logs', async () => {
     const demo = await startDemo();
     try {
