@@ -1,6 +1,7 @@
 /**
- * `chargebee-portal-logout/redis`: the deferred-logout queue on Redis, for apps with several instances.
- * Needs the `redis` package (node-redis 5 or 6), an optional peer dependency of this package.
+ * `chargebee-portal-logout/redis`: what an app with several instances keeps in Redis: the deferred-logout
+ * queue and the registry of open portal sessions by customer. Needs the `redis` package (node-redis 5 or
+ * 6), an optional peer dependency of this package.
  */
 export {
   RedisDeferredLogoutStore,
@@ -12,3 +13,9 @@ export {
   type RedisClientLike,
   type RedisScriptArguments,
 } from './store';
+export {
+  RedisPortalSessionRegistry,
+  DEFAULT_REGISTRY_PREFIX,
+  DEFAULT_REDIS_REGISTRY_MAX_ENTRIES,
+  type RedisPortalSessionRegistryOptions,
+} from './registry';

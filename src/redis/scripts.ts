@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { script } from './scripts-runner';
 
 /**
  * The store's Lua scripts. Each one is a single atomic step across every instance, and names only the keys
@@ -7,15 +7,6 @@ import { createHash } from 'node:crypto';
  * 2 `due` (sorted set: ID by notBefore, or by lease end while handed over), 3 `leases` (hash: ID -> token),
  * 4 `rate` (hash: per site `<site>:t` tokens, `<site>:u` last refill, `<site>:p` paused until; Redis time).
  */
-
-export interface Script {
-  source: string;
-  sha: string;
-}
-
-function script(source: string): Script {
-  return { source, sha: createHash('sha1').update(source).digest('hex') };
-}
 
 const CLOCK = `
 local t = redis.call('TIME')

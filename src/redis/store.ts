@@ -2,28 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { hashPortalSessionId, isValidPortalSessionId } from '../identifiers';
 import { safeLog, type Log } from '../logging';
-import { within } from '../reliability/deadline';
 import type { DeferredLogoutJob, DeferredLogoutStore, DueJobs } from '../reliability/deferred-queue';
 import type { DrainRate } from '../reliability/rate-limit';
 import { decodeJob, encodeJob, storedSite } from './job-codec';
-import { ADD, LIST, NEXT_DUE, PAUSE, REMOVE, SIZE, TAKE, type Script } from './scripts';
+import { ADD, LIST, NEXT_DUE, PAUSE, REMOVE, SIZE, TAKE } from './scripts';
+import { replyArray, replyText as text, runScript, type RedisClientLike, type Script } from './scripts-runner';
 
-/** Keys and arguments of a script call, as node-redis takes them. */
-export interface RedisScriptArguments {
-  keys: string[];
-  arguments: string[];
-}
-
-/**
- * What the store uses of a node-redis client (`redis` 5 or 6, a client or a cluster): scripts by SHA with
- * the source as fallback, and a per-call abort signal when the client has one. Typed by shape, so that any
- * `createClient()` result fits, whatever its RESP version, modules or scripts.
- */
-export interface RedisClientLike {
-  evalSha(sha1: string, options: RedisScriptArguments): Promise<unknown>;
-  eval(script: string, options: RedisScriptArguments): Promise<unknown>;
-  withAbortSignal?(signal: AbortSignal): RedisClientLike;
-}
+export type { RedisClientLike, RedisScriptArguments } from './scripts-runner';
 
 export interface RedisDeferredLogoutStoreOptions {
   /**
@@ -184,34 +169,11 @@ export class RedisDeferredLogoutStore implements DeferredLogoutStore {
     );
   }
 
-  /**
-   * Runs a script by SHA, loading it with EVAL when Redis does not know it (after a restart or SCRIPT FLUSH).
-   * Each call has its own deadline: the client's abort signal drops a command not yet sent, and the outer
-   * one gives up on a command sent to a Redis that does not answer (it may still run: writes are fenced).
-   */
-  private async run(script: Script, keys: string[], args: Array<string | number>): Promise<unknown> {
-    const options = { keys, arguments: args.map(String) };
-    try {
-      return await this.withDeadline((client) => client.evalSha(script.sha, options));
-    } catch (error) {
-      if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
-      return this.withDeadline((client) => client.eval(script.source, options));
-    }
-  }
-
-  private withDeadline(call: (client: RedisClientLike) => Promise<unknown>): Promise<unknown> {
-    const ms = this.commandTimeoutMs;
-    const client = this.client.withAbortSignal?.(AbortSignal.timeout(ms)) ?? this.client;
-    return Promise.resolve(within(call(client), ms, 'Redis'));
+  private run(script: Script, keys: string[], args: Array<string | number>): Promise<unknown> {
+    return runScript(this.client, script, keys, args, this.commandTimeoutMs);
   }
 }
 
 function asArray(reply: unknown): unknown[] {
-  if (!Array.isArray(reply)) throw new Error('Redis answered a deferred-logout script with an unexpected reply');
-  return reply;
-}
-
-/** A reply item as text (a client may map strings to Buffers). */
-function text(value: unknown): string {
-  return Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
+  return replyArray(reply, 'deferred-logout');
 }

@@ -1,0 +1,133 @@
+import { DEFAULT_COMMAND_TIMEOUT_MS } from './store';
+import { checkCustomerId, isValidBusinessEntityId, isValidPortalSessionId } from '../identifiers';
+import {
+  registryBounds,
+  type PortalSessionRegistry,
+  type RegisteredPortalSession,
+  type RegistryAddResult,
+  type RegistryBounds,
+} from '../registry/registry';
+import { ADD, LIST, REMOVE, SIZE } from './registry-scripts';
+import { replyArray, replyText as text, runScript, type RedisClientLike, type Script } from './scripts-runner';
+
+/** Options of {@link RedisPortalSessionRegistry}. */
+export interface RedisPortalSessionRegistryOptions extends RegistryBounds {
+  /**
+   * Start of every key of the registry. Default `'{chargebee-portal-logout}:registry:'`: the `{...}` hash
+   * tag puts its keys in one Redis Cluster slot, which its scripts need there. A client's own key prefix
+   * (node-redis 6.1+) is added in front. No key holds a customer ID.
+   */
+  prefix?: string;
+  /** Most portal sessions kept in all, every customer and instance together; past it the oldest are dropped. Default 1 000 000. */
+  maxEntries?: number;
+  /** Longest wait for one Redis call, whatever the client's own timeouts. Default 1000 ms. */
+  commandTimeoutMs?: number;
+}
+
+export const DEFAULT_REGISTRY_PREFIX = '{chargebee-portal-logout}:registry:';
+export const DEFAULT_REDIS_REGISTRY_MAX_ENTRIES = 1_000_000;
+/** Expired entries forgotten per recording, at most: the sweep stays cheap, and keeps up with the arrivals. */
+const SWEEP_LIMIT = 20;
+/** Most IDs forgotten per script call. */
+const REMOVE_BATCH = 500;
+const PREFIX = /^[\x21-\x7e]{1,200}$/;
+
+function fail(message: string): never {
+  throw new TypeError(`RedisPortalSessionRegistry: ${message}`);
+}
+
+/**
+ * The registry of open portal sessions by customer in Redis, shared by every instance of the app: a
+ * portal session opened through one instance is ended by `logoutCustomer()` (or a sign-out everywhere) on
+ * any other. Give it the app's connected node-redis client (the one `connect-redis` and the deferred queue
+ * use); it never changes the client's options and adds no listener to it. Bounded per customer and in all,
+ * each entry kept for a time to live, every key expiring when the newest entry does.
+ *
+ * Warning: Redis then holds portal-session IDs (bearer references to a customer's portal) and customer
+ * IDs. Keep that Redis as private as your sessions.
+ */
+export class RedisPortalSessionRegistry implements PortalSessionRegistry {
+  readonly prefix: string;
+  readonly maxPerCustomer: number;
+  readonly maxEntries: number;
+  readonly ttlMs: number;
+  private readonly commandTimeoutMs: number;
+  private readonly keys: [entries: string, byCustomer: string, byTime: string];
+
+  constructor(
+    private readonly client: RedisClientLike,
+    options: RedisPortalSessionRegistryOptions = {},
+  ) {
+    if (typeof client?.evalSha !== 'function' || typeof client?.eval !== 'function')
+      fail('pass a node-redis client (createClient() from the redis package, connected)');
+    const bounds = registryBounds('RedisPortalSessionRegistry', options, DEFAULT_REDIS_REGISTRY_MAX_ENTRIES);
+    this.maxPerCustomer = bounds.maxPerCustomer;
+    this.maxEntries = bounds.maxEntries;
+    this.ttlMs = bounds.ttlMs;
+    const prefix = options.prefix ?? DEFAULT_REGISTRY_PREFIX;
+    if (typeof prefix !== 'string' || !PREFIX.test(prefix))
+      fail('option prefix must be 1 to 200 visible ASCII characters without spaces');
+    this.prefix = prefix;
+    const timeout = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    if (!Number.isInteger(timeout) || timeout < 1) fail('option commandTimeoutMs must be a whole number of at least 1');
+    this.commandTimeoutMs = timeout;
+    this.keys = [`${prefix}entries`, `${prefix}by-customer`, `${prefix}by-time`];
+  }
+
+  async add(entry: RegisteredPortalSession): Promise<RegistryAddResult> {
+    // Checked again here: these values go into Redis members that the scripts split on spaces.
+    if (!isValidPortalSessionId(entry.id)) fail('add: the portal-session ID is not valid');
+    checkCustomerId(entry.customerId, 'RedisPortalSessionRegistry: add');
+    if (entry.businessEntityId !== undefined && !isValidBusinessEntityId(entry.businessEntityId))
+      fail('add: the business-entity ID is not valid');
+    const at = Math.floor(entry.rememberedAt);
+    if (!Number.isSafeInteger(at) || at < 0) fail('add: rememberedAt must be a time in ms since the epoch');
+    const reply = await this.run(ADD, [
+      entry.id,
+      entry.customerId,
+      entry.businessEntityId ?? '',
+      at,
+      Date.now(),
+      this.ttlMs,
+      this.maxPerCustomer,
+      this.maxEntries,
+      SWEEP_LIMIT,
+    ]);
+    return { dropped: asArray(reply).map(text) };
+  }
+
+  async list(customerId: string): Promise<RegisteredPortalSession[]> {
+    checkCustomerId(customerId, 'RedisPortalSessionRegistry: list');
+    const items = asArray(await this.run(LIST, [customerId, Date.now(), this.ttlMs]));
+    const out: RegisteredPortalSession[] = [];
+    for (let i = 0; i + 2 < items.length; i += 3) {
+      const entity = text(items[i + 2]);
+      const entry: RegisteredPortalSession = {
+        id: text(items[i]),
+        customerId,
+        rememberedAt: Number(text(items[i + 1])),
+      };
+      if (entity !== '') entry.businessEntityId = entity;
+      out.push(entry);
+    }
+    return out;
+  }
+
+  async remove(portalSessionIds: readonly string[]): Promise<void> {
+    const ids = portalSessionIds.filter(isValidPortalSessionId);
+    for (let i = 0; i < ids.length; i += REMOVE_BATCH) await this.run(REMOVE, ids.slice(i, i + REMOVE_BATCH));
+  }
+
+  /** Portal sessions kept, every customer together (expired ones not yet swept included). */
+  async size(): Promise<number> {
+    return Number(await this.run(SIZE, []));
+  }
+
+  private run(script: Script, args: Array<string | number>): Promise<unknown> {
+    return runScript(this.client, script, [...this.keys], args, this.commandTimeoutMs);
+  }
+}
+
+function asArray(reply: unknown): unknown[] {
+  return replyArray(reply, 'registry');
+}
