@@ -43,7 +43,7 @@ describe('the published package', () => {
     );
   });
 
-  it('exports the middleware, the client, its errors, the deferred store and the ID hash, and nothing else', () => {
+  it('exports the middleware, the client, its errors, the deferred store, the registry and the ID hash, and nothing else', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const built = require(path.join(outDir, 'index.js')) as Record<string, unknown>;
     expect(Object.keys(built).sort()).toEqual([
@@ -55,7 +55,9 @@ describe('the published package', () => {
       'ChargebeeResponseTooLargeError',
       'ChargebeeTimeoutError',
       'MemoryDeferredLogoutStore',
+      'MemoryPortalSessionRegistry',
       'PortalLogoutError',
+      'PortalSessionRegistryError',
       'chargebeePortalLogout',
       'hashPortalSessionId',
     ]);

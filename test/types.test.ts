@@ -10,7 +10,11 @@ import {
   type PortalSessionStatus,
   type ChargebeePortalSessionState,
   type PortalSession,
+  MemoryPortalSessionRegistry,
+  type PortalSessionRegistry,
+  type LogoutCustomerOptions,
 } from '../src';
+import { RedisPortalSessionRegistry } from '../src/redis';
 import type * as Testing from '../src/testing';
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -66,6 +70,28 @@ describe('public types', () => {
     // @ts-expect-error retry is false or an object
     expect(() => chargebeePortalLogout({ site: 'acme-test', apiKey: 'k', retry: true })).toThrow(TypeError);
     expect(typeof chargebeePortalLogout({ site: 'acme-test', apiKey: 'k', deferred: { store } })).toBe('function');
+  });
+
+  it('types the registry, logoutCustomer() and the everywhere options', () => {
+    assertType<Equal<ReturnType<typeof portalLogout.logoutCustomer>, Promise<PortalLogoutOutcome>>>();
+    assertType<Equal<Parameters<typeof portalLogout.logoutCustomer>[1], LogoutCustomerOptions | undefined>>();
+    const registry: PortalSessionRegistry = new MemoryPortalSessionRegistry({ maxPerCustomer: 5 });
+    // @ts-expect-error a registry needs list and remove
+    const _incomplete: PortalSessionRegistry = { add: () => ({ dropped: [] }) };
+    // @ts-expect-error everywhere is a boolean or a function of the request
+    expect(() => chargebeePortalLogout({ site: 'acme-test', apiKey: 'k', everywhere: 'always' })).toThrow(TypeError);
+    const options: ChargebeePortalLogoutOptions = {
+      site: 'acme-test',
+      apiKey: 'k',
+      registry,
+      everywhere: async (req) => Promise.resolve(req.path === '/logout/everywhere'),
+      customerId: (req) => req.get('x-customer'),
+    };
+    expect(typeof chargebeePortalLogout(options).logoutCustomer).toBe('function');
+    // The Redis registry takes any client of the right shape (node-redis 5 or 6, whatever its RESP version).
+    const shaped = { evalSha: async () => Promise.resolve([]), eval: async () => Promise.resolve([]) };
+    const onRedis: PortalSessionRegistry = new RedisPortalSessionRegistry(shaped);
+    expect(onRedis).toBeInstanceOf(RedisPortalSessionRegistry);
   });
 
   it('lists the portal-session statuses', () => {
