@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { RedisStore } from 'connect-redis';
 import pino, { type Logger } from 'pino';
 import { createClient } from 'redis';
-import { RedisDeferredLogoutStore } from '../../src/redis';
+import { RedisDeferredLogoutStore, RedisPortalSessionRegistry } from '../../src/redis';
 import { ChargebeeEmulator } from '../../src/testing';
 import { createDemoApp } from './app';
 import { ConfigError, readConfig, type DemoConfig } from './config';
@@ -51,11 +51,13 @@ async function main(): Promise<void> {
     emulatorUrl: emulator?.url,
     logger,
     sessionSecret: config.sessionSecret,
-    // One client for both: sessions through connect-redis, deferred logouts through this package's store.
+    // One client for all: sessions through connect-redis, deferred logouts and the registry of open portal
+    // sessions (every device's, whichever process opened them) through this package.
     ...(redis
       ? {
           sessionStore: new RedisStore({ client: redis, prefix: 'demo:sess:' }),
           deferredStore: new RedisDeferredLogoutStore(redis),
+          registry: new RedisPortalSessionRegistry(redis),
         }
       : {}),
   });
@@ -73,7 +75,8 @@ async function main(): Promise<void> {
     if (emulator)
       lines.push(`Chargebee emulator: ${emulator.url}/   (portal sessions and the headers each logout carried)`);
     else lines.push(`Chargebee: ${site ? `site ${site}` : baseUrl}`);
-    if (redis) lines.push(`Sessions and deferred logouts: Redis at ${redactedUrl(config.redisUrl!)}`);
+    if (redis)
+      lines.push(`Sessions, deferred logouts, open portal sessions: Redis at ${redactedUrl(config.redisUrl!)}`);
     process.stdout.write(`${lines.join('\n')}\nCtrl-C to stop.\n`);
   });
 

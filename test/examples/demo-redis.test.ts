@@ -93,3 +93,29 @@ it('two demo processes share sign-ins and deferred logouts through Redis; a thir
     'both portal sessions logged out by the third process',
   );
 });
+
+it('"Sign out of all devices" on one demo process ends the portal session another device opened through the other', async () => {
+  const [first, second] = await Promise.all([startDemo(), startDemo()]);
+  const laptop = new Browser();
+  const phone = new Browser();
+  const portals: string[] = [];
+  for (const [browser, app] of [
+    [laptop, first],
+    [phone, second],
+  ] as const) {
+    expect((await browser.post(`${app}/login`, { email: 'bea@example.com' })).status).toBe(303);
+    const res = await browser.post(`${app}/billing/portal`);
+    const accessUrl = res.headers.get('location')!;
+    expect((await fetch(accessUrl)).status).toBe(200);
+    portals.push(emulator.sessions().find((s) => s.access_url === accessUrl)!.id);
+  }
+  // The phone's page, served by the second process, lists the laptop's portal session from the registry.
+  const page = await (await fetch(`${second}/`, { headers: { cookie: phone.cookie } })).text();
+  expect(page.match(/<td class="device">[a-z ]+<\/td>/g)).toEqual([
+    '<td class="device">this device</td>',
+    '<td class="device">another device</td>',
+  ]);
+
+  expect((await phone.post(`${second}/logout/everywhere`)).status).toBe(303);
+  expect(portals.map((id) => emulator.getSession(id)?.status)).toEqual(['logged_out', 'logged_out']);
+});
