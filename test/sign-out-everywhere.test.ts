@@ -6,6 +6,7 @@ import {
   type PortalSessionRegistry,
 } from '../src';
 import { ChargebeeEmulator } from '../src/testing';
+import { OpenPortalSessions } from '../src/registry/open-portal-sessions';
 import { createEverywhereApp } from './helpers/everywhere-app';
 import { FAST, waitFor } from './helpers/harness';
 import { captureLogs } from './helpers/log-capture';
@@ -338,6 +339,51 @@ describe('an unreachable registry', () => {
     expect(outcome.error?.message).toBe(
       'the portal-session registry could not list the portal sessions of a customer: Error: registry down',
     );
+  });
+});
+
+describe('what a registry gives back', () => {
+  it('sends only valid portal sessions of the customer asked for; the rest is ignored and logged', async () => {
+    const portal = emulator.createSession({ customerId: CUSTOMER });
+    emulator.openSession(portal.id);
+    const junk: PortalSessionRegistry = {
+      add: () => ({ dropped: [] }),
+      list: () =>
+        [
+          { id: portal.id, customerId: CUSTOMER, rememberedAt: 1, businessEntityId: 'acme-us' },
+          { id: '../admin', customerId: CUSTOMER, rememberedAt: 1 },
+          { id: 'portal_other_customer', customerId: 'cus_other', rememberedAt: 1 },
+          { id: 'portal_bad_entity', customerId: CUSTOMER, rememberedAt: 1, businessEntityId: 'a\r\nb' },
+          null,
+          'portal_a_string',
+        ] as never,
+      remove: () => undefined,
+    };
+    const { portalLogout, logs } = setup({ registry: junk });
+    const outcome = await portalLogout.logoutCustomer(CUSTOMER);
+    expect(outcome.portalSessions.map((o) => [o.id, o.status, o.businessEntityId])).toEqual([
+      [portal.id, 'logged_out', 'acme-us'],
+    ]);
+    expect(emulator.logoutRequests().map((r) => r.path)).toEqual([
+      `/acme-test/api/v2/portal_sessions/${portal.id}/logout`,
+    ]);
+    const warning = logs.lines.find((l) => String(l.msg).includes('not valid portal sessions'));
+    expect(warning?.chargebeePortalLogout).toEqual({ invalid: 5 });
+  });
+
+  it('ends at most the newest 1000 portal sessions of a customer a registry lists', async () => {
+    const many = Array.from({ length: 1005 }, (_, i) => ({
+      id: `portal_n${i}`,
+      customerId: CUSTOMER,
+      rememberedAt: i,
+    }));
+    const open = new OpenPortalSessions(
+      { add: () => ({ dropped: [] }), list: () => many, remove: () => undefined },
+      captureLogs().logger,
+    );
+    const found = await open.ofCustomers([CUSTOMER], performance.now() + 1000);
+    expect(found.entries).toHaveLength(1000);
+    expect(found.entries[0].id).toBe('portal_n5');
   });
 });
 
