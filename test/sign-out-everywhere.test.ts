@@ -172,6 +172,9 @@ describe('logoutCustomer', () => {
     expect(outcomes.map((o) => o.withRequest)).toEqual([false, false, false]);
     expect(logs.lines.some((l) => l.msg === 'chargebee portal logout: ended')).toBe(true);
     expect(logs.text()).not.toContain(laptop.ids[0]);
+    const stats = await portalLogout.stats();
+    expect(stats.logouts.ended).toBe(1);
+    expect(stats.portalSessions.logged_out).toBe(3);
   });
 
   it('sends the origin headers it is given', async () => {
