@@ -316,6 +316,7 @@ describe('an unreachable registry', () => {
       expect(statusAt(laptop.ids[0])).toBe('logged_out');
       expect(res.body.outcome).toMatchObject({
         result: 'failed',
+        reason: mode === 'reject' ? 'registry_error' : 'registry_timeout',
         error: { name: 'PortalSessionRegistryError' },
         portalSessions: [expect.objectContaining({ id: laptop.ids[0], status: 'logged_out' })],
       });
@@ -338,7 +339,7 @@ describe('an unreachable registry', () => {
     ]);
     expect(logs.text()).toContain('could not record the portal session in the registry');
     const outcome = await portalLogout.logoutCustomer(CUSTOMER);
-    expect(outcome).toMatchObject({ result: 'failed', portalSessions: [] });
+    expect(outcome).toMatchObject({ result: 'failed', reason: 'registry_error', portalSessions: [] });
     expect(outcome.error?.message).toBe(
       'the portal-session registry could not list the portal sessions of a customer: Error: registry down',
     );
