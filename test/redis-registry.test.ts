@@ -3,45 +3,17 @@
  * a customer ID, expiry, a Redis that stops answering, and two app instances (child processes) sharing it.
  */
 import request from 'supertest';
-import { createClient } from 'redis';
 import { RedisPortalSessionRegistry } from '../src/redis';
-import { ChargebeeEmulator } from '../src/testing';
 import { createEverywhereApp } from './helpers/everywhere-app';
 import { FAST } from './helpers/harness';
 import { startInstance, type Instance } from './helpers/instances';
 import { captureLogs } from './helpers/log-capture';
-import { startRedisServer, type RedisServer } from './helpers/redis-server';
+import { redisEmulatorSuite } from './helpers/redis-suite';
 
 jest.setTimeout(40_000);
 
 const API_KEY = 'test_REDIS_REGISTRY_11';
-let redis: RedisServer;
-let emulator: ChargebeeEmulator;
-let client: ReturnType<typeof createClient>;
-let prefixCount = 0;
-let prefix = '';
-const running: Instance[] = [];
-
-beforeAll(async () => {
-  [redis, emulator] = await Promise.all([
-    startRedisServer(),
-    ChargebeeEmulator.start({ sites: { 'acme-test': { apiKey: API_KEY } } }),
-  ]);
-  client = createClient({ url: redis.url });
-  client.on('error', () => undefined);
-  await client.connect();
-});
-beforeEach(() => {
-  prefix = `{reg${++prefixCount}}:`;
-});
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((i) => i.kill()));
-  emulator.reset();
-});
-afterAll(async () => {
-  await client.close();
-  await Promise.all([redis.close(), emulator.close()]);
-});
+const suite = redisEmulatorSuite(API_KEY, 'reg');
 
 const entry = (id: string, customerId = 'cus_1', extra: { businessEntityId?: string; rememberedAt?: number } = {}) => ({
   id,
@@ -55,7 +27,7 @@ const ids = async (registry: RedisPortalSessionRegistry, customerId = 'cus_1') =
 
 describe('RedisPortalSessionRegistry', () => {
   it("lists a customer's portal sessions oldest first, with entity and time, and forgets removed ones by ID", async () => {
-    const registry = new RedisPortalSessionRegistry(client, { prefix });
+    const registry = new RedisPortalSessionRegistry(suite.client, { prefix: suite.prefix });
     const at = Date.now();
     await registry.add(entry('p1', 'cus_1', { businessEntityId: 'acme-us', rememberedAt: at - 2 }));
     await registry.add(entry('p2', 'cus_2'));
@@ -71,26 +43,26 @@ describe('RedisPortalSessionRegistry', () => {
   });
 
   it('keeps customers whose IDs share a beginning apart', async () => {
-    const registry = new RedisPortalSessionRegistry(client, { prefix });
+    const registry = new RedisPortalSessionRegistry(suite.client, { prefix: suite.prefix });
     const customers = ['cus_1', 'cus_10', 'cus_1!', 'cus_1-', 'cus', '[cus_1', '(cus_1', 'a@b.c', '%d+'];
     for (const [i, customerId] of customers.entries()) await registry.add(entry(`p${i}`, customerId));
     for (const [i, customerId] of customers.entries()) expect(await ids(registry, customerId)).toEqual([`p${i}`]);
   });
 
   it('puts no customer ID in a key, and every key expires with the newest entry', async () => {
-    const registry = new RedisPortalSessionRegistry(client, { prefix, ttlMs: 3_600_000 });
+    const registry = new RedisPortalSessionRegistry(suite.client, { prefix: suite.prefix, ttlMs: 3_600_000 });
     await registry.add(entry('p1', 'cus_secret_customer'));
-    const keys = await client.keys(`${prefix}*`);
-    expect(keys.sort()).toEqual([`${prefix}by-customer`, `${prefix}by-time`, `${prefix}entries`]);
+    const keys = await suite.client.keys(`${suite.prefix}*`);
+    expect(keys.sort()).toEqual([`${suite.prefix}by-customer`, `${suite.prefix}by-time`, `${suite.prefix}entries`]);
     for (const key of keys) {
-      const ttl = await client.pTTL(key);
+      const ttl = await suite.client.pTTL(key);
       expect(ttl).toBeGreaterThan(3_500_000);
       expect(ttl).toBeLessThanOrEqual(3_600_000);
     }
   });
 
   it('moves a portal session remembered again to its newest place and customer', async () => {
-    const registry = new RedisPortalSessionRegistry(client, { prefix });
+    const registry = new RedisPortalSessionRegistry(suite.client, { prefix: suite.prefix });
     await registry.add(entry('p1', 'cus_1', { rememberedAt: Date.now() - 4000 }));
     await registry.add(entry('p2', 'cus_1', { rememberedAt: Date.now() - 1000 }));
     await registry.add(entry('p1', 'cus_1'));
@@ -102,7 +74,11 @@ describe('RedisPortalSessionRegistry', () => {
   });
 
   it("drops a customer's oldest past maxPerCustomer, and the oldest of anyone past maxEntries", async () => {
-    const registry = new RedisPortalSessionRegistry(client, { prefix, maxPerCustomer: 2, maxEntries: 4 });
+    const registry = new RedisPortalSessionRegistry(suite.client, {
+      prefix: suite.prefix,
+      maxPerCustomer: 2,
+      maxEntries: 4,
+    });
     const t = Date.now() - 10_000;
     expect((await registry.add(entry('a1', 'cus_a', { rememberedAt: t }))).dropped).toEqual([]);
     await registry.add(entry('a2', 'cus_a', { rememberedAt: t + 1 }));
@@ -115,7 +91,7 @@ describe('RedisPortalSessionRegistry', () => {
   });
 
   it('forgets portal sessions once their time to live has passed', async () => {
-    const registry = new RedisPortalSessionRegistry(client, { prefix, ttlMs: 300 });
+    const registry = new RedisPortalSessionRegistry(suite.client, { prefix: suite.prefix, ttlMs: 300 });
     await registry.add(entry('old'));
     await registry.add(entry('stale', 'cus_2'));
     await new Promise((resolve) => setTimeout(resolve, 400));
@@ -123,29 +99,29 @@ describe('RedisPortalSessionRegistry', () => {
     await registry.add(entry('new', 'cus_3'));
     expect(await registry.size()).toBe(1); // the sweep at recording forgot the other customer's too
     await new Promise((resolve) => setTimeout(resolve, 400));
-    expect(await client.keys(`${prefix}*`)).toEqual([]); // Redis itself let the keys go
+    expect(await suite.client.keys(`${suite.prefix}*`)).toEqual([]); // Redis itself let the keys go
   });
 
   it('refuses values that do not belong in Redis with a TypeError', async () => {
-    const registry = new RedisPortalSessionRegistry(client, { prefix });
+    const registry = new RedisPortalSessionRegistry(suite.client, { prefix: suite.prefix });
     await expect(registry.add(entry('p 1'))).rejects.toThrow(TypeError);
     await expect(registry.add(entry('p1', 'cus 1'))).rejects.toThrow(/customer ID must not contain whitespace/);
     await expect(registry.list('')).rejects.toThrow(/customer ID must not be empty/);
-    expect(() => new RedisPortalSessionRegistry(client, { prefix: 'has space' })).toThrow(/option prefix/);
+    expect(() => new RedisPortalSessionRegistry(suite.client, { prefix: 'has space' })).toThrow(/option prefix/);
     expect(() => new RedisPortalSessionRegistry({} as never)).toThrow(/pass a node-redis client/);
-    expect(await client.keys(`${prefix}*`)).toEqual([]);
+    expect(await suite.client.keys(`${suite.prefix}*`)).toEqual([]);
   });
 
   it('gives up on a Redis that does not answer within commandTimeoutMs', async () => {
-    const registry = new RedisPortalSessionRegistry(client, { prefix, commandTimeoutMs: 200 });
+    const registry = new RedisPortalSessionRegistry(suite.client, { prefix: suite.prefix, commandTimeoutMs: 200 });
     await registry.add(entry('p1'));
-    redis.freeze();
+    suite.redis.freeze();
     try {
       const started = Date.now();
       await expect(registry.list('cus_1')).rejects.toThrow(/did not answer within 200 ms|aborted/i);
       expect(Date.now() - started).toBeLessThan(2000);
     } finally {
-      redis.thaw();
+      suite.redis.thaw();
     }
   });
 });
@@ -153,10 +129,10 @@ describe('RedisPortalSessionRegistry', () => {
 describe('the middleware on the Redis registry', () => {
   it('a frozen Redis: the logout still ends this app session’s portal session and calls the handler', async () => {
     const logs = captureLogs();
-    const registry = new RedisPortalSessionRegistry(client, { prefix, commandTimeoutMs: 200 });
+    const registry = new RedisPortalSessionRegistry(suite.client, { prefix: suite.prefix, commandTimeoutMs: 200 });
     const { app, portalLogout, handlerCalls } = createEverywhereApp({
       apiKey: API_KEY,
-      baseUrl: emulator.baseUrl('acme-test'),
+      baseUrl: suite.emulator.baseUrl('acme-test'),
       ...FAST,
       registry,
       logger: logs.logger,
@@ -165,15 +141,15 @@ describe('the middleware on the Redis registry', () => {
       const agent = request.agent(app);
       await agent.post('/login').send({ email: 'a@example.com', customerId: 'cus_frozen' }).expect(200);
       const { id } = (await agent.post('/portal').send({}).expect(200)).body as { id: string };
-      redis.freeze();
+      suite.redis.freeze();
       const res = await agent.post('/logout/everywhere').expect(200);
-      redis.thaw();
+      suite.redis.thaw();
       expect(handlerCalls()).toBe(1);
-      expect(emulator.getSession(id)?.status).toBe('logged_out');
+      expect(suite.emulator.getSession(id)?.status).toBe('logged_out');
       expect(res.body.outcome).toMatchObject({ result: 'failed', error: { name: 'PortalSessionRegistryError' } });
       expect(logs.text()).toContain("could not read the customer's portal sessions from the registry");
     } finally {
-      redis.thaw();
+      suite.redis.thaw();
       await portalLogout.close({ timeoutMs: 200 });
     }
   });
@@ -182,12 +158,12 @@ describe('the middleware on the Redis registry', () => {
 describe('two instances sharing one Redis (child processes)', () => {
   function instance(): Instance {
     const started = startInstance('test/fixtures/everywhere-instance.ts', {
-      REDIS_URL: redis.url,
-      PREFIX: prefix,
-      BASE_URL: emulator.baseUrl('acme-test'),
+      REDIS_URL: suite.redis.url,
+      PREFIX: suite.prefix,
+      BASE_URL: suite.emulator.baseUrl('acme-test'),
       API_KEY,
     });
-    running.push(started);
+    suite.running.push(started);
     return started;
   }
   const urlOf = async (i: Instance) => `http://127.0.0.1:${Number((await i.waitForLine((l) => 'port' in l)).port)}`;
@@ -198,12 +174,12 @@ describe('two instances sharing one Redis (child processes)', () => {
     const device = request.agent(oneUrl);
     await device.post('/login').send({ email: 'a@example.com', customerId: 'cus_shared' }).expect(200);
     const { id } = (await device.post('/portal').send({}).expect(200)).body as { id: string };
-    emulator.openSession(id);
+    suite.emulator.openSession(id);
 
     const res = await request(otherUrl).post('/admin/logout-customer').send({ customerId: 'cus_shared' }).expect(200);
     expect(res.body.outcome).toMatchObject({ result: 'ended', portalSessions: [{ id, status: 'logged_out' }] });
-    expect(emulator.getSession(id)?.status).toBe('logged_out');
-    expect(await new RedisPortalSessionRegistry(client, { prefix }).list('cus_shared')).toEqual([]);
+    expect(suite.emulator.getSession(id)?.status).toBe('logged_out');
+    expect(await new RedisPortalSessionRegistry(suite.client, { prefix: suite.prefix }).list('cus_shared')).toEqual([]);
   });
 
   it('"sign out of all devices" on one instance ends the portal session another device opened through the other', async () => {
@@ -218,6 +194,6 @@ describe('two instances sharing one Redis (child processes)', () => {
     }
     const res = await phone.post('/logout/everywhere').expect(200);
     expect(res.body.outcome.result).toBe('ended');
-    for (const id of opened) expect(emulator.getSession(id)?.status).toBe('logged_out');
+    for (const id of opened) expect(suite.emulator.getSession(id)?.status).toBe('logged_out');
   });
 });

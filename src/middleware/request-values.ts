@@ -41,18 +41,7 @@ export async function appValue(
   return undefined;
 }
 
-/** {@link appValue} when it is a string; anything else counts as no value. */
-async function valueOf(
-  fn: (req: Request) => unknown,
-  req: Request,
-  deadline: number,
-  log: Log,
-  what: string,
-  personal: boolean,
-): Promise<string | undefined> {
-  const value = await appValue(fn, req, deadline, log, what, personal);
-  return typeof value === 'string' ? value : undefined;
-}
+const asString = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
 /**
  * The origin headers (IP, device, email) and event headers of this request, and the default business
@@ -66,10 +55,12 @@ export async function requestValues(
   needsEntity: boolean,
 ): Promise<RequestValues> {
   const [ip, device, email, entity] = await Promise.all([
-    valueOf(settings.ip, req, deadline, log, 'ip', true),
-    valueOf(settings.device, req, deadline, log, 'device', true),
-    valueOf(settings.email, req, deadline, log, 'email', true),
-    needsEntity ? valueOf(settings.defaultEntity, req, deadline, log, 'businessEntityId', false) : undefined,
+    appValue(settings.ip, req, deadline, log, 'ip', true).then(asString),
+    appValue(settings.device, req, deadline, log, 'device', true).then(asString),
+    appValue(settings.email, req, deadline, log, 'email', true).then(asString),
+    needsEntity
+      ? appValue(settings.defaultEntity, req, deadline, log, 'businessEntityId', false).then(asString)
+      : undefined,
   ]);
   const headers: Record<string, string> = { ...eventSuppressionHeaders(settings.suppressEvents) };
   const cleanIp = normalizeIp(ip);
