@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { ChargebeeApiError, ChargebeeNetworkError } from '../src/chargebee/errors';
 import {
   DeferredLogoutQueue,
@@ -68,6 +69,118 @@ describe('MemoryDeferredLogoutStore', () => {
     expect(store.nextDueAt()).toBe(10_000);
     store.remove('a');
     expect(store.list().map((j) => j.portalSessionId)).toEqual(['b']);
+  });
+
+  it('keeps scheduled logouts: moved later by postpone within their latest time, replaced by a deferral, never over one', () => {
+    const store = new MemoryDeferredLogoutStore(10);
+    const schedule = (id: string, at: number, extra: Partial<DeferredLogoutJob> = {}) =>
+      job(id, { attempts: 0, reason: 'idle', notBefore: at, firstAttemptAt: at, ...extra });
+    const dueOf = (id: string) => store.list().find((j) => j.portalSessionId === id)?.notBefore;
+    expect(store.schedule(schedule('idle', 1000))).toBe(true);
+    expect(store.schedule(schedule('capped', 1000, { latestAt: 1500 }))).toBe(true);
+    expect(store.add(job('deferred', { notBefore: 1000 }))).toBe(true);
+    store.postpone(['idle', 'capped', 'deferred', 'unknown'], 2000);
+    expect([dueOf('idle'), dueOf('capped'), dueOf('deferred')]).toEqual([2000, 1500, 1000]);
+    store.postpone(['idle'], 1200); // never earlier
+    expect(dueOf('idle')).toBe(2000);
+
+    expect(store.schedule(schedule('deferred', 5000))).toBe(true); // the deferral stays
+    expect(store.list().find((j) => j.portalSessionId === 'deferred')?.reason).toBe('budget_exhausted');
+    expect(store.add(job('idle', { notBefore: 100 }))).toBe(true); // a deferral replaces the schedule
+    expect(store.list().find((j) => j.portalSessionId === 'idle')?.reason).toBe('budget_exhausted');
+
+    expect(
+      store
+        .takeDue(1600, 10)
+        .map((j) => j.portalSessionId)
+        .sort(),
+    ).toEqual(['capped', 'deferred', 'idle']);
+    store.postpone(['capped'], 9000); // handed over: left alone
+    store.cancel(['capped', 'deferred']);
+    expect(store.size()).toBe(3);
+    store.schedule(schedule('new', 9000));
+    store.cancel(['new']);
+    expect(store.size()).toBe(3);
+  });
+
+  it('hands due jobs over earliest first, and forgets the place of a job moved, removed or handed over', () => {
+    const store = new MemoryDeferredLogoutStore(100);
+    store.add(job('late', { notBefore: 300 }));
+    store.add(job('early', { notBefore: 100 }));
+    store.add(job('tie-first', { notBefore: 200 }));
+    store.add(job('tie-second', { notBefore: 200 }));
+    store.schedule(job('moved', { attempts: 0, reason: 'idle', notBefore: 50 }));
+    store.postpone(['moved'], 1000);
+    store.add(job('removed', { notBefore: 10 }));
+    store.remove('removed');
+    expect(store.nextDueAt()).toBe(100);
+    expect(store.takeDue(250, 2).map((j) => j.portalSessionId)).toEqual(['early', 'tie-first']);
+    expect(store.takeDue(250, 10).map((j) => j.portalSessionId)).toEqual(['tie-second']);
+    expect(store.nextDueAt()).toBe(300);
+    expect(store.takeDue(5000, 10).map((j) => j.portalSessionId)).toEqual(['late', 'moved']);
+    expect(store.takeDue(5000, 10)).toEqual([]);
+    expect(store.nextDueAt()).toBeUndefined();
+    store.add(job('early', { notBefore: 400, attempts: 2 })); // put back after an attempt
+    expect(store.nextDueAt()).toBe(400);
+    expect(store.size()).toBe(5);
+  });
+
+  it('keeps its due index in step with the jobs through any sequence of changes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            op: fc.constantFrom('add', 'schedule', 'postpone', 'remove', 'cancel', 'take'),
+            id: fc.integer({ min: 0, max: 7 }),
+            at: fc.integer({ min: 0, max: 1000 }),
+          }),
+          { maxLength: 80 },
+        ),
+        (ops) => {
+          const store = new MemoryDeferredLogoutStore(1000);
+          const model = new Map<string, { at: number; pending: boolean; taken: boolean }>();
+          for (const { op, id, at } of ops) {
+            const name = `p${id}`;
+            const kept = model.get(name);
+            if (op === 'add') {
+              store.add(job(name, { notBefore: at }));
+              model.set(name, { at, pending: false, taken: false });
+            } else if (op === 'schedule') {
+              store.schedule(job(name, { attempts: 0, reason: 'idle', notBefore: at }));
+              if (!kept || (kept.pending && !kept.taken)) model.set(name, { at, pending: true, taken: false });
+            } else if (op === 'postpone') {
+              store.postpone([name], at);
+              if (kept?.pending && !kept.taken) kept.at = Math.max(kept.at, at);
+            } else if (op === 'remove') {
+              store.remove(name);
+              model.delete(name);
+            } else if (op === 'cancel') {
+              store.cancel([name]);
+              if (kept && !kept.taken) model.delete(name);
+            } else {
+              const taken = store.takeDue(at, 3).map((j) => j.portalSessionId);
+              const expected = [...model.entries()]
+                .filter(([, m]) => !m.taken && m.at <= at)
+                .sort((a, b) => a[1].at - b[1].at)
+                .slice(0, 3);
+              expect(taken.map((t) => model.get(t)?.at)).toEqual(expected.map(([, m]) => m.at));
+              for (const t of taken) (model.get(t) as { taken: boolean }).taken = true;
+            }
+            const waiting = [...model.values()].filter((m) => !m.taken).map((m) => m.at);
+            expect(store.nextDueAt()).toBe(waiting.length ? Math.min(...waiting) : undefined);
+            expect(store.size()).toBe(model.size);
+          }
+        },
+      ),
+    );
+  });
+
+  it('leaves a tenth of its room to deferrals', () => {
+    const store = new MemoryDeferredLogoutStore(10);
+    for (let i = 0; i < 9; i++)
+      expect(store.schedule(job(`s${i}`, { attempts: 0, reason: 'portal_max_age' }))).toBe(true);
+    expect(store.schedule(job('s9', { attempts: 0, reason: 'portal_max_age' }))).toBe(false);
+    expect(store.add(job('d'))).toBe(true);
   });
 });
 
@@ -243,6 +356,61 @@ describe('DeferredLogoutQueue: rate and shared stores', () => {
     await waitFor(() => memory.size() === 1, 4000);
     expect(queue.stats.inMemory).toBe(0);
     expect(attempts).toHaveLength(0);
+    await queue.close(100);
+  });
+
+  it('a scheduled logout made while a durable store fails waits in memory and moves there without replacing a deferral', async () => {
+    const memory = new MemoryDeferredLogoutStore(10);
+    let failing = true;
+    const guard = <T>(fn: () => T): T => {
+      if (failing) throw new Error('shared store down');
+      return fn();
+    };
+    const shared: DeferredLogoutStore = {
+      durable: true,
+      add: (j) => guard(() => memory.add(j)),
+      schedule: (j) => guard(() => memory.schedule(j)),
+      postpone: (ids, at) => guard(() => memory.postpone(ids, at)),
+      cancel: (ids) => guard(() => memory.cancel(ids)),
+      takeDue: (now, limit) => guard(() => memory.takeDue(now, limit)),
+      remove: (id) => guard(() => memory.remove(id)),
+      size: () => guard(() => memory.size()),
+    };
+    const { queue } = queueWith(() => 'done', { store: shared });
+    const later = Date.now() + 60_000;
+    const scheduled = (id: string) => job(id, { attempts: 0, reason: 'idle', notBefore: later, firstAttemptAt: later });
+    expect(await queue.schedule(scheduled('a'))).toBe('scheduled');
+    expect(await queue.schedule(scheduled('b'))).toBe('scheduled');
+    expect(queue.stats).toMatchObject({ inMemory: 2, scheduled: 2 });
+    expect(await queue.postpone(['a'], later + 5000)).toBe(false); // the store is down: moved in memory only
+    memory.add(job('b', { notBefore: later + 10 })); // meanwhile another instance deferred b's logout
+    failing = false;
+    await waitFor(() => memory.size() === 2, 4000);
+    expect(memory.list().map((j) => [j.portalSessionId, j.reason, j.notBefore])).toEqual([
+      ['b', 'budget_exhausted', later + 10],
+      ['a', 'idle', later + 5000],
+    ]);
+    await queue.close(100);
+  });
+
+  it('starts a scheduled logout: its age counts from its first attempt, and one past its latest time is for the maximum age', async () => {
+    const seen: DeferredLogoutJob[] = [];
+    const { queue } = queueWith(
+      (j) => {
+        seen.push(j);
+        return 'done';
+      },
+      { maxAgeMs: 1000 },
+    );
+    const longAgo = Date.now() - 10_000;
+    const base = { attempts: 0, notBefore: longAgo, firstAttemptAt: longAgo };
+    await queue.schedule(job('idle', { ...base, reason: 'idle', latestAt: Date.now() + 60_000 }));
+    await queue.schedule(job('capped', { ...base, reason: 'idle', latestAt: longAgo }));
+    await waitFor(() => seen.length === 2);
+    const byId = Object.fromEntries(seen.map((j) => [j.portalSessionId, j]));
+    expect(byId.idle.reason).toBe('idle');
+    expect(byId.capped.reason).toBe('portal_max_age');
+    for (const j of seen) expect(Date.now() - j.firstAttemptAt).toBeLessThan(1000); // not given up as too old
     await queue.close(100);
   });
 });

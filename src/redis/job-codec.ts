@@ -1,5 +1,5 @@
 import { isValidBusinessEntityId, isValidPortalSessionId } from '../identifiers';
-import type { DeferReason, DeferredLogoutJob } from '../reliability/deferred-queue';
+import type { DeferredLogoutJob } from '../reliability/deferred-queue';
 
 /**
  * A deferred logout as Redis keeps it: the portal-session ID is the hash field, `notBefore` the sorted-set
@@ -20,10 +20,12 @@ interface StoredJob {
   f: number;
   /** Attempts so far */
   a: number;
-  /** Why it was deferred */
-  r: DeferReason;
+  /** Why it was deferred, or scheduled */
+  r: DeferredLogoutJob['reason'];
   /** The W3C traceparent of the logout that deferred it, for the span links of the attempts */
   t?: string;
+  /** A scheduled logout's latest time, ms since the epoch (its maximum portal-session age) */
+  l?: number;
 }
 
 const SITE = /^[0-9a-f]{1,64}$/;
@@ -31,7 +33,13 @@ const HEADER_NAME = /^chargebee-[a-z0-9-]{1,60}$/;
 // eslint-disable-next-line no-control-regex
 const HEADER_VALUE = /^[^\u0000-\u0008\u000a-\u001f\u007f]{0,2048}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,100}$/;
-const REASONS: ReadonlySet<string> = new Set<DeferReason>(['budget_exhausted', 'attempts_exhausted', 'circuit_open']);
+const REASONS: ReadonlySet<string> = new Set<DeferredLogoutJob['reason']>([
+  'budget_exhausted',
+  'attempts_exhausted',
+  'circuit_open',
+  'portal_max_age',
+  'idle',
+]);
 const MAX_HEADERS = 20;
 const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
@@ -50,6 +58,7 @@ export function encodeJob(job: DeferredLogoutJob): string {
     a: job.attempts,
     r: job.reason,
     ...(job.traceparent !== undefined && TRACEPARENT.test(job.traceparent) ? { t: job.traceparent } : {}),
+    ...(job.latestAt === undefined ? {} : { l: job.latestAt }),
   };
   return JSON.stringify(stored);
 }
@@ -69,6 +78,7 @@ export function decodeJob(id: string, text: string, notBefore: number): Deferred
   if (v.b !== undefined && !isValidBusinessEntityId(v.b)) return undefined;
   if (typeof v.k !== 'string' || !IDEMPOTENCY_KEY.test(v.k)) return undefined;
   if (!isCount(v.f) || !isCount(v.a) || typeof v.r !== 'string' || !REASONS.has(v.r)) return undefined;
+  if (v.l !== undefined && !isCount(v.l)) return undefined;
   const headers = readHeaders(v.h);
   if (!headers) return undefined;
   return {
@@ -79,10 +89,11 @@ export function decodeJob(id: string, text: string, notBefore: number): Deferred
     firstAttemptAt: v.f,
     attempts: v.a,
     notBefore,
-    reason: v.r as DeferReason,
+    reason: v.r as DeferredLogoutJob['reason'],
     ...(v.s === '' ? {} : { site: v.s }),
     // Only a link for a span: a malformed one is left out, the job kept.
     ...(typeof v.t === 'string' && TRACEPARENT.test(v.t) ? { traceparent: v.t } : {}),
+    ...(v.l === undefined ? {} : { latestAt: v.l }),
   };
 }
 

@@ -14,29 +14,108 @@ local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * Keeps a job. ARGV: id, json, notBefore, maxQueued, expireAt (ms), lease ('' for a new deferral).
- * A new deferral for a portal session already queued keeps the queued job (one job per portal session).
- * A put-back (with a lease) is kept only while that lease is still the job's.
- * Returns 1 kept, 2 already there or owned by another taker (nothing to do), 0 full.
+ * Whether a stored job is a scheduled logout not tried yet (reason `portal_max_age` or `idle`, no attempt):
+ * a deferral replaces it, activity moves it.
  */
-export const ADD = script(`${CLOCK}
-local id = ARGV[1]
-if ARGV[6] ~= '' then
-  if redis.call('HGET', KEYS[3], id) ~= ARGV[6] then return 2 end
-  redis.call('HDEL', KEYS[3], id)
-elseif redis.call('HEXISTS', KEYS[1], id) == 1 then
-  return 2
-elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
-  return 0
+const PENDING_SCHEDULE = `
+local function pendingSchedule(json)
+  local ok, job = pcall(cjson.decode, json)
+  return ok and type(job) == 'table' and job.a == 0 and (job.r == 'portal_max_age' or job.r == 'idle')
 end
-redis.call('HSET', KEYS[1], id, ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], id)
-local expireAt = tonumber(ARGV[5])
+`;
+
+/** Makes keys 1 to 3 live at least until the time (ms) in local `expireAt`. */
+const EXTEND = `
 for i = 1, 3 do
   local ttl = redis.call('PTTL', KEYS[i])
   if ttl == -1 or (ttl >= 0 and clock + ttl < expireAt) then redis.call('PEXPIREAT', KEYS[i], expireAt) end
 end
+`;
+
+/** Writes job ARGV[1] (json ARGV[2], score ARGV[3]) and extends the keys' life to ARGV[5]. Returns 1. */
+const KEEP = `
+redis.call('HSET', KEYS[1], id, ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], id)
+local expireAt = tonumber(ARGV[5])
+${EXTEND}
 return 1
+`;
+
+/**
+ * Keeps a job. ARGV: id, json, notBefore, maxQueued, expireAt (ms), lease ('' for a new deferral).
+ * A new deferral for a portal session already queued keeps the queued job (one job per portal session),
+ * unless that is a scheduled logout not tried or handed over yet, which the deferral replaces.
+ * A put-back (with a lease) is kept only while that lease is still the job's.
+ * Returns 1 kept, 2 already there or owned by another taker (nothing to do), 0 full.
+ */
+export const ADD = script(`${CLOCK}${PENDING_SCHEDULE}
+local id = ARGV[1]
+if ARGV[6] ~= '' then
+  if redis.call('HGET', KEYS[3], id) ~= ARGV[6] then return 2 end
+  redis.call('HDEL', KEYS[3], id)
+else
+  local existing = redis.call('HGET', KEYS[1], id)
+  if existing then
+    if redis.call('HEXISTS', KEYS[3], id) == 1 or not pendingSchedule(existing) then return 2 end
+  elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
+    return 0
+  end
+end
+${KEEP}`);
+
+/**
+ * Keeps a scheduled logout. ARGV: id, json, notBefore (its due time), most jobs, expireAt (ms). It replaces
+ * a scheduled logout of the portal session not tried or handed over yet, and leaves any other job alone.
+ * Returns 1 kept, 2 another job of the portal session is under way (nothing to do), 0 full.
+ */
+export const SCHEDULE = script(`${CLOCK}${PENDING_SCHEDULE}
+local id = ARGV[1]
+local existing = redis.call('HGET', KEYS[1], id)
+if existing then
+  if redis.call('HEXISTS', KEYS[3], id) == 1 or not pendingSchedule(existing) then return 2 end
+elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
+  return 0
+end
+${KEEP}`);
+
+/**
+ * Activity: moves scheduled logouts later. ARGV: at (ms), expireAt (ms), then the portal-session IDs. Each
+ * one not tried or handed over yet goes to `at`, but not past its latest time (`l`, the maximum age)
+ * and never earlier than it was. Returns how many moved.
+ */
+export const POSTPONE = script(`${CLOCK}${PENDING_SCHEDULE}
+local moved = 0
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local json = redis.call('HGET', KEYS[1], id)
+  if json and redis.call('HEXISTS', KEYS[3], id) == 0 and pendingSchedule(json) then
+    local target = tonumber(ARGV[1])
+    local latest = cjson.decode(json).l
+    if type(latest) == 'number' and latest < target then target = latest end
+    local current = tonumber(redis.call('ZSCORE', KEYS[2], id))
+    if current and target > current then
+      redis.call('ZADD', KEYS[2], string.format('%.0f', target), id)
+      moved = moved + 1
+    end
+  end
+end
+if moved > 0 then
+  local expireAt = tonumber(ARGV[2])
+  ${EXTEND}
+end
+return moved
+`);
+
+/** Deletes the jobs of ended portal sessions that are not handed over. ARGV: the IDs. Returns how many went. */
+export const CANCEL = script(`
+local removed = 0
+for _, id in ipairs(ARGV) do
+  if redis.call('HEXISTS', KEYS[3], id) == 0 and redis.call('HDEL', KEYS[1], id) == 1 then
+    redis.call('ZREM', KEYS[2], id)
+    removed = removed + 1
+  end
+end
+return removed
 `);
 
 /**

@@ -2,10 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { hashPortalSessionId, isValidPortalSessionId } from '../identifiers';
 import { safeLog, type Log } from '../logging';
-import type { DeferredLogoutJob, DeferredLogoutStore, DueJobs } from '../reliability/deferred-queue';
+import {
+  scheduleLimit,
+  type DeferredLogoutJob,
+  type DeferredLogoutStore,
+  type DueJobs,
+} from '../reliability/deferred-queue';
 import type { DrainRate } from '../reliability/rate-limit';
 import { decodeJob, encodeJob, storedSite } from './job-codec';
-import { ADD, LIST, NEXT_DUE, PAUSE, REMOVE, SIZE, TAKE } from './scripts';
+import { ADD, CANCEL, LIST, NEXT_DUE, PAUSE, POSTPONE, REMOVE, SCHEDULE, SIZE, TAKE } from './scripts';
 import { replyArray, replyText as text, runScript, type RedisClientLike, type Script } from './scripts-runner';
 
 export type { RedisClientLike, RedisScriptArguments } from './scripts-runner';
@@ -98,13 +103,44 @@ export class RedisDeferredLogoutStore implements DeferredLogoutStore {
       return false;
     }
     const { jobs, due, leases } = this.keys;
-    const expireAt = job.firstAttemptAt + this.maxAgeMs + this.leaseMs + EXPIRY_MARGIN_MS;
     const reply = await this.run(
       ADD,
       [jobs, due, leases],
-      [job.portalSessionId, encodeJob(job), job.notBefore, this.maxQueued, expireAt, job.lease ?? ''],
+      [job.portalSessionId, encodeJob(job), job.notBefore, this.maxQueued, this.expireAt(job), job.lease ?? ''],
     );
     return Number(reply) !== 0;
+  }
+
+  /** Keeps a scheduled logout; see {@link DeferredLogoutStore.schedule}. */
+  async schedule(job: DeferredLogoutJob): Promise<boolean> {
+    if (!isValidPortalSessionId(job.portalSessionId)) {
+      this.log?.error({}, 'the Redis store refused a job whose portal-session ID is not valid');
+      return false;
+    }
+    const { jobs, due, leases } = this.keys;
+    const reply = await this.run(
+      SCHEDULE,
+      [jobs, due, leases],
+      [job.portalSessionId, encodeJob(job), job.notBefore, scheduleLimit(this.maxQueued), this.expireAt(job)],
+    );
+    return Number(reply) !== 0;
+  }
+
+  /** Moves scheduled logouts later, in one call; see {@link DeferredLogoutStore.postpone}. */
+  async postpone(portalSessionIds: readonly string[], at: number): Promise<void> {
+    const ids = portalSessionIds.filter(isValidPortalSessionId);
+    if (ids.length === 0) return;
+    const { jobs, due, leases } = this.keys;
+    const expireAt = at + this.maxAgeMs + this.leaseMs + EXPIRY_MARGIN_MS;
+    await this.run(POSTPONE, [jobs, due, leases], [Math.round(at), expireAt, ...ids]);
+  }
+
+  /** Deletes the jobs of ended portal sessions, in one call; see {@link DeferredLogoutStore.cancel}. */
+  async cancel(portalSessionIds: readonly string[]): Promise<void> {
+    const ids = portalSessionIds.filter(isValidPortalSessionId);
+    if (ids.length === 0) return;
+    const { jobs, due, leases } = this.keys;
+    await this.run(CANCEL, [jobs, due, leases], ids);
   }
 
   async takeDue(now: number, limit: number, rate?: DrainRate): Promise<DueJobs> {
@@ -157,6 +193,14 @@ export class RedisDeferredLogoutStore implements DeferredLogoutStore {
 
   async pauseSite(site: string, until: number): Promise<void> {
     await this.run(PAUSE, [this.keys.rate], [storedSite(site), Math.max(0, Math.ceil(until - Date.now()))]);
+  }
+
+  /**
+   * When Redis may forget a job: past the queue's maximum age from its first attempt (for a scheduled
+   * logout, its due time), a lease and a margin.
+   */
+  private expireAt(job: DeferredLogoutJob): number {
+    return job.firstAttemptAt + this.maxAgeMs + this.leaseMs + EXPIRY_MARGIN_MS;
   }
 
   /** Something under the prefix that this package did not write: dropped, so that it cannot block the line. */

@@ -5,6 +5,7 @@ import { errorFields, safeLog, type Log } from '../logging';
 import { DeadlineError, timerDelay, within } from './deadline';
 import { drainRate, NO_RATE_LIMIT, SiteRateLimiter, type DrainRate } from './rate-limit';
 import { MIN_ATTEMPT_MS, queueRetryDelay } from './retry';
+import { DueHeap, type DueNode } from './due-heap';
 
 /**
  * Deferred logouts: when a logout could not reach Chargebee within the request's budget, it is queued
@@ -15,6 +16,27 @@ import { MIN_ATTEMPT_MS, queueRetryDelay } from './retry';
 
 /** Why a logout was deferred. */
 export type DeferReason = 'budget_exhausted' | 'attempts_exhausted' | 'circuit_open';
+
+/**
+ * Why a scheduled logout is made: the portal session reached the app's maximum portal-session age
+ * (`portal_max_age`), or the app session it was opened from went idle (`idle`). See the `expiry` option.
+ */
+export type ScheduledLogoutReason = 'portal_max_age' | 'idle';
+
+const SCHEDULED_REASONS: ReadonlySet<string> = new Set<ScheduledLogoutReason>(['portal_max_age', 'idle']);
+
+/** Whether a job's reason is that of a scheduled logout. */
+export function isScheduledReason(reason: unknown): reason is ScheduledLogoutReason {
+  return typeof reason === 'string' && SCHEDULED_REASONS.has(reason);
+}
+
+/**
+ * A scheduled logout not tried yet: activity may move it later, a deferral of the same portal session
+ * replaces it, and a drain at shutdown leaves it alone until it is due.
+ */
+export function isPendingSchedule(job: Pick<DeferredLogoutJob, 'attempts' | 'reason'>): boolean {
+  return job.attempts === 0 && isScheduledReason(job.reason);
+}
 
 /**
  * A logout waiting in the queue. Plain JSON (strings and numbers), so that a shared store can keep it.
@@ -30,14 +52,25 @@ export interface DeferredLogoutJob {
   headers: Record<string, string>;
   /** Sent as `chargebee-idempotency-key` on every attempt, inline ones included. */
   idempotencyKey: string;
-  /** When the first attempt was made, in ms since the epoch; the maximum age counts from here. */
+  /**
+   * When the first attempt was made, in ms since the epoch; the maximum age counts from here. For a
+   * scheduled logout not tried yet, its due time when it was scheduled: its first attempt sets it.
+   */
   firstAttemptAt: number;
-  /** Attempts made so far, inline ones included. */
+  /** Attempts made so far, inline ones included (0 for a scheduled logout not tried yet). */
   attempts: number;
-  /** Not to be tried before this time (ms since the epoch): backoff, or Chargebee's `Retry-After`. */
+  /**
+   * Not to be tried before this time (ms since the epoch): backoff, Chargebee's `Retry-After`, or when a
+   * scheduled logout is due.
+   */
   notBefore: number;
-  /** Why it was deferred. */
-  reason: DeferReason;
+  /** Why it was deferred, or why it was scheduled. */
+  reason: DeferReason | ScheduledLogoutReason;
+  /**
+   * A scheduled logout is never postponed past this time (ms since the epoch): the portal session's
+   * maximum age. Absent: no such bound.
+   */
+  latestAt?: number;
   /** The last failure's message (safe to log: no key, email or ID). */
   lastError?: string;
   /**
@@ -97,8 +130,9 @@ export interface DeferredLogoutStore {
   /** Up to `limit` jobs kept (all without it), for the shutdown log (only hashes of the IDs are logged). */
   list?(limit?: number): DeferredLogoutJob[] | Promise<DeferredLogoutJob[]>;
   /**
-   * The smallest `firstAttemptAt` of the jobs kept, or `undefined` when there are none: the age of the
-   * oldest job, for `stats()`, the health check and the metrics. Without it `list()` is read instead.
+   * The smallest `firstAttemptAt` of the jobs kept (for a scheduled logout not tried yet, its due time
+   * `notBefore` instead), or `undefined` when there are none: the age of the oldest job, for `stats()`, the
+   * health check and the metrics. Without it `list()` is read instead.
    */
   oldestFirstAttemptAt?(): number | undefined | Promise<number | undefined>;
   /**
@@ -119,16 +153,55 @@ export interface DeferredLogoutStore {
   pauseSite?(site: string, until: number): void | Promise<void>;
   /** Called once by the queue that uses the store, with what the store may need of it. */
   attach?(queue: { maxAgeMs: number; log: Logger }): void;
+  /**
+   * Keeps a scheduled logout (the `expiry` option): `job` is due at `notBefore` and was never tried. It
+   * replaces a scheduled logout of the same portal session that was not tried or handed over yet, but
+   * leaves any other job of it (a deferral under way) as it is. Returns `false` when the store is full.
+   * The scheduling options need it, with `postpone` and `cancel`.
+   */
+  schedule?(job: DeferredLogoutJob): boolean | Promise<boolean>;
+  /**
+   * Activity: moves the scheduled logouts of these portal sessions that were not tried or handed over yet
+   * to `at` (ms since the epoch), never past their `latestAt` and never earlier than they were.
+   */
+  postpone?(portalSessionIds: readonly string[], at: number): void | Promise<void>;
+  /** Deletes the jobs of these portal sessions that are not handed over: they ended another way. */
+  cancel?(portalSessionIds: readonly string[]): void | Promise<void>;
+}
+
+/** The store methods that scheduled logouts need. */
+export const SCHEDULING_METHODS = ['schedule', 'postpone', 'cancel'] as const;
+
+/**
+ * Since when a job has been waiting, for the age of the oldest job: its first attempt, or for a scheduled
+ * logout not tried yet its due time (in the future until then; activity moves it).
+ */
+export function waitingSince(job: DeferredLogoutJob): number {
+  return isPendingSchedule(job) ? job.notBefore : job.firstAttemptAt;
 }
 
 /** Default most jobs of the in-memory store. */
 export const DEFAULT_MAX_QUEUED = 10_000;
 
+/**
+ * Most jobs a store keeps when the new one is a scheduled logout: nine tenths of its bound, so that a
+ * deferral (a logout that already failed once and cannot wait) always finds room.
+ */
+export function scheduleLimit(maxQueued: number): number {
+  return Math.max(1, Math.floor(maxQueued * 0.9));
+}
+
 /** The default store: a bounded map in this process's memory. Jobs are lost if the process dies. */
 export class MemoryDeferredLogoutStore implements DeferredLogoutStore {
   readonly durable = false;
   readonly limitsRate = true;
-  private readonly jobs = new Map<string, { job: DeferredLogoutJob; handedOver: boolean }>();
+  private readonly jobs = new Map<string, MemoryEntry>();
+  /**
+   * The jobs not handed over, by due time. A node whose `seq` is no longer its job's (the job was replaced,
+   * moved, removed or handed over) is stale, and dropped when met.
+   */
+  private readonly due = new DueHeap<MemoryNode>();
+  private seq = 0;
   private readonly limiter = new SiteRateLimiter(undefined);
 
   /** @param maxQueued most jobs kept; `add` refuses new ones beyond it. Default 10 000. */
@@ -139,41 +212,74 @@ export class MemoryDeferredLogoutStore implements DeferredLogoutStore {
 
   add(job: DeferredLogoutJob): boolean {
     if (!this.jobs.has(job.portalSessionId) && this.jobs.size >= this.maxQueued) return false;
-    this.jobs.set(job.portalSessionId, { job: copyJob(job), handedOver: false });
+    const entry: MemoryEntry = { job: copyJob(job), handedOver: false, seq: 0 };
+    this.jobs.set(job.portalSessionId, entry);
+    this.index(entry);
     return true;
   }
 
   /**
-   * Due jobs in the order they were added. With `rate`, only jobs whose site may make a request now (this
-   * process's token bucket per site, and pauses), one request taken per job.
+   * Due jobs, the earliest due first (in the order they were added when due at the same time). With `rate`,
+   * only jobs whose site may make a request now (this process's token bucket per site, and pauses), one
+   * request taken per job; a few more jobs than `limit` are looked at for another site's.
    */
   takeDue(now: number, limit: number): DeferredLogoutJob[];
   takeDue(now: number, limit: number, rate: DrainRate): DueJobs;
   takeDue(now: number, limit: number, rate?: DrainRate): DeferredLogoutJob[] | DueJobs {
     const due: DeferredLogoutJob[] = [];
+    const heldBack: MemoryNode[] = [];
     let nextAt = Infinity;
     if (rate) this.limiter.rate = rate;
-    for (const entry of this.jobs.values()) {
-      if (due.length >= limit) break;
-      if (entry.handedOver) continue;
-      if (entry.job.notBefore > now) {
-        nextAt = Math.min(nextAt, entry.job.notBefore);
-        continue;
+    while (due.length < limit && heldBack.length <= limit + EXTRA_LOOKS) {
+      const node = this.firstLive();
+      if (!node) break;
+      if (node.at > now) {
+        nextAt = Math.min(nextAt, node.at);
+        break;
       }
+      this.due.pop();
+      const entry = this.jobs.get(node.id) as MemoryEntry;
       const wait = rate ? this.limiter.take(entry.job.site ?? '', now) : 0;
       if (wait > 0) {
         nextAt = Math.min(nextAt, now + wait);
+        heldBack.push(node);
         continue;
       }
       entry.handedOver = true;
       due.push(copyJob(entry.job));
     }
+    for (const node of heldBack) this.due.push(node);
     if (!rate) return due;
     return Number.isFinite(nextAt) ? { jobs: due, nextAt } : { jobs: due };
   }
 
   pauseSite(site: string, until: number): void {
     this.limiter.pause(site, until, Date.now());
+  }
+
+  schedule(job: DeferredLogoutJob): boolean {
+    const existing = this.jobs.get(job.portalSessionId);
+    // A deferral under way, or a scheduled logout being tried: the portal session's logout is in hand.
+    if (existing && (existing.handedOver || !isPendingSchedule(existing.job))) return true;
+    if (!existing && this.jobs.size >= scheduleLimit(this.maxQueued)) return false;
+    return this.add(job);
+  }
+
+  postpone(portalSessionIds: readonly string[], at: number): void {
+    for (const id of portalSessionIds) {
+      const entry = this.jobs.get(id);
+      if (!entry || entry.handedOver || !isPendingSchedule(entry.job)) continue;
+      const target = Math.min(at, entry.job.latestAt ?? Infinity);
+      if (target <= entry.job.notBefore) continue;
+      entry.job.notBefore = target;
+      this.index(entry);
+    }
+  }
+
+  cancel(portalSessionIds: readonly string[]): void {
+    for (const id of portalSessionIds) {
+      if (this.jobs.get(id)?.handedOver === false) this.jobs.delete(id);
+    }
   }
 
   remove(portalSessionId: string): void {
@@ -185,11 +291,7 @@ export class MemoryDeferredLogoutStore implements DeferredLogoutStore {
   }
 
   nextDueAt(): number | undefined {
-    let next: number | undefined;
-    for (const entry of this.jobs.values()) {
-      if (!entry.handedOver && (next === undefined || entry.job.notBefore < next)) next = entry.job.notBefore;
-    }
-    return next;
+    return this.firstLive()?.at;
   }
 
   list(limit = Infinity): DeferredLogoutJob[] {
@@ -204,11 +306,51 @@ export class MemoryDeferredLogoutStore implements DeferredLogoutStore {
   oldestFirstAttemptAt(): number | undefined {
     let oldest: number | undefined;
     for (const { job } of this.jobs.values()) {
-      if (oldest === undefined || job.firstAttemptAt < oldest) oldest = job.firstAttemptAt;
+      const since = waitingSince(job);
+      if (oldest === undefined || since < oldest) oldest = since;
     }
     return oldest;
   }
+
+  /** Puts a job in line at its `notBefore`; its earlier node, if any, goes stale. */
+  private index(entry: MemoryEntry): void {
+    entry.seq = ++this.seq;
+    this.due.push({ at: entry.job.notBefore, seq: entry.seq, id: entry.job.portalSessionId });
+    // Stale nodes are dropped when met at the top; rebuilt when they outnumber the jobs.
+    if (this.due.size > 2 * this.jobs.size + 64) {
+      const live: MemoryNode[] = [];
+      for (const e of this.jobs.values())
+        if (!e.handedOver) live.push({ at: e.job.notBefore, seq: e.seq, id: e.job.portalSessionId });
+      this.due.rebuild(live);
+    }
+  }
+
+  /** The earliest node of a job that is kept and not handed over; stale ones on the way are dropped. */
+  private firstLive(): MemoryNode | undefined {
+    for (;;) {
+      const node = this.due.peek();
+      if (!node) return undefined;
+      const entry = this.jobs.get(node.id);
+      if (entry && !entry.handedOver && entry.seq === node.seq) return node;
+      this.due.pop();
+    }
+  }
 }
+
+interface MemoryEntry {
+  job: DeferredLogoutJob;
+  /** Handed over by `takeDue`: out of line until `add` puts it back or `remove` deletes it. */
+  handedOver: boolean;
+  /** The `seq` of its live node in the due index. */
+  seq: number;
+}
+
+interface MemoryNode extends DueNode {
+  id: string;
+}
+
+/** Due jobs the in-memory store looks at beyond `limit` while their site has no request left. */
+const EXTRA_LOOKS = 20;
 
 function copyJob(job: DeferredLogoutJob): DeferredLogoutJob {
   return { ...job, headers: { ...job.headers } };
@@ -258,6 +400,8 @@ export interface DeferredQueueStats {
   inFlight: number;
   /** Jobs kept in this process's memory because the shared store did not answer; moved there once it does. */
   inMemory: number;
+  /** Scheduled logouts accepted since start (maximum portal-session age, idle expiry). */
+  scheduled: number;
 }
 
 /** A job taken for an attempt, and the store it goes back to (the shared one, or this process's memory). */
@@ -315,9 +459,11 @@ export class DeferredLogoutQueue {
   private draining = false;
   private deadline = Infinity;
   private drainRetries: DeferredLogoutJob[] = [];
+  /** Scheduled logouts not due yet, set aside by a drain at shutdown: they die with this process's memory. */
+  private notDueAtShutdown: DeferredLogoutJob[] = [];
   private onIdle: (() => void) | undefined;
   private closing: Promise<void> | undefined;
-  private readonly counts = { queued: 0, done: 0, expired: 0, lost: 0 };
+  private readonly counts = { queued: 0, done: 0, expired: 0, lost: 0, scheduled: 0 };
 
   constructor(private readonly options: DeferredQueueOptions) {
     this.now = options.now ?? Date.now;
@@ -352,7 +498,7 @@ export class DeferredLogoutQueue {
     const shared = store.oldestFirstAttemptAt
       ? await store.oldestFirstAttemptAt()
       : (store.list ? await store.list() : []).reduce<number | undefined>(
-          (oldest, job) => Math.min(oldest ?? Infinity, job.firstAttemptAt),
+          (oldest, job) => Math.min(oldest ?? Infinity, waitingSince(job)),
           undefined,
         );
     const kept = this.spill?.oldestFirstAttemptAt();
@@ -422,6 +568,84 @@ export class DeferredLogoutQueue {
   }
 
   /**
+   * Keeps a scheduled logout (due at `job.notBefore`, never tried), waiting at most `timeoutMs` for the
+   * store. A durable store that does not answer leaves it in this process's memory, moved to the store once
+   * it answers. Resolves `'full'` when the store refused it, `'failed'` when the store failed (both logged
+   * here), `'closed'` after `close()`.
+   */
+  async schedule(
+    job: DeferredLogoutJob,
+    timeoutMs = this.storeTimeoutMs,
+  ): Promise<'scheduled' | 'full' | 'failed' | 'closed'> {
+    if (this.closed) return 'closed';
+    const store = this.options.store;
+    const idHash = hashPortalSessionId(job.portalSessionId);
+    let kept: boolean;
+    try {
+      kept = await this.call(() => scheduleIn(store, job), timeoutMs);
+      this.storeAnswered();
+    } catch (error) {
+      if (!this.keepInMemory(job, error)) {
+        this.log.error(
+          { err: errorFields(error), chargebeePortalLogout: { idHash } },
+          `${STORE} failed to keep a scheduled logout; the portal session ends only when logged out`,
+        );
+        return 'failed';
+      }
+      kept = true;
+    }
+    if (!kept) {
+      this.log.error(
+        { chargebeePortalLogout: { idHash, reason: job.reason } },
+        `${STORE} is full; a scheduled logout was not kept and the portal session ends only when logged out`,
+      );
+      return 'full';
+    }
+    this.counts.scheduled += 1;
+    this.wakeAt(job.notBefore);
+    return 'scheduled';
+  }
+
+  /**
+   * Activity: moves the scheduled logouts of these portal sessions to `at` (see the store's `postpone`),
+   * waiting at most `timeoutMs` for the store. Never rejects: a store failure is logged, and the scheduled
+   * logouts stay where they were until the next activity moves them.
+   */
+  async postpone(portalSessionIds: readonly string[], at: number, timeoutMs = this.storeTimeoutMs): Promise<boolean> {
+    this.spill?.postpone(portalSessionIds, at);
+    const postpone = this.options.store.postpone?.bind(this.options.store);
+    if (!postpone || this.now() < this.storeDownUntil) return false;
+    try {
+      await this.call(() => postpone(portalSessionIds, at), timeoutMs);
+      this.storeAnswered();
+      return true;
+    } catch (error) {
+      this.storeFailed(error);
+      return false;
+    }
+  }
+
+  /**
+   * These portal sessions ended another way (a logout, a sign-out everywhere): their jobs go, unless one is
+   * being tried. Waits at most `timeoutMs` for the store; never rejects (a failure is logged: such a job
+   * later finds its portal session ended, and reports it `already_logged_out`).
+   */
+  async cancel(portalSessionIds: readonly string[], timeoutMs = this.storeTimeoutMs): Promise<void> {
+    if (portalSessionIds.length === 0) return;
+    this.spill?.cancel(portalSessionIds);
+    const cancel = this.options.store.cancel?.bind(this.options.store);
+    if (!cancel) return;
+    try {
+      await this.call(() => cancel(portalSessionIds), timeoutMs);
+    } catch (error) {
+      this.log.warn(
+        { err: errorFields(error), chargebeePortalLogout: { portalSessions: portalSessionIds.length } },
+        `${STORE} could not cancel the scheduled logouts of ended portal sessions; they find them ended when due`,
+      );
+    }
+  }
+
+  /**
    * Stops taking jobs, then drains: every waiting job is tried now (backoff and rate ignored, a 429's pause
    * kept) until the queue is empty or `timeoutMs` has passed. What is left is logged with its count and ID
    * hashes (at error level for a store that dies with the process). A durable store is not drained: its
@@ -470,6 +694,17 @@ export class DeferredLogoutQueue {
       check();
     });
     for (const job of this.drainRetries.splice(0)) await this.keep(job, this.drainSource);
+    const notDue = this.notDueAtShutdown.splice(0);
+    if (notDue.length > 0)
+      this.log.warn(
+        {
+          chargebeePortalLogout: {
+            scheduled: notDue.length,
+            idHashes: notDue.slice(0, MAX_LOGGED_HASHES).map((j) => hashPortalSessionId(j.portalSessionId)),
+          },
+        },
+        `${notDue.length} scheduled logouts not due yet end with this process's memory; those portal sessions stay open until logged out (a durable store keeps them)`,
+      );
     const left = await this.leftovers(this.drainSource);
     if (left.count > 0) {
       this.counts.lost += left.count;
@@ -646,6 +881,12 @@ export class DeferredLogoutQueue {
       ready.push(...asDueJobs(await this.call(() => source.takeDue(Infinity, limit - ready.length))).jobs);
     const jobs: Taken[] = [];
     for (const job of ready) {
+      if (isPendingSchedule(job) && job.notBefore > now) {
+        // A scheduled logout is not a logout that is late: it is not made before it is due.
+        this.notDueAtShutdown.push(job);
+        await this.forget(job, source);
+        continue;
+      }
       // A 429's pause holds while draining; such a job waits for its end, or for the shutdown count.
       const pausedUntil = this.limiter.pausedUntil(job.site ?? '');
       if (pausedUntil > now) this.drainRetries.push({ ...job, notBefore: pausedUntil });
@@ -702,8 +943,9 @@ export class DeferredLogoutQueue {
       });
   }
 
-  private async run(job: DeferredLogoutJob, source: DeferredLogoutStore): Promise<void> {
+  private async run(taken: DeferredLogoutJob, source: DeferredLogoutStore): Promise<void> {
     const now = this.now();
+    const job = isPendingSchedule(taken) ? startSchedule(taken, now) : taken;
     if (now - job.firstAttemptAt >= this.options.maxAgeMs) {
       await this.forget(job, source);
       this.counts.expired += 1;
@@ -806,7 +1048,7 @@ export class DeferredLogoutQueue {
   private keepInMemory(job: DeferredLogoutJob, error: unknown): boolean {
     if (!this.spill) return false;
     this.storeFailed(error);
-    if (!this.spill.add(job)) return false;
+    if (!scheduleIn(this.spill, job)) return false;
     this.log.warn(
       { chargebeePortalLogout: { idHash: hashPortalSessionId(job.portalSessionId), inMemory: this.spill.size() } },
       `${STORE} did not answer; the logout waits in this process's memory until it does`,
@@ -825,7 +1067,7 @@ export class DeferredLogoutQueue {
       if (!job) break;
       try {
         const timeoutMs = Math.min(this.storeTimeoutMs, Math.max(MIN_WAKE_MS, this.deadline - this.now()));
-        const kept = await this.call(() => this.options.store.add(job), timeoutMs);
+        const kept = await this.call(() => scheduleIn(this.options.store, job), timeoutMs);
         spill.remove(job.portalSessionId);
         moved += 1;
         if (!kept) {
@@ -877,6 +1119,24 @@ export class DeferredLogoutQueue {
       return -1;
     }
   }
+}
+
+/**
+ * Keeps a job in a store: a scheduled logout not tried yet through `schedule`, so that it never replaces a
+ * deferral under way; anything else through `add`.
+ */
+function scheduleIn<T extends DeferredLogoutStore>(store: T, job: DeferredLogoutJob): ReturnType<T['add']> {
+  return (isPendingSchedule(job) && store.schedule ? store.schedule(job) : store.add(job)) as ReturnType<T['add']>;
+}
+
+/**
+ * A scheduled logout taken for its first attempt: the queue's maximum age counts from now (not from when it
+ * was scheduled), and one taken at or past its `latestAt` is made for the portal session's maximum age,
+ * whatever activity did.
+ */
+function startSchedule(job: DeferredLogoutJob, now: number): DeferredLogoutJob {
+  const reason = job.latestAt !== undefined && now >= job.latestAt ? 'portal_max_age' : job.reason;
+  return { ...job, firstAttemptAt: now, reason };
 }
 
 function asDueJobs(due: DeferredLogoutJob[] | DueJobs): DueJobs {
