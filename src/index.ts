@@ -17,6 +17,7 @@ export type {
   TelemetryOptions,
   TracerProviderLike,
   MeterProviderLike,
+  PortalSessionExpiryOptions,
 } from './options/types';
 export type { CircuitBreakerOptions } from './reliability/circuit-breaker';
 export type { PortalSessionCookieOptions } from './remembered/cookie-store';
@@ -61,6 +62,7 @@ export {
   type DeferredLogoutStore,
   type DeferredLogoutJob,
   type DeferReason,
+  type ScheduledLogoutReason,
   type DueJobs,
 } from './reliability/deferred-queue';
 export type { DrainRate } from './reliability/rate-limit';

@@ -203,6 +203,52 @@ describe('options validated at setup', () => {
       { ...valid, skipCrossSiteGet: 'no' },
       /option skipCrossSiteGet must be a boolean/,
     ],
+    ['expiry: true', { ...valid, expiry: true }, /option expiry must be false or an object/],
+    [
+      'an unknown expiry option',
+      { ...valid, expiry: { maxAge: 3_600_000 } },
+      /unknown option expiry.maxAge \(did you mean expiry.maxAgeMs\?/,
+    ],
+    ['expiry with neither time', { ...valid, expiry: {} }, /option expiry needs maxAgeMs, idleMs or both/],
+    [
+      'an expiry.maxAgeMs under a second',
+      { ...valid, expiry: { maxAgeMs: 500 } },
+      /option expiry.maxAgeMs must be a number of milliseconds from 1000/,
+    ],
+    [
+      'an expiry.idleMs that is not a number',
+      { ...valid, expiry: { idleMs: '30m' } },
+      /option expiry.idleMs must be a number of milliseconds/,
+    ],
+    [
+      'expiry.activityIntervalMs without idleMs',
+      { ...valid, expiry: { maxAgeMs: 3_600_000, activityIntervalMs: 1000 } },
+      /option expiry.activityIntervalMs needs expiry.idleMs/,
+    ],
+    [
+      'an expiry.activityIntervalMs over idleMs',
+      { ...valid, expiry: { idleMs: 60_000, activityIntervalMs: 120_000 } },
+      /option expiry.activityIntervalMs must be a number of milliseconds from 0 to 60000/,
+    ],
+    [
+      'expiry with deferred: false',
+      { ...valid, deferred: false, expiry: { maxAgeMs: 3_600_000 } },
+      /can't pass expiry with deferred: false or failClosed: true/,
+    ],
+    [
+      'expiry with failClosed',
+      { ...valid, failClosed: true, expiry: { maxAgeMs: 3_600_000 } },
+      /can't pass expiry with deferred: false or failClosed: true/,
+    ],
+    [
+      'expiry with a deferred store that cannot schedule',
+      {
+        ...valid,
+        deferred: { store: { add: () => true, takeDue: () => [], remove() {}, size: () => 0 } },
+        expiry: { idleMs: 60_000 },
+      },
+      /option expiry needs a deferred.store with schedule\(\), postpone\(\), cancel\(\)/,
+    ],
   ])('refuses %s with a TypeError naming it', (_name, options, message) => {
     expect(setupError(options).message).toMatch(message);
   });
@@ -226,6 +272,9 @@ describe('options validated at setup', () => {
       { deferred: { store: { add: () => true, takeDue: () => [], remove() {}, size: () => 0 } } },
     ],
     ['a retry.baseDelayMs above the default maxDelayMs', { retry: { baseDelayMs: 2000 } }],
+    ['expiry: false', { expiry: false }],
+    ['a maximum portal-session age', { expiry: { maxAgeMs: 3_600_000 } }],
+    ['idle expiry that writes at every request', { expiry: { idleMs: 1_800_000, activityIntervalMs: 0 } }],
   ])('accepts %s', (_name, extra) => {
     expect(typeof chargebeePortalLogout({ ...valid, ...extra })).toBe('function');
   });

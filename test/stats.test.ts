@@ -39,6 +39,7 @@ describe('portalLogout.stats()', () => {
         oldestJobAgeMs: null,
         durable: false,
         queued: 0,
+        scheduled: 0,
         done: 0,
         expired: 0,
         lost: 0,

@@ -13,6 +13,9 @@ import {
   MemoryPortalSessionRegistry,
   type PortalSessionRegistry,
   type LogoutCustomerOptions,
+  type PortalSessionExpiryOptions,
+  type PortalSessionReason,
+  type ScheduledLogoutReason,
 } from '../src';
 import { RedisPortalSessionRegistry } from '../src/redis';
 import type * as Testing from '../src/testing';
@@ -70,6 +73,17 @@ describe('public types', () => {
     // @ts-expect-error retry is false or an object
     expect(() => chargebeePortalLogout({ site: 'acme-test', apiKey: 'k', retry: true })).toThrow(TypeError);
     expect(typeof chargebeePortalLogout({ site: 'acme-test', apiKey: 'k', deferred: { store } })).toBe('function');
+  });
+
+  it('types expiry, the activity hook and the scheduled reasons', () => {
+    assertType<Equal<typeof portalLogout.activity, import('express').RequestHandler>>();
+    assertType<Equal<ScheduledLogoutReason, 'portal_max_age' | 'idle'>>();
+    assertType<ScheduledLogoutReason extends PortalSessionReason ? true : false>();
+    assertType<Equal<ChargebeePortalLogoutOptions['expiry'], false | PortalSessionExpiryOptions | undefined>>();
+    const expiry: PortalSessionExpiryOptions = { maxAgeMs: 3_600_000, idleMs: 1_800_000, activityIntervalMs: 60_000 };
+    // @ts-expect-error maxAgeMs is a number of milliseconds
+    const _wrong: PortalSessionExpiryOptions = { maxAgeMs: '1h' };
+    expect(typeof chargebeePortalLogout({ site: 'acme-test', apiKey: 'k', expiry }).activity).toBe('function');
   });
 
   it('types the registry, logoutCustomer() and the everywhere options', () => {

@@ -7,7 +7,7 @@ import { errorFields, outcomeFields, safeLog, type Log } from '../logging';
 import { ORIGIN_HEADERS } from '../middleware/origin-headers';
 import type { Settings } from '../options/normalize';
 import { callAndForget } from '../reliability/deadline';
-import type { DeferredLogoutJob } from '../reliability/deferred-queue';
+import type { DeferredLogoutJob, DeferredLogoutQueue } from '../reliability/deferred-queue';
 import { SingleFlight } from '../reliability/single-flight';
 import type { RememberedEntry } from '../remembered/list';
 import {
@@ -58,13 +58,15 @@ export interface LogoutCall {
 }
 
 /**
- * Told the outcomes of every logout and of every deferred logout's end: the one place where what keeps
- * track of open portal sessions learns which ended. Waits at most until `waitUntil` (`performance.now()`).
+ * Told the outcomes of every logout and of every deferred logout's end (`fromQueue`): the one place where
+ * what keeps track of open portal sessions learns which ended. Waits at most until `waitUntil`
+ * (`performance.now()`).
  */
 export type EndedHook = (
   outcomes: ReadonlyArray<Pick<PortalSessionOutcome, 'status' | 'id'>>,
   waitUntil: number,
   log: Log,
+  fromQueue?: boolean,
 ) => Promise<void>;
 
 export class LogoutCore {
@@ -89,6 +91,11 @@ export class LogoutCore {
       clients: settings.clients,
       circuitBreaker: settings.circuitBreaker !== false,
     });
+  }
+
+  /** The deferred queue, where scheduled logouts wait too; `undefined` with `deferred: false`. */
+  get queue(): DeferredLogoutQueue | undefined {
+    return this.sessions.queue;
   }
 
   /** Logs the portal sessions out and reports the outcome. Never rejects. */
@@ -167,7 +174,7 @@ export class LogoutCore {
     else if (outcome.status === 'failed') this.deferredLog.error(entry, `${text}; the portal session may stay open`);
     else this.deferredLog.info(entry, text);
     this.settings.observer.deferredResult(job, outcome);
-    void this.ended([outcome], performance.now(), this.log);
+    void this.ended([outcome], performance.now(), this.log, true);
     this.callOnOutcome(outcome, undefined, this.log);
   }
 

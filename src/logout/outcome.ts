@@ -36,6 +36,11 @@ export const FORGOTTEN_STATUSES: ReadonlySet<PortalSessionStatus> = new Set([
  * - `queue_full`: it should have been deferred but the in-memory queue was full (logged at error level).
  * - `queue_closed`: it should have been deferred but `close()` had been called.
  * - `store_timeout`: it should have been deferred but the deferred-logout store did not answer within the budget.
+ *
+ * A scheduled logout (option `expiry`) carries why it was made, whatever its status:
+ * - `portal_max_age`: the portal session reached the maximum portal-session age (`expiry.maxAgeMs`).
+ * - `idle`: its app session made no request through `activity` for `expiry.idleMs`.
+ * Not to be confused with `max_age`, the deferred queue giving up on a logout that kept failing.
  */
 export type PortalSessionReason =
   | 'budget_exhausted'
@@ -44,7 +49,9 @@ export type PortalSessionReason =
   | 'max_age'
   | 'queue_full'
   | 'queue_closed'
-  | 'store_timeout';
+  | 'store_timeout'
+  | 'portal_max_age'
+  | 'idle';
 
 /**
  * Why the remembered portal sessions could not be read (the logout then `failed`), or could not be
@@ -76,7 +83,7 @@ export interface PortalSessionOutcome {
   apiErrorCode?: string;
   /** The client error, for `failed` and `deferred` (and `not_found`). */
   error?: ChargebeeError;
-  /** Why it was deferred, or why it failed without a usable answer. */
+  /** Why it was deferred, why it failed without a usable answer, or why a scheduled logout was made. */
   reason?: PortalSessionReason;
   /** Calls made to Chargebee for it: inline, or in total for the final result of a deferred logout. */
   attempts?: number;

@@ -6,8 +6,10 @@ import {
   DeferredLogoutQueue,
   MIN_DEFERRAL_WAIT_MS,
   type DeferReason,
+  isScheduledReason,
   type DeferredLogoutJob,
   type JobAttemptResult,
+  type ScheduledLogoutReason,
 } from '../reliability/deferred-queue';
 import { ChargebeeApiError, ChargebeeCircuitOpenError, ChargebeeError } from '../chargebee/errors';
 import type { PortalSessionOutcome } from './outcome';
@@ -209,7 +211,11 @@ export class PortalSessionLogout {
         client.logout(id, { ...job.headers, [IDEMPOTENCY_KEY_HEADER]: job.idempotencyKey }, { timeoutMs }),
       );
       breaker?.record('success');
-      this.reportDeferred(job, { ...resultOfAnswer(id, session, job.firstAttemptAt), attempts: job.attempts });
+      this.reportDeferred(job, {
+        ...resultOfAnswer(id, session, job.firstAttemptAt),
+        attempts: job.attempts,
+        ...scheduledReason(job),
+      });
       return 'done';
     } catch (error) {
       // Background failures are not counted: a job retries one portal session, whose fault may be its own.
@@ -219,8 +225,13 @@ export class PortalSessionLogout {
         error instanceof ChargebeeError
           ? resultOfError(id, error)
           : { status: 'failed', id, error: new ChargebeeError('The deferred logout failed unexpectedly', false) };
-      this.reportDeferred(job, { ...result, attempts: job.attempts });
+      this.reportDeferred(job, { ...result, attempts: job.attempts, ...scheduledReason(job) });
       return 'done';
     }
   }
+}
+
+/** A scheduled logout's final result says why it was made (`portal_max_age`, `idle`). */
+function scheduledReason(job: DeferredLogoutJob): { reason?: ScheduledLogoutReason } {
+  return isScheduledReason(job.reason) ? { reason: job.reason } : {};
 }

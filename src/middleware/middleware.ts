@@ -17,6 +17,7 @@ import type { PortalLogoutStats } from '../observability/stats';
 import { isCrossSiteSafeRequest } from './cross-site';
 import { appValue, requestValues } from './request-values';
 import { TRUST_PROXY_WARNING, trustsEveryProxy } from './trust-proxy';
+import { activityHook, PortalSessionExpiry } from '../logout/expiry';
 
 /** Default time `close()` gives the deferred queue to drain. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
@@ -48,6 +49,14 @@ export interface PortalLogoutMiddleware extends RequestHandler {
    * registry fault (those are in the outcome and the log).
    */
   logoutCustomer(customerId: string, options?: LogoutCustomerOptions): Promise<PortalLogoutOutcome>;
+  /**
+   * The activity hook of idle expiry (option `expiry.idleMs`): mount it on your authenticated routes,
+   * after the session middleware, such as `app.use('/account', requireAuth, portalLogout.activity)`. Each
+   * request keeps the app session's portal sessions from being logged out as idle; at most one store write
+   * per app session per `expiry.activityIntervalMs` (in this process), made after `next()`. It never
+   * fails a request. Without `expiry.idleMs` it does nothing (logged once).
+   */
+  activity: RequestHandler;
   /** The Chargebee client for a business entity (the default one when absent or not overridden). */
   clientFor(businessEntityId?: string): ChargebeeClient;
   /**
@@ -81,11 +90,15 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
   const open = settings.registry ? new OpenPortalSessions(settings.registry, baseLog) : undefined;
   // The one place told when portal sessions end, whichever way (a logout, everywhere, logoutCustomer, the
   // queue): whatever keeps track of open portal sessions is updated here.
-  const ended: EndedHook = async (outcomes, waitUntil, log) => {
+  // A deferred logout's end (`fromQueue`) cancels nothing: the queue forgets its own job.
+  const ended: EndedHook = async (outcomes, waitUntil, log, fromQueue) => {
     const ids = outcomes.flatMap((o) => (ENDED_STATUSES.has(o.status) && o.id !== undefined ? [o.id] : []));
-    if (ids.length > 0) await open?.ended(ids, waitUntil, log);
+    if (ids.length === 0) return;
+    await Promise.all([open?.ended(ids, waitUntil, log), fromQueue ? undefined : expiry?.ended(ids, waitUntil)]);
   };
   const core = new LogoutCore(settings, baseLogger, ended);
+  const expiry =
+    settings.expiry && core.queue ? new PortalSessionExpiry(settings, settings.expiry, core.queue, baseLog) : undefined;
   const { observer } = settings;
   for (const warning of settings.warnings) baseLog.warn({}, warning);
   // Checked at the first logout of each app: the setting lives on the app, which setup does not see.
@@ -148,21 +161,28 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
     const entry = rememberedEntry(id, entity, customerId);
     const list = addRemembered(validEntries(current.value), entry, settings.maxRemembered);
     logDropped(await settings.store.write(req, res, list), settings.store, log);
-    if (!open || customerId === undefined) return;
-    // The registry keeps the entity the logout is for, so that a logout without a request sends the right one.
+    const registering = open !== undefined && customerId !== undefined;
+    if (!registering && !expiry) return;
+    // The registry and a scheduled logout keep the entity the logout is for, so that a logout without a
+    // request sends the right one.
     const fallback = entity ?? (await appValue(settings.defaultEntity, req, deadline, log, 'businessEntityId', false));
     const registeredEntity = isValidBusinessEntityId(fallback) ? fallback : undefined;
-    await open.record(
-      {
-        id,
-        customerId,
-        ...(registeredEntity === undefined ? {} : { businessEntityId: registeredEntity }),
-        rememberedAt: Date.now(),
-      },
-      deadline,
-      log,
-    );
+    await Promise.all([
+      registering &&
+        open.record(
+          {
+            id,
+            customerId,
+            ...(registeredEntity === undefined ? {} : { businessEntityId: registeredEntity }),
+            rememberedAt: Date.now(),
+          },
+          deadline,
+          log,
+        ),
+      expiry?.schedule(id, registeredEntity, deadline, log),
+    ]);
   };
+  middleware.activity = activityHook(expiry, baseLog);
   middleware.logoutCustomer = async (customerId, customerOptions = {}) => {
     checkLogoutCustomerId(customerId);
     const headers = customerLogoutHeaders(settings, customerOptions);

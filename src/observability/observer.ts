@@ -87,7 +87,7 @@ export class LogoutObserver {
         bounded(queue.size()),
         bounded(queue.oldestFirstAttemptAt()).then((at) => (typeof at === 'number' ? at : undefined)),
       ]);
-      const { queued, done, expired, lost, inFlight, inMemory } = queue.stats;
+      const { queued, scheduled, done, expired, lost, inFlight, inMemory } = queue.stats;
       queueSnapshot = {
         depth: typeof depth === 'number' ? depth : null,
         inFlight,
@@ -95,6 +95,7 @@ export class LogoutObserver {
         oldestJobAgeMs: oldest === undefined ? null : Math.max(0, now - oldest),
         durable: queue.durable,
         queued,
+        scheduled,
         done,
         expired,
         lost,

@@ -8,7 +8,7 @@ export interface PortalLogoutStats {
   logouts: Record<PortalLogoutOutcome['result'], number>;
   /** Portal sessions since start, by their status at the logout (a deferred one counts as `deferred`). */
   portalSessions: Record<PortalSessionStatus, number>;
-  /** Final results of deferred logouts since start, by status. */
+  /** Final results of deferred logouts since start, by status (scheduled logouts included). */
   deferredResults: Record<DeferredResultStatus, number>;
   /** The deferred-logout queue; `null` with `deferred: false`. */
   queue: DeferredQueueSnapshot | null;
@@ -32,6 +32,11 @@ export interface DeferredQueueSnapshot {
   durable: boolean;
   /** Jobs accepted since start. */
   queued: number;
+  /**
+   * Scheduled logouts accepted since start (option `expiry`). Each waits in the queue, counted in `depth`,
+   * until it is due; its final result counts in `deferredResults`.
+   */
+  scheduled: number;
   /** Jobs that reached a final answer from Chargebee since start. */
   done: number;
   /** Jobs given up at their maximum age since start. */

@@ -12,6 +12,7 @@ import { DEFAULT_BUDGET_MS, DEFAULT_RETRY_POLICY, type RetryPolicy } from '../re
 import { DEFAULT_MAX_QUEUED, MemoryDeferredLogoutStore, type DeferredLogoutStore } from '../reliability/deferred-queue';
 import { DEFAULT_DRAIN_RATE_PER_MINUTE } from '../reliability/rate-limit';
 import { DEFAULT_CIRCUIT_BREAKER, type CircuitBreakerOptions } from '../reliability/circuit-breaker';
+import { normalizeExpiry, type ExpirySettings } from './expiry';
 import { normalizeRegistry, type RegistrySettings } from './registry';
 import { closestName } from './suggest';
 import { LogoutObserver } from '../observability/observer';
@@ -44,6 +45,8 @@ export interface Settings extends RegistrySettings {
   logger: Logger;
   /** Counts for `stats()`, and OpenTelemetry when the app has it. */
   observer: LogoutObserver;
+  /** Scheduled logouts (maximum age, idle expiry); `undefined` when off. */
+  expiry: ExpirySettings | undefined;
 }
 
 /** The `deferred` option after validation. */
@@ -90,6 +93,7 @@ const KNOWN_OPTIONS = new Set([
   'registry',
   'everywhere',
   'customerId',
+  'expiry',
 ]);
 const RETRY_OPTIONS = new Set(['maxAttempts', 'baseDelayMs', 'maxDelayMs']);
 const DEFERRED_OPTIONS = new Set([
@@ -297,6 +301,7 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
   const failClosed = o.failClosed ?? false;
   const retry = normalizeRetry(o.retry);
   const deferred = normalizeDeferred(o.deferred, failClosed);
+  const expiry = normalizeExpiry(o.expiry, deferred, fail);
   const circuitBreaker = normalizeBreaker(o.circuitBreaker);
   const telemetry = normalizeTelemetry(o.telemetry);
   if (o.skipCrossSiteGet !== undefined && typeof o.skipCrossSiteGet !== 'boolean')
@@ -458,6 +463,7 @@ export function normalizeOptions(options: ChargebeePortalLogoutOptions): Setting
     registry: registry.registry,
     everywhere: registry.everywhere,
     customerId: registry.customerId,
+    expiry,
   };
 }
 

@@ -96,6 +96,36 @@ export interface LogoutCustomerOptions {
   originHeaders?: { ip?: string; device?: string; email?: string };
 }
 
+/**
+ * Portal sessions that end by themselves (option `expiry`): a maximum age, and idle expiry that follows the
+ * app session. Each is a scheduled logout in the deferred queue: a job due in the future, moved later by
+ * activity, removed when the portal session ends another way. On the Redis store it works across instances
+ * and survives restarts; with the in-memory store it dies with the process.
+ */
+export interface PortalSessionExpiryOptions {
+  /**
+   * Maximum portal-session age, in milliseconds: a portal session is logged out this long after
+   * `remember()`, whether or not anyone signs out, active or not (outcome reason `portal_max_age`).
+   * Default none. Recommended: 1 hour (3 600 000), Chargebee's own lifetime of an unused access URL.
+   * From 1000 ms to 365 days.
+   */
+  maxAgeMs?: number;
+  /**
+   * Idle expiry, in milliseconds: the portal sessions of an app session are logged out once no request of
+   * that app session has gone through `portalLogout.activity` for this long (outcome reason `idle`).
+   * Typically your app session's idle timeout. Mount `activity` on your authenticated routes, or this acts
+   * as a second maximum age. Default none. From 1000 ms to 365 days.
+   */
+  idleMs?: number;
+  /**
+   * Least time between two writes of `activity` for one app session (per instance): a request within it
+   * of the last write costs no store call. An idle logout is made between `idleMs` and `idleMs +
+   * activityIntervalMs` after the last request. Default: a tenth of `idleMs`, at most 60 000 ms. From 0 to
+   * `idleMs`; needs `idleMs`.
+   */
+  activityIntervalMs?: number;
+}
+
 /** Options of {@link chargebeePortalLogout}. Only `apiKey` and one of `site`/`baseUrl` are required. */
 export interface ChargebeePortalLogoutOptions {
   /** Chargebee site name, such as `acme` or `acme-test`. Required unless `baseUrl` is set. */
@@ -225,6 +255,15 @@ export interface ChargebeePortalLogoutOptions {
    * is the portal-session object's `customer_id` (or `remember()`'s `customerId` option).
    */
   customerId?: (req: Request) => string | undefined | Promise<string | undefined>;
+  /**
+   * Portal sessions that end by themselves, even when nobody signs out: a maximum age (`maxAgeMs`) and
+   * idle expiry following the app session (`idleMs`, with `portalLogout.activity` mounted on your
+   * authenticated routes). Scheduled logouts ride the deferred queue (its store, retries, drain rate and
+   * outcome reports), so they need `deferred` (not `false`, not `failClosed`) and a store with `schedule`,
+   * `postpone` and `cancel` (the built-in ones have them). Default `false`: a portal session ends only at
+   * a logout. See {@link PortalSessionExpiryOptions}.
+   */
+  expiry?: false | PortalSessionExpiryOptions;
   /**
    * pino logger used when `req.log` (pino-http) is absent. Default: a pino logger at level `info` writing
    * synchronously to stdout. A logger that throws loses its lines, never the logout (a process warning

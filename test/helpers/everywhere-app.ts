@@ -26,7 +26,8 @@ export function withIds(outcome: PortalLogoutOutcome | undefined) {
 
 /**
  * An app shaped like a real account area, for signing out everywhere: `/login` signs a customer in,
- * `/portal` creates a portal session at Chargebee (the emulator) and remembers it, `/logout` ends this app
+ * `/portal` creates a portal session at Chargebee (the emulator) and remembers it, `/account` is a page
+ * that counts as activity, `/logout` ends this app
  * session's portal sessions and `/logout/everywhere` every one of the customer's, `/admin/logout-customer`
  * calls `logoutCustomer()`. `session` lets several apps (instances) share one session store.
  */
@@ -73,6 +74,8 @@ export function createEverywhereApp(
     if (req.session.everywhereUser) return next();
     res.status(401).json({ error: 'sign in first' });
   };
+  // A page of the account area: activity keeps this app session's portal sessions from idling out.
+  app.get('/account', requireAuth, portalLogout.activity, (_req, res) => void res.json({ ok: true }));
   let calls = 0;
   const appLogout: RequestHandler = (req, res) => {
     calls += 1;

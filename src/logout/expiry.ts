@@ -1,0 +1,210 @@
+import { randomUUID } from 'node:crypto';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { hashPortalSessionId, isValidPortalSessionId } from '../identifiers';
+import { errorFields, type Log } from '../logging';
+import { eventSuppressionHeaders, ORIGIN_HEADERS } from '../middleware/origin-headers';
+import type { ExpirySettings } from '../options/expiry';
+import type { Settings } from '../options/normalize';
+import {
+  MIN_DEFERRAL_WAIT_MS,
+  type DeferredLogoutJob,
+  type DeferredLogoutQueue,
+  type ScheduledLogoutReason,
+} from '../reliability/deferred-queue';
+import { settleWithin } from '../reliability/deadline';
+import { siteKey } from '../reliability/rate-limit';
+import { readRememberedList } from '../remembered/list';
+import type { StoreRead } from '../remembered/store';
+
+/**
+ * Portal sessions that end by themselves: at `remember()` a logout is scheduled in the deferred queue for
+ * the portal session's maximum age or its app session's idle time, whichever comes first; the activity
+ * hook moves idle logouts later; a logout that ends a portal session another way cancels its scheduled one.
+ */
+
+/** Most app sessions the activity throttle remembers per interval; past it, it starts a new interval early. */
+const MAX_THROTTLED = 100_000;
+/** Least time a cancellation is given in the background, even when the logout's budget is spent. */
+const CANCEL_MIN_MS = 1000;
+
+/**
+ * At most one write per key (an app session) per interval, in this process: the keys written in this
+ * interval and the one before, so that memory holds only the app sessions active lately.
+ */
+export class ActivityThrottle {
+  private current = new Map<string, number>();
+  private previous = new Map<string, number>();
+  private rotatedAt = -Infinity;
+
+  constructor(private readonly intervalMs: number) {}
+
+  /** `true` when `key` was not written within the interval: it counts as written at `now`. */
+  take(key: string, now: number): boolean {
+    if (now - this.rotatedAt >= this.intervalMs || this.current.size >= MAX_THROTTLED) {
+      this.previous = this.current;
+      this.current = new Map();
+      this.rotatedAt = now;
+    }
+    const last = this.current.get(key) ?? this.previous.get(key);
+    if (last !== undefined && now - last < this.intervalMs) return false;
+    this.current.set(key, now);
+    return true;
+  }
+
+  /** Forgets `key`: its next request writes (the write failed). */
+  release(key: string): void {
+    this.current.delete(key);
+    this.previous.delete(key);
+  }
+}
+
+export class PortalSessionExpiry {
+  private readonly throttle: ActivityThrottle;
+  private readFailureLogged = false;
+
+  constructor(
+    private readonly settings: Settings,
+    private readonly expiry: ExpirySettings,
+    private readonly queue: DeferredLogoutQueue,
+    private readonly log: Log,
+  ) {
+    this.throttle = new ActivityThrottle(expiry.activityIntervalMs);
+  }
+
+  /** When an app session active now goes idle: its last write, plus the idle time and one interval. */
+  private idleAt(now: number): number | undefined {
+    const { idleMs, activityIntervalMs } = this.expiry;
+    return idleMs === undefined ? undefined : now + idleMs + activityIntervalMs;
+  }
+
+  /**
+   * Schedules the logout of a portal session just remembered, waiting for the store until `deadline` (on
+   * `performance.now()`). Never throws: the queue logs a store that is full or fails, and the portal
+   * session then ends only when logged out.
+   */
+  async schedule(id: string, businessEntityId: string | undefined, deadline: number, log: Log): Promise<void> {
+    const now = Date.now();
+    const latestAt = this.expiry.maxAgeMs === undefined ? undefined : now + this.expiry.maxAgeMs;
+    const idleAt = this.idleAt(now) ?? Infinity;
+    const dueAt = Math.min(latestAt ?? Infinity, idleAt);
+    const reason: ScheduledLogoutReason = idleAt < (latestAt ?? Infinity) ? 'idle' : 'portal_max_age';
+    const headers = eventSuppressionHeaders(this.settings.suppressEvents);
+    if (businessEntityId !== undefined) headers[ORIGIN_HEADERS.businessEntity] = businessEntityId;
+    const job: DeferredLogoutJob = {
+      portalSessionId: id,
+      ...(businessEntityId === undefined ? {} : { businessEntityId }),
+      // No origin headers: the logout is not the customer's doing, as with logoutCustomer() from a job.
+      headers,
+      idempotencyKey: randomUUID(),
+      firstAttemptAt: dueAt,
+      attempts: 0,
+      notBefore: dueAt,
+      reason,
+      site: siteKey(this.settings.clientFor(businessEntityId).baseUrl),
+      ...(latestAt === undefined ? {} : { latestAt }),
+    };
+    const scheduled = await this.queue.schedule(job, Math.max(deadline - performance.now(), MIN_DEFERRAL_WAIT_MS));
+    if (scheduled === 'closed')
+      log.warn(
+        { chargebeePortalLogout: { idHash: hashPortalSessionId(id) } },
+        'close() was called; no logout is scheduled for this portal session',
+      );
+  }
+
+  /** Whether activity has anything to postpone. */
+  get idle(): boolean {
+    return this.expiry.idleMs !== undefined;
+  }
+
+  /**
+   * The activity hook's work for one request: the app session's portal sessions (as the store holds them)
+   * have their idle logouts moved later, at most once per interval per app session in this process. The
+   * store call runs after `next()`; nothing here fails the request.
+   */
+  handle(req: Request, _res: Response, next: NextFunction): void {
+    let read: StoreRead | PromiseLike<StoreRead>;
+    try {
+      read = this.settings.store.read(req);
+    } catch (error) {
+      this.readFailed(error);
+      next();
+      return;
+    }
+    if (typeof (read as PromiseLike<StoreRead> | null)?.then !== 'function') {
+      this.touch((read as StoreRead | null)?.value);
+      next();
+      return;
+    }
+    // A store of the app's may be slow, reject or never answer: a request waits no longer than a logout would.
+    void settleWithin(() => read, performance.now() + this.settings.budgetMs)
+      .then((settled) => {
+        if (settled.status === 'ok') this.touch(settled.value?.value);
+        else
+          this.readFailed(settled.status === 'timeout' ? new Error('the store did not answer in time') : settled.error);
+      })
+      .then(() => next())
+      .catch((error: unknown) => this.log.error({ err: errorFields(error) }, 'the next handler threw'));
+  }
+
+  /** Moves the idle logouts of the remembered portal sessions later, once per interval. Never throws. */
+  private touch(value: unknown): void {
+    try {
+      this.postponeIdle(value);
+    } catch (error) {
+      this.log.error({ err: errorFields(error) }, 'activity failed unexpectedly; idle logouts are not postponed');
+    }
+  }
+
+  private postponeIdle(value: unknown): void {
+    const list = readRememberedList(value)?.entries;
+    if (!list || list.length === 0) return;
+    const ids = list
+      .map((entry) => entry.id)
+      .filter(isValidPortalSessionId)
+      .slice(-this.settings.maxRemembered);
+    if (ids.length === 0) return;
+    const now = Date.now();
+    const key = ids.join(',');
+    if (!this.throttle.take(key, now)) return;
+    void this.queue.postpone(ids, this.idleAt(now) as number).then((moved) => {
+      if (!moved) this.throttle.release(key); // the store did not answer: the next request tries again
+    });
+  }
+
+  private readFailed(error: unknown): void {
+    if (this.readFailureLogged) return;
+    this.readFailureLogged = true;
+    this.log.warn(
+      { err: errorFields(error) },
+      'activity could not read the remembered portal sessions (is it mounted after the session middleware?); idle logouts are not postponed',
+    );
+  }
+
+  /**
+   * These portal sessions ended another way: their scheduled logouts go. Waits at most until `waitUntil`
+   * (on `performance.now()`); the store call goes on a little longer in the background when that is short.
+   */
+  async ended(ids: readonly string[], waitUntil: number): Promise<void> {
+    if (ids.length === 0) return;
+    const cancelling = this.queue.cancel(ids, Math.max(waitUntil - performance.now(), CANCEL_MIN_MS));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      cancelling,
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, waitUntil - performance.now())))),
+    ]);
+    clearTimeout(timer);
+  }
+}
+
+/** `portalLogout.activity`: the expiry's hook, or without idle expiry one that does nothing and says so once. */
+export function activityHook(expiry: PortalSessionExpiry | undefined, log: Log): RequestHandler {
+  if (expiry?.idle) return (req, res, next) => expiry.handle(req, res, next);
+  let warned = false;
+  return (_req, _res, next) => {
+    if (!warned) {
+      warned = true;
+      log.warn({}, 'activity is mounted but expiry.idleMs is not set; it does nothing');
+    }
+    next();
+  };
+}
