@@ -20,12 +20,13 @@ import {
   ChargebeeError,
   hashPortalSessionId,
   type DeferredLogoutStore,
+  MemoryDeferredLogoutStore,
   MemoryPortalSessionRegistry,
   type PortalLogoutMiddleware,
   type PortalLogoutOutcome,
   type PortalSessionRegistry,
 } from '../../src';
-import { renderHome, type LogoutSummary, type PortalSessionRow } from './pages';
+import { renderHome, type LogoutSummary, type PortalSessionRow, type ScheduledEnd } from './pages';
 
 declare module 'express-session' {
   interface SessionData {
@@ -52,6 +53,8 @@ export interface DemoAppOptions {
   deferredStore?: DeferredLogoutStore;
   /** Where the customer's open portal sessions are kept across devices. Default: in this process's memory. */
   registry?: PortalSessionRegistry;
+  /** Portal sessions that end by themselves (maximum age, idle time). Default: only at a sign-out. */
+  expiry?: { maxAgeMs?: number; idleMs?: number };
 }
 
 export interface DemoApp {
@@ -138,16 +141,33 @@ function appUrl(req: Request): string | undefined {
   }
 }
 
+/** When each portal session with a scheduled logout ends by itself, and why, from the deferred-logout store. */
+async function scheduledEnds(store: DeferredLogoutStore): Promise<Map<string, ScheduledEnd>> {
+  const ends = new Map<string, ScheduledEnd>();
+  try {
+    for (const job of (await store.list?.(1000)) ?? []) {
+      if (job.attempts === 0 && (job.reason === 'idle' || job.reason === 'portal_max_age'))
+        ends.set(job.portalSessionId, { at: job.notBefore, reason: job.reason });
+    }
+  } catch {
+    // The page shows no scheduled end when the store does not answer.
+  }
+  return ends;
+}
+
 export function createDemoApp(options: DemoAppOptions): DemoApp {
   const logger = options.logger ?? pino({ name: 'demo' });
   const flash = new FlashStore();
   const entity = options.businessEntityId;
   const registry = options.registry ?? new MemoryPortalSessionRegistry();
+  // Kept at hand, so that the page can show when each portal session ends by itself.
+  const deferredStore = options.deferredStore ?? new MemoryDeferredLogoutStore();
   const portalLogout = chargebeePortalLogout({
     ...options.chargebee,
     businessEntityId: entity,
     originHeaders: { email: (req) => req.session.user?.email },
-    ...(options.deferredStore ? { deferred: { store: options.deferredStore } } : {}),
+    deferred: { store: deferredStore },
+    ...(options.expiry ? { expiry: options.expiry } : {}),
     registry,
     // "Sign out of all devices" posts here; a plain "Sign out" ends this sign-in's portal sessions only.
     everywhere: (req) => req.path === '/logout/everywhere',
@@ -201,7 +221,12 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
     res.redirect(303, '/');
   };
 
-  app.get('/', async (req, res) => {
+  // Pages of the signed-in account area count as activity: they keep the sign-in's portal sessions from
+  // ending as idle (PORTAL_IDLE_MS).
+  const activity: RequestHandler = (req, res, next) =>
+    req.session.user ? portalLogout.activity(req, res, next) : next();
+
+  app.get('/', activity, async (req, res) => {
     const user = req.session.user;
     const remembered = req.session.chargebeePortalSessions ?? [];
     const here = new Set(remembered.map((entry) => entry.id));
@@ -215,12 +240,14 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
         registryError = error instanceof Error ? error.message : 'the registry failed';
       }
     }
+    const endsAt = options.expiry ? await scheduledEnds(deferredStore) : new Map<string, ScheduledEnd>();
     const rows = await Promise.all(
       [...remembered, ...registered].map(async (entry): Promise<PortalSessionRow> => {
         const row = {
           idHash: hashPortalSessionId(entry.id),
           businessEntityId: entry.businessEntityId ?? entity,
           thisDevice: here.has(entry.id),
+          endsBySelf: endsAt.get(entry.id),
         };
         try {
           const portal = await portalLogout.clientFor(entry.businessEntityId).retrieve(entry.id, { timeoutMs: 2000 });
@@ -241,6 +268,7 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
         lastLogout: shown?.logout,
         chargebee: { emulatorUrl, description },
         stats,
+        expiry: options.expiry,
       }),
     );
   });
@@ -260,7 +288,7 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
     });
   });
 
-  app.post('/billing/portal', requireAuth, async (req, res, next) => {
+  app.post('/billing/portal', requireAuth, activity, async (req, res, next) => {
     try {
       const headers = entity ? { 'chargebee-business-entity-id': entity } : {};
       const portal = await portalLogout

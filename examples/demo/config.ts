@@ -28,6 +28,12 @@ export interface DemoConfig {
    * that every demo process accepts the others' cookies), otherwise random at each start.
    */
   sessionSecret?: string;
+  /**
+   * Portal sessions that end by themselves: `PORTAL_MAX_AGE_MS` (the maximum portal-session age) and
+   * `PORTAL_IDLE_MS` (idle time of the sign-in), in milliseconds, default none. Short values (30000)
+   * let you watch a portal session end on the emulator's page without signing out.
+   */
+  expiry?: { maxAgeMs?: number; idleMs?: number };
 }
 
 /** The development default of `SESSION_SECRET` when `REDIS_URL` is set. Never use it outside a demo. */
@@ -105,5 +111,18 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
       throw new ConfigError('REDIS_URL: use a redis:// or rediss:// URL, such as redis://127.0.0.1:6379');
   }
   const sessionSecret = get('SESSION_SECRET') ?? (redisUrl === undefined ? undefined : DEV_SESSION_SECRET);
-  return { port, trustProxy, chargebee, businessEntityId, redisUrl, sessionSecret };
+  const duration = (name: string): number | undefined => {
+    const text = get(name);
+    if (text === undefined) return undefined;
+    if (!/^\d+$/.test(text) || Number(text) < 1000 || Number(text) > 365 * 24 * 3600 * 1000)
+      throw new ConfigError(`${name}: "${text}" is not a number of milliseconds from 1000 (such as 30000 for 30 s)`);
+    return Number(text);
+  };
+  const maxAgeMs = duration('PORTAL_MAX_AGE_MS');
+  const idleMs = duration('PORTAL_IDLE_MS');
+  const expiry =
+    maxAgeMs === undefined && idleMs === undefined
+      ? undefined
+      : { ...(maxAgeMs === undefined ? {} : { maxAgeMs }), ...(idleMs === undefined ? {} : { idleMs }) };
+  return { port, trustProxy, chargebee, businessEntityId, redisUrl, sessionSecret, ...(expiry ? { expiry } : {}) };
 }

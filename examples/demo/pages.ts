@@ -10,6 +10,14 @@ export interface PortalSessionRow {
   status?: string;
   error?: string;
   createdAt?: number;
+  /** When it is logged out by itself (option `expiry`), unless something ends it first. */
+  endsBySelf?: ScheduledEnd;
+}
+
+/** A scheduled logout: when (ms since the epoch), and why. */
+export interface ScheduledEnd {
+  at: number;
+  reason: 'idle' | 'portal_max_age';
 }
 
 /** What the page shows of a logout after the session is gone: hashes and statuses, no raw ID. */
@@ -40,6 +48,8 @@ export interface HomePage {
   chargebee: { emulatorUrl?: string; description: string };
   /** `portalLogout.stats()`, shown at the bottom. */
   stats?: PortalLogoutStats;
+  /** Set when portal sessions end by themselves (`PORTAL_MAX_AGE_MS`, `PORTAL_IDLE_MS`). */
+  expiry?: { maxAgeMs?: number; idleMs?: number };
 }
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -86,16 +96,35 @@ function time(unixSeconds: number | undefined): string {
 
 const where = (thisDevice: boolean | undefined): string => (thisDevice ? 'this device' : 'another device');
 
-function rememberedTable(rows: PortalSessionRow[]): string {
+const END_REASONS: Record<ScheduledEnd['reason'], string> = { idle: 'idle', portal_max_age: 'maximum age' };
+
+function endsCell(r: PortalSessionRow): string {
+  if (!r.endsBySelf) return '<td class="ends"></td>';
+  const at = new Date(r.endsBySelf.at).toISOString().slice(11, 19);
+  return `<td class="ends">${escapeHtml(at)} <span class="muted">(${END_REASONS[r.endsBySelf.reason]})</span></td>`;
+}
+
+function rememberedTable(rows: PortalSessionRow[], expiry: boolean): string {
   if (rows.length === 0) return '<p class="muted">None yet. Open the billing portal to create one.</p>';
   const body = rows.map(
     (r) =>
       `<tr><td><code>${escapeHtml(r.idHash)}</code></td><td>${escapeHtml(r.businessEntityId ?? '')}</td>` +
       `<td>${r.status !== undefined ? `<strong>${escapeHtml(r.status)}</strong>` : `<span class="bad">unknown: ${escapeHtml(r.error ?? '')}</span>`}</td>` +
-      `<td>${time(r.createdAt)}</td><td class="device">${where(r.thisDevice)}</td></tr>`,
+      `<td>${time(r.createdAt)}</td><td class="device">${where(r.thisDevice)}</td>${expiry ? endsCell(r) : ''}</tr>`,
   );
-  return `<table id="portal-sessions"><thead><tr><th>Portal session (hash)</th><th>Entity</th><th>Status at Chargebee</th><th>Created (UTC)</th><th>Opened on</th></tr></thead>
+  const endsHead = expiry ? '<th>Ends by itself (UTC)</th>' : '';
+  return `<table id="portal-sessions"><thead><tr><th>Portal session (hash)</th><th>Entity</th><th>Status at Chargebee</th><th>Created (UTC)</th><th>Opened on</th>${endsHead}</tr></thead>
 <tbody>${body.join('')}</tbody></table>`;
+}
+
+function expiryNote(expiry: { maxAgeMs?: number; idleMs?: number }): string {
+  const parts: string[] = [];
+  if (expiry.maxAgeMs !== undefined) parts.push(`${expiry.maxAgeMs / 1000} s after it was opened (maximum age)`);
+  if (expiry.idleMs !== undefined)
+    parts.push(
+      `after about ${expiry.idleMs / 1000} s without a request of this sign-in (idle: each load of this page counts as one)`,
+    );
+  return `<p class="muted" id="expiry">A portal session ends by itself ${escapeHtml(parts.join(', or '))}, whichever comes first: watch it on the emulator's page without signing out.</p>`;
 }
 
 function outcomeBox(summary: LogoutSummary): string {
@@ -160,7 +189,8 @@ export function renderHome(page: HomePage): string {
       '<form method="post" action="/logout/everywhere"><button>Sign out of all devices</button></form>',
       '<h2>Your portal sessions on all devices</h2>',
       '<p class="muted">Opened in this sign-in (this device), and by your other sign-ins (another device), as the registry keeps them; the status is what Chargebee says now.</p>',
-      rememberedTable(page.remembered),
+      ...(page.expiry ? [expiryNote(page.expiry)] : []),
+      rememberedTable(page.remembered, page.expiry !== undefined),
     );
     if (page.registryError)
       parts.push(

@@ -51,6 +51,7 @@ async function main(): Promise<void> {
     emulatorUrl: emulator?.url,
     logger,
     sessionSecret: config.sessionSecret,
+    expiry: config.expiry,
     // One client for all: sessions through connect-redis, deferred logouts and the registry of open portal
     // sessions (every device's, whichever process opened them) through this package.
     ...(redis
@@ -77,6 +78,10 @@ async function main(): Promise<void> {
     else lines.push(`Chargebee: ${site ? `site ${site}` : baseUrl}`);
     if (redis)
       lines.push(`Sessions, deferred logouts, open portal sessions: Redis at ${redactedUrl(config.redisUrl!)}`);
+    if (config.expiry)
+      lines.push(
+        `Portal sessions end by themselves:${config.expiry.maxAgeMs ? ` ${config.expiry.maxAgeMs / 1000} s after opening` : ''}${config.expiry.maxAgeMs && config.expiry.idleMs ? ',' : ''}${config.expiry.idleMs ? ` ${config.expiry.idleMs / 1000} s idle` : ''}`,
+      );
     process.stdout.write(`${lines.join('\n')}\nCtrl-C to stop.\n`);
   });
 

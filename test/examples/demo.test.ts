@@ -181,6 +181,31 @@ describe('demo app (examples/demo/app.ts)', () => {
     }
   });
 
+  it('with a short idle time, shows when a portal session ends by itself, and it ends without a sign-out', async () => {
+    const demo = await startDemo({ expiry: { idleMs: 1500, maxAgeMs: 60_000 } });
+    try {
+      const id = await signInAndOpenPortal(demo.agent);
+      const page = (await demo.agent.get('/').expect(200)).text;
+      expect(page).toContain('<th>Ends by itself (UTC)</th>');
+      expect(page).toMatch(/<td class="ends">\d\d:\d\d:\d\d <span class="muted">\(idle\)<\/span><\/td>/);
+      expect(page).toContain('A portal session ends by itself 60 s after it was opened (maximum age), or after about');
+      const loadedAt = Date.now();
+      // No request of this sign-in from now on: 1.5 s idle and one activity interval (0.15 s) later it ends.
+      const deadline = loadedAt + 10_000;
+      while (emulator.getSession(id)?.status !== 'logged_out' && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(emulator.getSession(id)?.status).toBe('logged_out');
+      expect(Date.now() - loadedAt).toBeGreaterThanOrEqual(1500);
+      expect(demo.logs.lines).toContainEqual(
+        expect.objectContaining({ msg: 'chargebee portal logout (deferred): logged_out (idle)' }),
+      );
+      // Still signed in to the app: only the portal session ended.
+      expect((await demo.agent.get('/').expect(200)).text).toContain('<strong>logged_out</strong>');
+    } finally {
+      await demo.close();
+    }
+  });
+
   it('keeps the API key, the email and raw portal-session IDs out of its logs', async () => {
     const demo = await startDemo();
     try {
@@ -313,6 +338,15 @@ describe('demo configuration (examples/demo/config.ts)', () => {
     expect(readConfig({}).sessionSecret).toBeUndefined(); // random at each start, as without Redis before
   });
 
+  it('reads a short maximum age and idle time for portal sessions that end by themselves', () => {
+    expect(readConfig({ PORTAL_MAX_AGE_MS: '60000', PORTAL_IDLE_MS: '30000' }).expiry).toEqual({
+      maxAgeMs: 60_000,
+      idleMs: 30_000,
+    });
+    expect(readConfig({ PORTAL_IDLE_MS: '30000' }).expiry).toEqual({ idleMs: 30_000 });
+    expect(readConfig({}).expiry).toBeUndefined();
+  });
+
   it('parses TRUST_PROXY as Express reads it', () => {
     expect(parseTrustProxy('true')).toBe(true);
     expect(parseTrustProxy('FALSE')).toBe(false);
@@ -331,6 +365,8 @@ describe('demo configuration (examples/demo/config.ts)', () => {
     [{ CHARGEBEE_SITE: 'acme-test', CHARGEBEE_API_KEY: 'has space' }, /^CHARGEBEE_API_KEY: /],
     [{ CHARGEBEE_BUSINESS_ENTITY_ID: 'a b' }, /^CHARGEBEE_BUSINESS_ENTITY_ID: /],
     [{ REDIS_URL: 'http://127.0.0.1:6379' }, /^REDIS_URL: use a redis:\/\/ or rediss:\/\/ URL/],
+    [{ PORTAL_MAX_AGE_MS: '30s' }, /^PORTAL_MAX_AGE_MS: "30s" is not a number of milliseconds from 1000/],
+    [{ PORTAL_IDLE_MS: '500' }, /^PORTAL_IDLE_MS: "500" is not a number of milliseconds from 1000/],
   ])('refuses %j with a message naming the variable', (env, message) => {
     expect(() => readConfig(env)).toThrow(message);
   });
