@@ -214,9 +214,15 @@ describe('portal-session IDs and session values', () => {
   it('a valid ID among the hostile ones is still logged out, and only it is sent', async () => {
     const portal = emulator.createSession({ customerId: 'cus_bad' });
     carried = { session: [...hostileIds, portal.id] };
+    emulator.clearRequests();
     await request(target().app).post('/logout');
     tried += 1;
-    expect(emulator.requests.map((r) => r.path)).toEqual([`/acme-test/api/v2/portal_sessions/${portal.id}/logout`]);
+    const paths = emulator.requests.map((r) => r.path);
+    expect(paths.filter((path) => path === `/acme-test/api/v2/portal_sessions/${portal.id}/logout`)).toHaveLength(1);
+    // None of the hostile IDs is sent. On a loaded machine a request of the previous test that timed out
+    // at the client (a generated valid ID, such as "undefined") may reach the emulator only now.
+    for (const path of paths) expect(path).toMatch(LOGOUT_PATH);
+    expect(paths.some((path) => hostileIds.some((id) => path.includes(`/portal_sessions/${id}/`)))).toBe(false);
     expect(emulator.getSession(portal.id)?.status).toBe('logged_out');
   });
 });
