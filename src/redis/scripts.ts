@@ -24,6 +24,19 @@ local function pendingSchedule(json)
 end
 `;
 
+/**
+ * For a new job of portal session `id` (needs PENDING_SCHEDULE): returns 2 when another job of it is under
+ * way or not a pending scheduled logout (nothing to do), 0 when the store holds ARGV[4] jobs already.
+ */
+const MAKE_ROOM = `
+local existing = redis.call('HGET', KEYS[1], id)
+if existing then
+  if redis.call('HEXISTS', KEYS[3], id) == 1 or not pendingSchedule(existing) then return 2 end
+elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
+  return 0
+end
+`;
+
 /** Makes keys 1 to 3 live at least until the time (ms) in local `expireAt`. */
 const EXTEND = `
 for i = 1, 3 do
@@ -54,12 +67,7 @@ if ARGV[6] ~= '' then
   if redis.call('HGET', KEYS[3], id) ~= ARGV[6] then return 2 end
   redis.call('HDEL', KEYS[3], id)
 else
-  local existing = redis.call('HGET', KEYS[1], id)
-  if existing then
-    if redis.call('HEXISTS', KEYS[3], id) == 1 or not pendingSchedule(existing) then return 2 end
-  elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
-    return 0
-  end
+${MAKE_ROOM}
 end
 ${KEEP}`);
 
@@ -70,12 +78,7 @@ ${KEEP}`);
  */
 export const SCHEDULE = script(`${CLOCK}${PENDING_SCHEDULE}
 local id = ARGV[1]
-local existing = redis.call('HGET', KEYS[1], id)
-if existing then
-  if redis.call('HEXISTS', KEYS[3], id) == 1 or not pendingSchedule(existing) then return 2 end
-elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
-  return 0
-end
+${MAKE_ROOM}
 ${KEEP}`);
 
 /**

@@ -98,31 +98,28 @@ export class RedisDeferredLogoutStore implements DeferredLogoutStore {
   }
 
   async add(job: DeferredLogoutJob): Promise<boolean> {
-    if (!isValidPortalSessionId(job.portalSessionId)) {
-      this.log?.error({}, 'the Redis store refused a job whose portal-session ID is not valid');
-      return false;
-    }
-    const { jobs, due, leases } = this.keys;
-    const reply = await this.run(
-      ADD,
-      [jobs, due, leases],
-      [job.portalSessionId, encodeJob(job), job.notBefore, this.maxQueued, this.expireAt(job), job.lease ?? ''],
-    );
-    return Number(reply) !== 0;
+    return this.keep(ADD, job, this.maxQueued, [job.lease ?? '']);
   }
 
   /** Keeps a scheduled logout; see {@link DeferredLogoutStore.schedule}. */
   async schedule(job: DeferredLogoutJob): Promise<boolean> {
+    return this.keep(SCHEDULE, job, scheduleLimit(this.maxQueued));
+  }
+
+  /** Runs ADD or SCHEDULE for a valid job; false when the store is full (or refuses the job). */
+  private async keep(
+    script: typeof ADD,
+    job: DeferredLogoutJob,
+    limit: number,
+    extra: ReadonlyArray<string | number> = [],
+  ): Promise<boolean> {
     if (!isValidPortalSessionId(job.portalSessionId)) {
       this.log?.error({}, 'the Redis store refused a job whose portal-session ID is not valid');
       return false;
     }
     const { jobs, due, leases } = this.keys;
-    const reply = await this.run(
-      SCHEDULE,
-      [jobs, due, leases],
-      [job.portalSessionId, encodeJob(job), job.notBefore, scheduleLimit(this.maxQueued), this.expireAt(job)],
-    );
+    const args = [job.portalSessionId, encodeJob(job), job.notBefore, limit, this.expireAt(job), ...extra];
+    const reply = await this.run(script, [jobs, due, leases], args);
     return Number(reply) !== 0;
   }
 
