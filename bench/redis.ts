@@ -15,12 +15,9 @@ import path from 'node:path';
 import pino from 'pino';
 import { createClient, type RedisClientType } from 'redis';
 import { RedisDeferredLogoutStore } from '../src/redis';
-import {
-  DeferredLogoutQueue,
-  MemoryDeferredLogoutStore,
-  type DeferredLogoutJob,
-  type DeferredLogoutStore,
-} from '../src/reliability/deferred-queue';
+import { type DeferredLogoutJob, type DeferredLogoutStore } from '../src/reliability/deferred-store';
+import { MemoryDeferredLogoutStore } from '../src/reliability/memory-deferred-store';
+import { DeferredLogoutQueue } from '../src/reliability/deferred-queue';
 import { drainRate, siteKey } from '../src/reliability/rate-limit';
 import { ChargebeeEmulator } from '../src/testing';
 import { startInstance, type Instance } from '../test/helpers/instances';

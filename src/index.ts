@@ -57,14 +57,14 @@ export {
   ChargebeeResponseTooLargeError,
   PortalLogoutError,
 } from './chargebee/errors';
-export {
-  MemoryDeferredLogoutStore,
-  type DeferredLogoutStore,
-  type DeferredLogoutJob,
-  type DeferReason,
-  type ScheduledLogoutReason,
-  type DueJobs,
-} from './reliability/deferred-queue';
+export { MemoryDeferredLogoutStore } from './reliability/memory-deferred-store';
+export type {
+  DeferredLogoutStore,
+  DeferredLogoutJob,
+  DeferReason,
+  ScheduledLogoutReason,
+  DueJobs,
+} from './reliability/deferred-store';
 export type { DrainRate } from './reliability/rate-limit';
 export { hashPortalSessionId } from './identifiers';
 export {

@@ -1,10 +1,9 @@
 import fc from 'fast-check';
 import { ChargebeeApiError, ChargebeeNetworkError } from '../src/chargebee/errors';
+import { type DeferredLogoutJob, type DeferredLogoutStore } from '../src/reliability/deferred-store';
+import { MemoryDeferredLogoutStore } from '../src/reliability/memory-deferred-store';
 import {
   DeferredLogoutQueue,
-  MemoryDeferredLogoutStore,
-  type DeferredLogoutJob,
-  type DeferredLogoutStore,
   type DeferredQueueOptions,
   type JobAttemptResult,
 } from '../src/reliability/deferred-queue';

@@ -7,7 +7,8 @@ import { errorFields, outcomeFields, safeLog, type Log } from '../logging';
 import { ORIGIN_HEADERS } from '../middleware/origin-headers';
 import type { Settings } from '../options/normalize';
 import { callAndForget } from '../reliability/deadline';
-import type { DeferredLogoutJob, DeferredLogoutQueue } from '../reliability/deferred-queue';
+import type { DeferredLogoutJob } from '../reliability/deferred-store';
+import type { DeferredLogoutQueue } from '../reliability/deferred-queue';
 import { SingleFlight } from '../reliability/single-flight';
 import type { RememberedEntry } from '../remembered/list';
 import {

@@ -5,12 +5,8 @@ import { errorFields, type Log } from '../logging';
 import { eventSuppressionHeaders, ORIGIN_HEADERS } from '../middleware/origin-headers';
 import type { ExpirySettings } from '../options/expiry';
 import type { Settings } from '../options/normalize';
-import {
-  MIN_DEFERRAL_WAIT_MS,
-  type DeferredLogoutJob,
-  type DeferredLogoutQueue,
-  type ScheduledLogoutReason,
-} from '../reliability/deferred-queue';
+import { type DeferredLogoutJob, type ScheduledLogoutReason } from '../reliability/deferred-store';
+import { MIN_DEFERRAL_WAIT_MS, type DeferredLogoutQueue } from '../reliability/deferred-queue';
 import { settleWithin } from '../reliability/deadline';
 import { siteKey } from '../reliability/rate-limit';
 import { readRememberedList } from '../remembered/list';

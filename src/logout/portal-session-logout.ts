@@ -3,14 +3,12 @@ import type { Logger } from 'pino';
 import type { ChargebeeClient, ChargebeeHeaders, PortalSession } from '../chargebee/client';
 import { CircuitBreaker } from '../reliability/circuit-breaker';
 import {
-  DeferredLogoutQueue,
-  MIN_DEFERRAL_WAIT_MS,
   type DeferReason,
   isScheduledReason,
   type DeferredLogoutJob,
-  type JobAttemptResult,
   type ScheduledLogoutReason,
-} from '../reliability/deferred-queue';
+} from '../reliability/deferred-store';
+import { DeferredLogoutQueue, MIN_DEFERRAL_WAIT_MS, type JobAttemptResult } from '../reliability/deferred-queue';
 import { ChargebeeApiError, ChargebeeCircuitOpenError, ChargebeeError } from '../chargebee/errors';
 import type { PortalSessionOutcome } from './outcome';
 import { siteKey } from '../reliability/rate-limit';

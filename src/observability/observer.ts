@@ -1,7 +1,8 @@
 import type { ChargebeeClient } from '../chargebee/client';
 import type { PortalLogoutOutcome, PortalSessionOutcome } from '../logout/outcome';
 import type { CircuitBreaker } from '../reliability/circuit-breaker';
-import type { DeferredLogoutJob, DeferredLogoutQueue, JobAttemptResult } from '../reliability/deferred-queue';
+import type { DeferredLogoutJob } from '../reliability/deferred-store';
+import type { DeferredLogoutQueue, JobAttemptResult } from '../reliability/deferred-queue';
 import { OutcomeCounts, siteLabel, type CircuitSnapshot, type PortalLogoutStats } from './stats';
 import type { GaugeReading, Telemetry } from './telemetry';
 

@@ -14,7 +14,8 @@ import type {
 import { ChargebeeApiError } from '../chargebee/errors';
 import { hashPortalSessionId } from '../identifiers';
 import type { PortalLogoutOutcome, PortalSessionOutcome } from '../logout/outcome';
-import type { DeferredLogoutJob, JobAttemptResult } from '../reliability/deferred-queue';
+import type { DeferredLogoutJob } from '../reliability/deferred-store';
+import type { JobAttemptResult } from '../reliability/deferred-queue';
 import { VERSION } from '../version';
 
 /**

@@ -1,4 +1,4 @@
-import { SCHEDULING_METHODS } from '../reliability/deferred-queue';
+import { SCHEDULING_METHODS } from '../reliability/deferred-store';
 import type { DeferredSettings } from './normalize';
 import { closestName } from './suggest';
 

@@ -4,7 +4,7 @@ import type { PortalSessionCookieOptions } from '../remembered/cookie-store';
 import type { EventSuppression } from '../middleware/origin-headers';
 import type { PortalSessionOutcome } from '../logout/outcome';
 import type { PortalSessionStore } from '../remembered/store';
-import type { DeferredLogoutStore } from '../reliability/deferred-queue';
+import type { DeferredLogoutStore } from '../reliability/deferred-store';
 import type { CircuitBreakerOptions } from '../reliability/circuit-breaker';
 import type { PortalSessionRegistry } from '../registry/registry';
 

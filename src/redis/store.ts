@@ -7,7 +7,7 @@ import {
   type DeferredLogoutJob,
   type DeferredLogoutStore,
   type DueJobs,
-} from '../reliability/deferred-queue';
+} from '../reliability/deferred-store';
 import type { DrainRate } from '../reliability/rate-limit';
 import { decodeJob, encodeJob, storedSite } from './job-codec';
 import { ADD, CANCEL, LIST, NEXT_DUE, PAUSE, POSTPONE, REMOVE, SCHEDULE, SIZE, TAKE } from './scripts';
