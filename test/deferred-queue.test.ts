@@ -32,6 +32,32 @@ async function waitFor(predicate: () => boolean, timeoutMs = 5000): Promise<void
 }
 
 /** A queue whose attempts follow `script(job)`; records every attempt with its time. */
+/**
+ * A durable store over an in-memory one that throws "shared store down" until `answer()` is called;
+ * with `scheduling`, it keeps scheduled logouts too.
+ */
+function sharedStoreDown({ scheduling = false } = {}) {
+  const memory = new MemoryDeferredLogoutStore(10);
+  let failing = true;
+  const guard = <T>(fn: () => T): T => {
+    if (failing) throw new Error('shared store down');
+    return fn();
+  };
+  const shared: DeferredLogoutStore = {
+    durable: true,
+    add: (j) => guard(() => memory.add(j)),
+    takeDue: (now, limit) => guard(() => memory.takeDue(now, limit)),
+    remove: (id) => guard(() => memory.remove(id)),
+    size: () => guard(() => memory.size()),
+    ...(scheduling && {
+      schedule: (j: DeferredLogoutJob) => guard(() => memory.schedule(j)),
+      postpone: (ids: readonly string[], at: number) => guard(() => memory.postpone(ids, at)),
+      cancel: (ids: readonly string[]) => guard(() => memory.cancel(ids)),
+    }),
+  };
+  return { memory, shared, answer: () => (failing = false) };
+}
+
 function queueWith(script: (job: DeferredLogoutJob) => JobAttemptResult, extra: Partial<DeferredQueueOptions> = {}) {
   const logs = captureLogs();
   const attempts: Array<{ id: string; at: number; attempts: number; key: string }> = [];
@@ -334,24 +360,12 @@ describe('DeferredLogoutQueue: rate and shared stores', () => {
   });
 
   it('keeps jobs in memory while a durable store fails, and moves them there once it answers', async () => {
-    const memory = new MemoryDeferredLogoutStore(10);
-    let failing = true;
-    const guard = <T>(fn: () => T): T => {
-      if (failing) throw new Error('shared store down');
-      return fn();
-    };
-    const shared: DeferredLogoutStore = {
-      durable: true,
-      add: (j) => guard(() => memory.add(j)),
-      takeDue: (now, limit) => guard(() => memory.takeDue(now, limit)),
-      remove: (id) => guard(() => memory.remove(id)),
-      size: () => guard(() => memory.size()),
-    };
+    const { memory, shared, answer } = sharedStoreDown();
     const { queue, logs, attempts } = queueWith(() => 'done', { store: shared });
     expect(await queue.enqueue(job('a', { notBefore: Date.now() + 60_000 }))).toBe('queued');
     expect(queue.stats.inMemory).toBe(1);
     expect(logs.text()).toMatch(/waits in this process's memory/);
-    failing = false;
+    answer();
     await waitFor(() => memory.size() === 1, 4000);
     expect(queue.stats.inMemory).toBe(0);
     expect(attempts).toHaveLength(0);
@@ -359,22 +373,7 @@ describe('DeferredLogoutQueue: rate and shared stores', () => {
   });
 
   it('a scheduled logout made while a durable store fails waits in memory and moves there without replacing a deferral', async () => {
-    const memory = new MemoryDeferredLogoutStore(10);
-    let failing = true;
-    const guard = <T>(fn: () => T): T => {
-      if (failing) throw new Error('shared store down');
-      return fn();
-    };
-    const shared: DeferredLogoutStore = {
-      durable: true,
-      add: (j) => guard(() => memory.add(j)),
-      schedule: (j) => guard(() => memory.schedule(j)),
-      postpone: (ids, at) => guard(() => memory.postpone(ids, at)),
-      cancel: (ids) => guard(() => memory.cancel(ids)),
-      takeDue: (now, limit) => guard(() => memory.takeDue(now, limit)),
-      remove: (id) => guard(() => memory.remove(id)),
-      size: () => guard(() => memory.size()),
-    };
+    const { memory, shared, answer } = sharedStoreDown({ scheduling: true });
     const { queue } = queueWith(() => 'done', { store: shared });
     const later = Date.now() + 60_000;
     const scheduled = (id: string) => job(id, { attempts: 0, reason: 'idle', notBefore: later, firstAttemptAt: later });
@@ -383,7 +382,7 @@ describe('DeferredLogoutQueue: rate and shared stores', () => {
     expect(queue.stats).toMatchObject({ inMemory: 2, scheduled: 2 });
     expect(await queue.postpone(['a'], later + 5000)).toBe(false); // the store is down: moved in memory only
     memory.add(job('b', { notBefore: later + 10 })); // meanwhile another instance deferred b's logout
-    failing = false;
+    answer();
     await waitFor(() => memory.size() === 2, 4000);
     expect(memory.list().map((j) => [j.portalSessionId, j.reason, j.notBefore])).toEqual([
       ['b', 'budget_exhausted', later + 10],
