@@ -15,6 +15,7 @@ import express from 'express';
 import pino from 'pino';
 import { chargebeePortalLogout, type PortalLogoutOutcome, type PortalSessionOutcome } from '../src';
 import { ChargebeeEmulator } from '../src/testing';
+import { postLogout } from '../test/helpers/post-logout';
 
 const LOGOUTS = Number(process.env.LOGOUTS ?? 10_000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 100);
@@ -35,26 +36,6 @@ function random(seed: number): () => number {
 function heapMb(): number {
   (globalThis as { gc?: () => void }).gc?.();
   return process.memoryUsage().heapUsed / 1e6;
-}
-
-function post(port: number, agent: http.Agent, id: string): Promise<PortalLogoutOutcome> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, path: '/logout', method: 'POST', agent, headers: { 'x-portal-session': id } },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => (body += chunk));
-        res.on('end', () =>
-          res.statusCode === 200
-            ? resolve(JSON.parse(body) as PortalLogoutOutcome)
-            : reject(new Error(`HTTP ${res.statusCode}`)),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 async function main(): Promise<number> {
@@ -129,7 +110,7 @@ async function main(): Promise<number> {
         setTimeout(remove, OUTAGE_MS).unref();
       }
       try {
-        outcomes.push(await post(port, agent, ids[i]));
+        outcomes.push(await postLogout(port, agent, ids[i]));
       } catch {
         httpErrors += 1;
       }

@@ -7,9 +7,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { ChargebeeEmulator } from '../src/testing';
-import { chargebeePortalLogout, type PortalLogoutOutcome, type PortalSessionOutcome } from '../src';
+import { chargebeePortalLogout, type PortalSessionOutcome } from '../src';
 import { captureLogs } from './helpers/log-capture';
 import { waitFor } from './helpers/harness';
+import { postLogout } from './helpers/post-logout';
 
 const API_KEY = 'test_LOADKEY_4';
 const LOGOUTS = 200;
@@ -59,26 +60,7 @@ it(`ends all ${LOGOUTS} concurrent logouts under faults, inline or deferred, and
     });
     const heapBefore = process.memoryUsage().heapUsed;
 
-    const outcomes = await Promise.all(
-      ids.map(
-        (id) =>
-          new Promise<PortalLogoutOutcome>((resolve, reject) => {
-            const req = http.request(
-              { host: '127.0.0.1', port, path: '/logout', method: 'POST', agent, headers: { 'x-portal-session': id } },
-              (res) => {
-                let body = '';
-                res.setEncoding('utf8');
-                res.on('data', (chunk) => (body += chunk));
-                res.on('end', () =>
-                  res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(`status ${res.statusCode}`)),
-                );
-              },
-            );
-            req.on('error', reject);
-            req.end();
-          }),
-      ),
-    );
+    const outcomes = await Promise.all(ids.map((id) => postLogout(port, agent, id)));
 
     const results = outcomes.map((o) => o.result);
     const endedInline = results.filter((r) => r === 'ended').length;
