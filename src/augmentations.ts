@@ -5,7 +5,7 @@
  * a declaration file's augmentation of a module that is not installed (test/consumer checks both).
  */
 import type {} from 'express-session';
-import type { PortalLogoutOutcome } from './logout/outcome';
+import type { PortalLogoutOutcome } from './base/outcome';
 import type { RememberedPortalSession } from './remembered/list';
 
 declare module 'express-session' {

@@ -21,7 +21,7 @@ export type {
 } from './options/types';
 export type { CircuitBreakerOptions } from './reliability/circuit-breaker';
 export type { PortalSessionCookieOptions } from './remembered/cookie-store';
-export type { EventSuppression } from './middleware/origin-headers';
+export type { EventSuppression } from './base/origin-headers';
 export type { PortalSessionStore } from './remembered/store';
 export type { RememberedPortalSession } from './remembered/list';
 export type {
@@ -30,7 +30,7 @@ export type {
   PortalSessionStatus,
   PortalSessionReason,
   PortalLogoutReason,
-} from './logout/outcome';
+} from './base/outcome';
 export type {
   PortalLogoutStats,
   DeferredQueueSnapshot,
@@ -55,24 +55,19 @@ export {
   ChargebeeNetworkError,
   ChargebeeCircuitOpenError,
   ChargebeeResponseTooLargeError,
-  PortalLogoutError,
-} from './chargebee/errors';
-export { MemoryDeferredLogoutStore } from './reliability/memory-deferred-store';
+} from './base/errors';
+export { PortalLogoutError } from './base/outcome';
+export { MemoryDeferredLogoutStore } from './queue/memory-store';
 export type {
   DeferredLogoutStore,
   DeferredLogoutJob,
   DeferReason,
   ScheduledLogoutReason,
   DueJobs,
-} from './reliability/deferred-store';
+} from './queue/store';
 export type { DrainRate } from './reliability/rate-limit';
-export { hashPortalSessionId } from './identifiers';
-export {
-  MemoryPortalSessionRegistry,
-  type MemoryPortalSessionRegistryOptions,
-  type PortalSessionRegistry,
-  type RegisteredPortalSession,
-  type RegistryAddResult,
-  type LogoutCustomerOptions,
-  PortalSessionRegistryError,
-} from './registry';
+export { hashPortalSessionId } from './base/identifiers';
+export { MemoryPortalSessionRegistry, type MemoryPortalSessionRegistryOptions } from './registry/memory';
+export type { PortalSessionRegistry, RegisteredPortalSession, RegistryAddResult } from './registry/registry';
+export { PortalSessionRegistryError } from './registry/open-portal-sessions';
+export type { LogoutCustomerOptions } from './logout/customer';

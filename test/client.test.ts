@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { ChargebeeApiError, ChargebeeClient, ChargebeeNetworkError, ChargebeeTimeoutError } from '../src';
-import { VERSION } from '../src/version';
+import { VERSION } from '../src/base/version';
 import { parseRetryAfter } from '../src/chargebee/client';
 import { ChargebeeEmulator } from '../src/testing';
 import packageJson from '../package.json';

@@ -1,4 +1,4 @@
-import { callAndForget, MAX_TIMER_MS, settleWithin, timerDelay } from '../src/reliability/deadline';
+import { callAndForget, MAX_TIMER_MS, settleWithin, timerDelay } from '../src/base/time';
 
 describe('timerDelay', () => {
   it('keeps a delay within what setTimeout holds', () => {

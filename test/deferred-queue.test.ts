@@ -1,13 +1,9 @@
 import fc from 'fast-check';
-import { ChargebeeApiError, ChargebeeNetworkError } from '../src/chargebee/errors';
-import { type DeferredLogoutJob, type DeferredLogoutStore } from '../src/reliability/deferred-store';
-import { MemoryDeferredLogoutStore } from '../src/reliability/memory-deferred-store';
-import {
-  DeferredLogoutQueue,
-  type DeferredQueueOptions,
-  type JobAttemptResult,
-} from '../src/reliability/deferred-queue';
-import { hashPortalSessionId } from '../src/identifiers';
+import { ChargebeeApiError, ChargebeeNetworkError } from '../src/base/errors';
+import { type DeferredLogoutJob, type DeferredLogoutStore } from '../src/queue/store';
+import { MemoryDeferredLogoutStore } from '../src/queue/memory-store';
+import { DeferredLogoutQueue, type DeferredQueueOptions, type JobAttemptResult } from '../src/queue/queue';
+import { hashPortalSessionId } from '../src/base/identifiers';
 import { captureLogs } from './helpers/log-capture';
 
 function job(id: string, extra: Partial<DeferredLogoutJob> = {}): DeferredLogoutJob {

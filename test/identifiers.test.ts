@@ -1,4 +1,4 @@
-import { hashPortalSessionId, isValidBusinessEntityId, isValidPortalSessionId } from '../src/identifiers';
+import { hashPortalSessionId, isValidBusinessEntityId, isValidPortalSessionId } from '../src/base/identifiers';
 
 describe('isValidPortalSessionId', () => {
   it.each(['portal_AzZlGhSHQjA1b3c', 'a', 'A-b_9', 'x'.repeat(70)])('accepts %s', (id) => {

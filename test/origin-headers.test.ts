@@ -5,7 +5,7 @@ import {
   eventSuppressionHeaders,
   isSafeHeaderValue,
   normalizeIp,
-} from '../src/middleware/origin-headers';
+} from '../src/base/origin-headers';
 
 describe('normalizeIp', () => {
   it('keeps IPv4 as is', () => {

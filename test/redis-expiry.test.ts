@@ -7,7 +7,7 @@
 import { createClient } from 'redis';
 import { hashPortalSessionId } from '../src';
 import { RedisDeferredLogoutStore } from '../src/redis';
-import type { DeferredLogoutJob } from '../src/reliability/deferred-store';
+import type { DeferredLogoutJob } from '../src/queue/store';
 import { ChargebeeEmulator } from '../src/testing';
 import { waitFor } from './helpers/harness';
 import { startInstance, type Instance } from './helpers/instances';

@@ -5,7 +5,7 @@
  */
 import { hashPortalSessionId } from '../src';
 import { RedisDeferredLogoutStore } from '../src/redis';
-import type { DeferredLogoutJob } from '../src/reliability/deferred-store';
+import type { DeferredLogoutJob } from '../src/queue/store';
 import { siteKey } from '../src/reliability/rate-limit';
 import { waitFor } from './helpers/harness';
 import { startInstance, type Instance } from './helpers/instances';

@@ -7,7 +7,7 @@ import { createClient, createCluster } from 'redis';
 import { createClient as createClient5 } from 'redis5';
 import { RedisDeferredLogoutStore, type RedisClientLike } from '../src/redis';
 import { decodeJob, encodeJob } from '../src/redis/job-codec';
-import type { DeferredLogoutJob, DueJobs } from '../src/reliability/deferred-store';
+import type { DeferredLogoutJob, DueJobs } from '../src/queue/store';
 import { captureLogs } from './helpers/log-capture';
 import { startRedisServer, type RedisServer } from './helpers/redis-server';
 

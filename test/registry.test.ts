@@ -1,5 +1,5 @@
 import { MemoryPortalSessionRegistry } from '../src';
-import { checkCustomerId, customerIdProblem, isValidCustomerId } from '../src/identifiers';
+import { checkCustomerId, customerIdProblem, isValidCustomerId } from '../src/base/identifiers';
 
 const entry = (id: string, customerId = 'cus_1', extra: { businessEntityId?: string; rememberedAt?: number } = {}) => ({
   id,

@@ -1,4 +1,4 @@
-import { ChargebeeApiError, ChargebeeNetworkError, ChargebeeTimeoutError } from '../src/chargebee/errors';
+import { ChargebeeApiError, ChargebeeNetworkError, ChargebeeTimeoutError } from '../src/base/errors';
 import {
   backoffDelay,
   isRetryable,

@@ -4,7 +4,7 @@
  */
 import express from 'express';
 import { ChargebeeClient } from '../../src';
-import { isValidBusinessEntityId } from '../../src/identifiers'; // the rule the middleware applies; not exported
+import { isValidBusinessEntityId } from '../../src/base/identifiers'; // the rule the middleware applies; not exported
 
 /** Where the demo's Chargebee calls go: the embedded emulator, or a site (real, a proxy, an emulator elsewhere). */
 export type ChargebeeTarget =

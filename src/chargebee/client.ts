@@ -9,12 +9,12 @@ import {
   ChargebeeNetworkError,
   ChargebeeResponseTooLargeError,
   ChargebeeTimeoutError,
-} from './errors';
+} from '../base/errors';
 import { apiKeyForms, emailsOfHeaders, MAX_FIELD_LENGTH, MAX_MESSAGE_LENGTH, Redactor, secretForms } from './redact';
-import { isValidPortalSessionId } from '../identifiers';
-import { isSafeHeaderValue } from '../middleware/origin-headers';
-import { timerDelay } from '../reliability/deadline';
-import { VERSION } from '../version';
+import { isValidPortalSessionId } from '../base/identifiers';
+import { isSafeHeaderValue } from '../base/origin-headers';
+import { timerDelay } from '../base/time';
+import { VERSION } from '../base/version';
 
 /** Default time allowed for one call: a person is waiting on logout, so seconds, not the SDK's 80 s. */
 export const DEFAULT_TIMEOUT_MS = 5000;

@@ -1,4 +1,4 @@
-import { boundedText } from '../logging';
+import { boundedText } from '../base/logging';
 
 /**
  * Redaction of what Chargebee (or a proxy in front of it) sends back. An error answer may quote what it

@@ -1,14 +1,14 @@
 import type { Request } from 'express';
 import type { Logger } from 'pino';
 import type { ChargebeeClient } from '../chargebee/client';
-import { ChargebeeApiError, ChargebeeError } from '../chargebee/errors';
-import { hashPortalSessionId, isValidPortalSessionId } from '../identifiers';
-import { errorFields, outcomeFields, safeLog, type Log } from '../logging';
-import { ORIGIN_HEADERS } from '../middleware/origin-headers';
-import type { Settings } from '../options/normalize';
-import { callAndForget } from '../reliability/deadline';
-import type { DeferredLogoutJob } from '../reliability/deferred-store';
-import type { DeferredLogoutQueue } from '../reliability/deferred-queue';
+import { ChargebeeApiError, ChargebeeError } from '../base/errors';
+import { hashPortalSessionId, isValidPortalSessionId } from '../base/identifiers';
+import { errorFields, outcomeFields, safeLog, type Log } from '../base/logging';
+import { ORIGIN_HEADERS } from '../base/origin-headers';
+import type { CoreSettings } from './settings';
+import { callAndForget } from '../base/time';
+import type { DeferredLogoutJob } from '../queue/store';
+import type { DeferredLogoutQueue } from '../queue/queue';
 import { SingleFlight } from '../reliability/single-flight';
 import type { RememberedEntry } from '../remembered/list';
 import {
@@ -17,7 +17,7 @@ import {
   type PortalLogoutOutcome,
   type PortalLogoutReason,
   type PortalSessionOutcome,
-} from './outcome';
+} from '../base/outcome';
 import { PortalSessionLogout, type PortalSessionResult } from './portal-session-logout';
 
 /**
@@ -28,12 +28,6 @@ import { PortalSessionLogout, type PortalSessionResult } from './portal-session-
  * Express middleware reads a request into a call of
  * {@link LogoutCore.logout}; a logout without a request can make the same call.
  */
-
-/** The settings the core works with. */
-export type CoreSettings = Pick<
-  Settings,
-  'clientFor' | 'clients' | 'retry' | 'timeoutMs' | 'deferred' | 'circuitBreaker' | 'onOutcome' | 'observer'
->;
 
 /** One logout: which portal sessions, with which headers, by when. */
 export interface LogoutCall {

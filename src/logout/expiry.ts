@@ -1,16 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { hashPortalSessionId, isValidPortalSessionId } from '../identifiers';
-import { errorFields, type Log } from '../logging';
-import { eventSuppressionHeaders, ORIGIN_HEADERS } from '../middleware/origin-headers';
-import type { ExpirySettings } from '../options/expiry';
-import type { Settings } from '../options/normalize';
-import { type DeferredLogoutJob, type ScheduledLogoutReason } from '../reliability/deferred-store';
-import { MIN_DEFERRAL_WAIT_MS, type DeferredLogoutQueue } from '../reliability/deferred-queue';
-import { settleWithin } from '../reliability/deadline';
+import { hashPortalSessionId, isValidPortalSessionId } from '../base/identifiers';
+import { errorFields, type Log } from '../base/logging';
+import { eventSuppressionHeaders, ORIGIN_HEADERS } from '../base/origin-headers';
+import { type DeferredLogoutJob, type ScheduledLogoutReason } from '../queue/store';
+import { MIN_DEFERRAL_WAIT_MS, type DeferredLogoutQueue } from '../queue/queue';
 import { siteKey } from '../reliability/rate-limit';
 import { readRememberedList } from '../remembered/list';
-import type { StoreRead } from '../remembered/store';
+import type { ExpiryContext, ExpirySettings } from './settings';
 
 /**
  * Portal sessions that end by themselves: at `remember()` a logout is scheduled in the deferred queue for
@@ -56,10 +52,9 @@ export class ActivityThrottle {
 
 export class PortalSessionExpiry {
   private readonly throttle: ActivityThrottle;
-  private readFailureLogged = false;
 
   constructor(
-    private readonly settings: Settings,
+    private readonly settings: ExpiryContext,
     private readonly expiry: ExpirySettings,
     private readonly queue: DeferredLogoutQueue,
     private readonly log: Log,
@@ -113,37 +108,10 @@ export class PortalSessionExpiry {
   }
 
   /**
-   * The activity hook's work for one request: the app session's portal sessions (as the store holds them)
-   * have their idle logouts moved later, at most once per interval per app session in this process. The
-   * store call runs after `next()`; nothing here fails the request.
+   * Activity of an app session whose store holds `value` (its remembered portal sessions): their idle
+   * logouts move later, at most once per interval per app session in this process. Never throws.
    */
-  handle(req: Request, _res: Response, next: NextFunction): void {
-    let read: StoreRead | PromiseLike<StoreRead>;
-    try {
-      read = this.settings.store.read(req);
-    } catch (error) {
-      this.readFailed(error);
-      next();
-      return;
-    }
-    if (typeof (read as PromiseLike<StoreRead> | null)?.then !== 'function') {
-      this.touch((read as StoreRead | null)?.value);
-      next();
-      return;
-    }
-    // A store of the app's may be slow, reject or never answer: a request waits no longer than a logout would.
-    void settleWithin(() => read, performance.now() + this.settings.budgetMs)
-      .then((settled) => {
-        if (settled.status === 'ok') this.touch(settled.value?.value);
-        else
-          this.readFailed(settled.status === 'timeout' ? new Error('the store did not answer in time') : settled.error);
-      })
-      .then(() => next())
-      .catch((error: unknown) => this.log.error({ err: errorFields(error) }, 'the next handler threw'));
-  }
-
-  /** Moves the idle logouts of the remembered portal sessions later, once per interval. Never throws. */
-  private touch(value: unknown): void {
+  touch(value: unknown): void {
     try {
       this.postponeIdle(value);
     } catch (error) {
@@ -167,15 +135,6 @@ export class PortalSessionExpiry {
     });
   }
 
-  private readFailed(error: unknown): void {
-    if (this.readFailureLogged) return;
-    this.readFailureLogged = true;
-    this.log.warn(
-      { err: errorFields(error) },
-      'activity could not read the remembered portal sessions (is it mounted after the session middleware?); idle logouts are not postponed',
-    );
-  }
-
   /**
    * These portal sessions ended another way: their scheduled logouts go. Waits at most until `waitUntil`
    * (on `performance.now()`); the store call goes on a little longer in the background when that is short.
@@ -190,17 +149,4 @@ export class PortalSessionExpiry {
     ]);
     clearTimeout(timer);
   }
-}
-
-/** `portalLogout.activity`: the expiry's hook, or without idle expiry one that does nothing and says so once. */
-export function activityHook(expiry: PortalSessionExpiry | undefined, log: Log): RequestHandler {
-  if (expiry?.idle) return (req, res, next) => expiry.handle(req, res, next);
-  let warned = false;
-  return (_req, _res, next) => {
-    if (!warned) {
-      warned = true;
-      log.warn({}, 'activity is mounted but expiry.idleMs is not set; it does nothing');
-    }
-    next();
-  };
 }

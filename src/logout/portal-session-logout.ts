@@ -7,14 +7,13 @@ import {
   isScheduledReason,
   type DeferredLogoutJob,
   type ScheduledLogoutReason,
-} from '../reliability/deferred-store';
-import { DeferredLogoutQueue, MIN_DEFERRAL_WAIT_MS, type JobAttemptResult } from '../reliability/deferred-queue';
-import { ChargebeeApiError, ChargebeeCircuitOpenError, ChargebeeError } from '../chargebee/errors';
-import type { PortalSessionOutcome } from './outcome';
+} from '../queue/store';
+import { DeferredLogoutQueue, MIN_DEFERRAL_WAIT_MS, type JobAttemptResult } from '../queue/queue';
+import { ChargebeeApiError, ChargebeeCircuitOpenError, ChargebeeError } from '../base/errors';
+import type { PortalSessionOutcome } from '../base/outcome';
 import { siteKey } from '../reliability/rate-limit';
 import { isRetryable, queueRetryDelay, retryAfterMs, withRetries } from '../reliability/retry';
-import type { DeferredSettings } from '../options/normalize';
-import type { CoreSettings } from './core';
+import type { CoreSettings, DeferredSettings } from './settings';
 
 /**
  * Logging out one portal session: the inline attempts (retries, budget, circuit breaker), the hand-over

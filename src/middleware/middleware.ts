@@ -1,14 +1,15 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { ChargebeeClient, PortalSession } from '../chargebee/client';
-import { PortalLogoutError } from '../chargebee/errors';
-import { checkCustomerId, isValidBusinessEntityId, isValidPortalSessionId } from '../identifiers';
-import { errorFields, safeLog, type Log } from '../logging';
+import { PortalLogoutError } from '../base/outcome';
+import { checkCustomerId, isValidBusinessEntityId, isValidPortalSessionId } from '../base/identifiers';
+import { errorFields, safeLog, type Log } from '../base/logging';
 import { LogoutCore, type EndedHook } from '../logout/core';
-import { checkLogoutCustomerId, customerLogoutHeaders, customerOfRequest, othersToEnd } from '../logout/everywhere';
-import { ENDED_STATUSES, FORGOTTEN_STATUSES, type PortalLogoutOutcome } from '../logout/outcome';
+import { checkLogoutCustomerId, customerLogoutHeaders, type LogoutCustomerOptions } from '../logout/customer';
+import { customerOfRequest, othersToEnd } from './everywhere';
+import { ENDED_STATUSES, FORGOTTEN_STATUSES, type PortalLogoutOutcome } from '../base/outcome';
 import { normalizeOptions, type Settings } from '../options/normalize';
-import type { ChargebeePortalLogoutOptions, LogoutCustomerOptions } from '../options/types';
+import type { ChargebeePortalLogoutOptions } from '../options/types';
 import { OpenPortalSessions } from '../registry/open-portal-sessions';
 import { addRemembered, rememberedEntry } from '../remembered/list';
 import { forgetEnded, loadRemembered, logDropped, validEntries } from '../remembered/load-and-forget';
@@ -17,7 +18,8 @@ import type { PortalLogoutStats } from '../observability/stats';
 import { isCrossSiteSafeRequest } from './cross-site';
 import { appValue, requestValues } from './request-values';
 import { TRUST_PROXY_WARNING, trustsEveryProxy } from './trust-proxy';
-import { activityHook, PortalSessionExpiry } from '../logout/expiry';
+import { PortalSessionExpiry } from '../logout/expiry';
+import { activityHook } from './activity';
 
 /** Default time `close()` gives the deferred queue to drain. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
@@ -182,10 +184,10 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
       expiry?.schedule(id, registeredEntity, deadline, log),
     ]);
   };
-  middleware.activity = activityHook(expiry, baseLog);
+  middleware.activity = activityHook(expiry, settings.store, settings.budgetMs, baseLog);
   middleware.logoutCustomer = async (customerId, customerOptions = {}) => {
     checkLogoutCustomerId(customerId);
-    const headers = customerLogoutHeaders(settings, customerOptions);
+    const headers = customerLogoutHeaders(settings.suppressEvents, customerOptions);
     if (!open) throw new TypeError('logoutCustomer: there is no registry (option registry is false)');
     const startedAt = performance.now();
     const deadline = startedAt + settings.budgetMs;

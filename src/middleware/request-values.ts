@@ -1,15 +1,15 @@
 import type { Request } from 'express';
-import { isValidBusinessEntityId } from '../identifiers';
-import { errorFields, type Log } from '../logging';
+import { isValidBusinessEntityId } from '../base/identifiers';
+import { errorFields, type Log } from '../base/logging';
 import type { Settings } from '../options/normalize';
-import { settleWithin } from '../reliability/deadline';
+import { settleWithin } from '../base/time';
 import {
   deviceFromUserAgent,
   emailHeaders,
   eventSuppressionHeaders,
   normalizeIp,
   ORIGIN_HEADERS,
-} from './origin-headers';
+} from '../base/origin-headers';
 
 /** What a logout takes from the request besides the remembered IDs. */
 export interface RequestValues {

@@ -1,8 +1,8 @@
 import type { ChargebeeClient } from '../chargebee/client';
-import type { PortalLogoutOutcome, PortalSessionOutcome } from '../logout/outcome';
+import type { PortalLogoutOutcome, PortalSessionOutcome } from '../base/outcome';
 import type { CircuitBreaker } from '../reliability/circuit-breaker';
-import type { DeferredLogoutJob } from '../reliability/deferred-store';
-import type { DeferredLogoutQueue, JobAttemptResult } from '../reliability/deferred-queue';
+import type { DeferredLogoutJob } from '../queue/store';
+import type { DeferredLogoutQueue, JobAttemptResult } from '../queue/queue';
 import { OutcomeCounts, siteLabel, type CircuitSnapshot, type PortalLogoutStats } from './stats';
 import type { GaugeReading, Telemetry } from './telemetry';
 

@@ -1,4 +1,4 @@
-import type { PortalLogoutOutcome, PortalSessionStatus } from '../logout/outcome';
+import type { PortalLogoutOutcome, PortalSessionStatus } from '../base/outcome';
 
 /** The snapshot `portalLogout.stats()` resolves with. Plain JSON: counts, states and ages, no ID or email. */
 export interface PortalLogoutStats {

@@ -11,12 +11,12 @@ import type {
   Tracer,
   TracerProvider,
 } from '@opentelemetry/api';
-import { ChargebeeApiError } from '../chargebee/errors';
-import { hashPortalSessionId } from '../identifiers';
-import type { PortalLogoutOutcome, PortalSessionOutcome } from '../logout/outcome';
-import type { DeferredLogoutJob } from '../reliability/deferred-store';
-import type { JobAttemptResult } from '../reliability/deferred-queue';
-import { VERSION } from '../version';
+import { ChargebeeApiError } from '../base/errors';
+import { hashPortalSessionId } from '../base/identifiers';
+import type { PortalLogoutOutcome, PortalSessionOutcome } from '../base/outcome';
+import type { DeferredLogoutJob } from '../queue/store';
+import type { JobAttemptResult } from '../queue/queue';
+import { VERSION } from '../base/version';
 
 /**
  * OpenTelemetry through `@opentelemetry/api` only. The API is an optional peer dependency, loaded on first

@@ -1,16 +1,6 @@
-import { SCHEDULING_METHODS } from '../reliability/deferred-store';
-import type { DeferredSettings } from './normalize';
-import { closestName } from './suggest';
-
-/** The `expiry` option after validation; `undefined` when off. */
-export interface ExpirySettings {
-  /** Maximum portal-session age, ms; `undefined`: none. */
-  maxAgeMs: number | undefined;
-  /** Idle time after which an app session's portal sessions are logged out, ms; `undefined`: none. */
-  idleMs: number | undefined;
-  /** Least time between two writes of the activity hook per app session, ms. */
-  activityIntervalMs: number;
-}
+import { SCHEDULING_METHODS } from '../queue/store';
+import type { DeferredSettings, ExpirySettings } from '../logout/settings';
+import { closestName } from '../base/suggest';
 
 const EXPIRY_OPTIONS = new Set(['maxAgeMs', 'idleMs', 'activityIntervalMs']);
 const MIN_MS = 1000;

@@ -2,36 +2,30 @@ import type { Request } from 'express';
 import pino, { type Logger } from 'pino';
 import { ChargebeeClient, DEFAULT_MAX_SOCKETS, DEFAULT_TIMEOUT_MS } from '../chargebee/client';
 import { cookieStore } from '../remembered/cookie-store';
-import type { EventSuppression } from '../middleware/origin-headers';
-import { isValidBusinessEntityId } from '../identifiers';
-import type { PortalSessionOutcome } from '../logout/outcome';
+import type { EventSuppression } from '../base/origin-headers';
+import { isValidBusinessEntityId } from '../base/identifiers';
 import { DEFAULT_MAX_REMEMBERED } from '../remembered/list';
 import { sessionStore } from '../remembered/session-store';
 import { customStore, type InternalStore } from '../remembered/store';
 import { DEFAULT_BUDGET_MS, DEFAULT_RETRY_POLICY, type RetryPolicy } from '../reliability/retry';
-import { type DeferredLogoutStore } from '../reliability/deferred-store';
-import { DEFAULT_MAX_QUEUED, MemoryDeferredLogoutStore } from '../reliability/memory-deferred-store';
+import { type DeferredLogoutStore } from '../queue/store';
+import { DEFAULT_MAX_QUEUED, MemoryDeferredLogoutStore } from '../queue/memory-store';
 import { DEFAULT_DRAIN_RATE_PER_MINUTE } from '../reliability/rate-limit';
 import { DEFAULT_CIRCUIT_BREAKER, type CircuitBreakerOptions } from '../reliability/circuit-breaker';
-import { normalizeExpiry, type ExpirySettings } from './expiry';
+import { normalizeExpiry } from './expiry';
+import type { CoreSettings, DeferredSettings, ExpirySettings } from '../logout/settings';
 import { normalizeRegistry, type RegistrySettings } from './registry';
-import { closestName } from './suggest';
+import { closestName } from '../base/suggest';
 import { LogoutObserver } from '../observability/observer';
 import { openTelemetryApi, Telemetry, type TelemetrySettings } from '../observability/telemetry';
 import type { BusinessEntityOptions, ChargebeePortalLogoutOptions, RequestValue } from './types';
 
 /** Options after validation, read once at setup. */
-export interface Settings extends RegistrySettings {
+export interface Settings extends RegistrySettings, CoreSettings {
   store: InternalStore;
   maxRemembered: number;
   defaultEntity: RequestValue;
-  clientFor: (entityId: string | undefined) => ChargebeeClient;
-  clients: ChargebeeClient[];
-  timeoutMs: number;
   budgetMs: number;
-  retry: RetryPolicy | false;
-  deferred: false | DeferredSettings;
-  circuitBreaker: false | Required<CircuitBreakerOptions>;
   skipCrossSiteGet: boolean;
   ip: RequestValue;
   /** The IP comes from `req.ip`, so Express's `trust proxy` setting decides it. */
@@ -42,23 +36,9 @@ export interface Settings extends RegistrySettings {
   email: RequestValue;
   suppressEvents: EventSuppression;
   failClosed: boolean;
-  onOutcome?: (outcome: PortalSessionOutcome, req: Request | undefined) => unknown;
   logger: Logger;
-  /** Counts for `stats()`, and OpenTelemetry when the app has it. */
-  observer: LogoutObserver;
   /** Scheduled logouts (maximum age, idle expiry); `undefined` when off. */
   expiry: ExpirySettings | undefined;
-}
-
-/** The `deferred` option after validation. */
-export interface DeferredSettings {
-  store: DeferredLogoutStore;
-  maxAgeMs: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-  concurrency: number;
-  /** Background requests per minute per Chargebee site; `undefined`: no limit. */
-  ratePerMinute: number | undefined;
 }
 
 export const DEFAULT_DEFERRED = {

@@ -1,10 +1,10 @@
 import type { Request } from 'express';
 import type { Logger } from 'pino';
 import type { PortalSessionCookieOptions } from '../remembered/cookie-store';
-import type { EventSuppression } from '../middleware/origin-headers';
-import type { PortalSessionOutcome } from '../logout/outcome';
+import type { EventSuppression } from '../base/origin-headers';
+import type { PortalSessionOutcome } from '../base/outcome';
 import type { PortalSessionStore } from '../remembered/store';
-import type { DeferredLogoutStore } from '../reliability/deferred-store';
+import type { DeferredLogoutStore } from '../queue/store';
 import type { CircuitBreakerOptions } from '../reliability/circuit-breaker';
 import type { PortalSessionRegistry } from '../registry/registry';
 
@@ -83,17 +83,6 @@ export interface TelemetryOptions {
   tracerProvider?: TracerProviderLike;
   /** Where metrics go. Default: the global meter provider of `@opentelemetry/api` (the app's SDK). */
   meterProvider?: MeterProviderLike;
-}
-
-/** Options of `logoutCustomer()`. */
-export interface LogoutCustomerOptions {
-  /** End only the portal sessions of this business entity. Default: every entity's. */
-  businessEntityId?: string;
-  /**
-   * Origin headers to send, when the logout has an origin (an admin's or the customer's request). Default
-   * none: a logout made by a job is not the customer's doing. Each value is checked like the middleware's.
-   */
-  originHeaders?: { ip?: string; device?: string; email?: string };
 }
 
 /**

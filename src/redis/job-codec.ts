@@ -1,5 +1,5 @@
-import { isValidBusinessEntityId, isValidPortalSessionId } from '../identifiers';
-import type { DeferredLogoutJob } from '../reliability/deferred-store';
+import { isValidBusinessEntityId, isValidPortalSessionId } from '../base/identifiers';
+import type { DeferredLogoutJob } from '../queue/store';
 
 /**
  * A deferred logout as Redis keeps it: the portal-session ID is the hash field, `notBefore` the sorted-set

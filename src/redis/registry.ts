@@ -1,5 +1,5 @@
 import { DEFAULT_COMMAND_TIMEOUT_MS } from './store';
-import { checkCustomerId, isValidBusinessEntityId, isValidPortalSessionId } from '../identifiers';
+import { checkCustomerId, isValidBusinessEntityId, isValidPortalSessionId } from '../base/identifiers';
 import {
   registryBounds,
   type PortalSessionRegistry,

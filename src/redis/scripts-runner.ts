@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { within } from '../reliability/deadline';
+import { within } from '../base/time';
 
 /**
  * Running this package's Lua scripts on the app's node-redis client, shared by the deferred-logout store

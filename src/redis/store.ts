@@ -1,13 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { hashPortalSessionId, isValidPortalSessionId } from '../identifiers';
-import { safeLog, type Log } from '../logging';
-import {
-  scheduleLimit,
-  type DeferredLogoutJob,
-  type DeferredLogoutStore,
-  type DueJobs,
-} from '../reliability/deferred-store';
+import { hashPortalSessionId, isValidPortalSessionId } from '../base/identifiers';
+import { safeLog, type Log } from '../base/logging';
+import { scheduleLimit, type DeferredLogoutJob, type DeferredLogoutStore, type DueJobs } from '../queue/store';
 import type { DrainRate } from '../reliability/rate-limit';
 import { decodeJob, encodeJob, storedSite } from './job-codec';
 import { ADD, CANCEL, LIST, NEXT_DUE, PAUSE, POSTPONE, REMOVE, SCHEDULE, SIZE, TAKE } from './scripts';

@@ -1,7 +1,12 @@
-import { errorFields, type Log } from '../logging';
-import type { PortalLogoutReason } from '../logout/outcome';
-import { settleWithin } from '../reliability/deadline';
-import { hashCustomerId, hashPortalSessionId, isValidBusinessEntityId, isValidPortalSessionId } from '../identifiers';
+import { errorFields, type Log } from '../base/logging';
+import type { PortalLogoutReason } from '../base/outcome';
+import { settleWithin } from '../base/time';
+import {
+  hashCustomerId,
+  hashPortalSessionId,
+  isValidBusinessEntityId,
+  isValidPortalSessionId,
+} from '../base/identifiers';
 import { MAX_PER_CUSTOMER_LIMIT, type PortalSessionRegistry, type RegisteredPortalSession } from './registry';
 
 /**

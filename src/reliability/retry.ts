@@ -1,5 +1,5 @@
-import { ChargebeeApiError, ChargebeeError } from '../chargebee/errors';
-import { timerDelay } from './deadline';
+import { ChargebeeApiError, ChargebeeError } from '../base/errors';
+import { timerDelay } from '../base/time';
 
 /**
  * Retries inside one logout: which failures are worth another attempt, how long to wait (exponential

@@ -1,4 +1,4 @@
-import { isValidBusinessEntityId, isValidCustomerId } from '../identifiers';
+import { isValidBusinessEntityId, isValidCustomerId } from '../base/identifiers';
 
 /** A portal session the app remembered for the current user, as kept in the session or cookie. */
 export interface RememberedPortalSession {

@@ -1,8 +1,8 @@
 import type { Request, Response } from 'express';
-import { isValidPortalSessionId } from '../identifiers';
-import { errorFields, type Log } from '../logging';
-import type { PortalLogoutReason } from '../logout/outcome';
-import { settleWithin, type Settled } from '../reliability/deadline';
+import { isValidPortalSessionId } from '../base/identifiers';
+import { errorFields, type Log } from '../base/logging';
+import type { PortalLogoutReason } from '../base/outcome';
+import { settleWithin, type Settled } from '../base/time';
 import { readRememberedList, rememberedEntry, type RememberedEntry, type RememberedPortalSession } from './list';
 import type { InternalStore, StoreRead, StoreWrite } from './store';
 

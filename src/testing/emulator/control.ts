@@ -3,16 +3,35 @@
  * record (Authorization redacted), faults, the rate limit and reset.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ChargebeeEmulator } from './emulator';
 import { faultFromJson, type FaultList } from './faults';
 import { jsonAnswer, readBody, safeDecode, send, type Answer } from './http';
 import type { RateLimiter } from './rate-limit';
 import { copySession, type SessionStore } from './state';
-import type { RecordedRequest } from './types';
+import type {
+  CreateSessionInput,
+  EmulatedPortalSession,
+  EmulatorRateLimit,
+  EmulatorRateLimitStats,
+  RecordedRequest,
+} from './types';
+
+/** The emulator's public methods the control API calls (the emulator itself, typed by shape). */
+export interface ControlledEmulator {
+  readonly requests: RecordedRequest[];
+  clearRequests(): void;
+  logoutRequests(portalSessionId?: string): RecordedRequest[];
+  sessions(site?: string): EmulatedPortalSession[];
+  getSession(id: string): EmulatedPortalSession | undefined;
+  createSession(input: CreateSessionInput): EmulatedPortalSession;
+  clearFaults(): void;
+  setRateLimit(site: string, limit: EmulatorRateLimit | undefined): void;
+  rateLimitStats(site?: string): EmulatorRateLimitStats;
+  reset(): void;
+}
 
 /** The emulator's parts the control API drives beyond its public methods. */
 export interface ControlHost {
-  emulator: ChargebeeEmulator;
+  emulator: ControlledEmulator;
   sessions: SessionStore;
   faults: FaultList;
   rateLimits: RateLimiter;

@@ -4,11 +4,11 @@
  * `escapeHtml`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { hashPortalSessionId } from '../../identifiers';
+import { hashPortalSessionId } from '../../base/identifiers';
 import { safeDecode, sendHtml, sendPlain } from './http';
 import type { RequestRecord, SessionStore } from './state';
 import { loggedOutId } from './state';
-import type { EmulatedPortalSession, RecordedRequest } from './types';
+import type { EmulatedPortalSession, PortalPageOutcome, RecordedRequest } from './types';
 
 const OVERVIEW_SESSIONS_PER_SITE = 500;
 
@@ -74,9 +74,6 @@ function safeHref(url: string | undefined): string | undefined {
     return undefined;
   }
 }
-
-/** What opening an access URL led to. */
-export type PortalPageOutcome = 'logged_in' | 'already_used' | 'ended' | 'expired' | 'not_found';
 
 const PORTAL_TITLE = 'Chargebee self-serve portal (emulator)';
 

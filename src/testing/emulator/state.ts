@@ -1,8 +1,7 @@
 /** What the emulator remembers: portal sessions, idempotent answers and the request record, all bounded. */
 import { randomBytes } from 'node:crypto';
 import { safeDecode, type Answer } from './http';
-import type { PortalPageOutcome } from './pages';
-import type { EmulatedPortalSession, RecordedRequest } from './types';
+import type { EmulatedPortalSession, PortalPageOutcome, RecordedRequest } from './types';
 
 const ACCESS_URL_LIFETIME_S = 3600;
 const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';

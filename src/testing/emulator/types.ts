@@ -157,3 +157,6 @@ export interface CreateSessionInput {
   /** Unix seconds; lets a test seed an access URL that has expired already. Default: now. */
   createdAt?: number;
 }
+
+/** What opening an access URL led to. */
+export type PortalPageOutcome = 'logged_in' | 'already_used' | 'ended' | 'expired' | 'not_found';

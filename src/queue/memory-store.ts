@@ -6,8 +6,8 @@ import {
   type DeferredLogoutJob,
   type DeferredLogoutStore,
   type DueJobs,
-} from './deferred-store';
-import { SiteRateLimiter, type DrainRate } from './rate-limit';
+} from './store';
+import { SiteRateLimiter, type DrainRate } from '../reliability/rate-limit';
 
 /** Default most jobs of the in-memory store. */
 export const DEFAULT_MAX_QUEUED = 10_000;

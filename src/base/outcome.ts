@@ -1,4 +1,4 @@
-import type { ChargebeeError } from '../chargebee/errors';
+import type { ChargebeeError } from './errors';
 
 /**
  * What happened to one remembered portal session at logout.
@@ -136,4 +136,28 @@ export function portalSessionOutcome(fields: Omit<PortalSessionOutcome, 'id'> & 
   const { id, ...rest } = fields;
   if (id !== undefined) Object.defineProperty(rest, 'id', { value: id, enumerable: false, writable: false });
   return rest;
+}
+
+/**
+ * Passed to `next(err)` when the middleware is set to fail closed and a portal session could not be
+ * logged out. Its message names no portal session; `outcome` holds the details for the app.
+ */
+export class PortalLogoutError extends Error {
+  /** HTTP status an error handler may answer with. */
+  readonly status = 502;
+  readonly statusCode = 502;
+  /** Tells error handlers such as http-errors' users not to show the message to the client. */
+  readonly expose = false;
+  /**
+   * The logout's outcome, as also put on `res.locals.chargebeePortalLogout`. Not enumerable: it holds raw
+   * portal-session IDs, and an error handler that logs the error (pino, `console.error`, `JSON.stringify`)
+   * must not print them.
+   */
+  declare readonly outcome: PortalLogoutOutcome;
+
+  constructor(message: string, outcome: PortalLogoutOutcome) {
+    super(message);
+    this.name = 'PortalLogoutError';
+    Object.defineProperty(this, 'outcome', { value: outcome, enumerable: false, writable: false, configurable: true });
+  }
 }

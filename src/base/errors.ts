@@ -1,5 +1,3 @@
-import type { PortalLogoutOutcome } from '../logout/outcome';
-
 /**
  * Errors of the Chargebee client. None of them carries the API key, the Authorization header or the
  * request configuration: they hold only what is safe to log.
@@ -134,29 +132,5 @@ export class ChargebeeCircuitOpenError extends ChargebeeError {
       Error.stackTraceLimit = stackTraceLimit;
     }
     this.retryAt = retryAt;
-  }
-}
-
-/**
- * Passed to `next(err)` when the middleware is set to fail closed and a portal session could not be
- * logged out. Its message names no portal session; `outcome` holds the details for the app.
- */
-export class PortalLogoutError extends Error {
-  /** HTTP status an error handler may answer with. */
-  readonly status = 502;
-  readonly statusCode = 502;
-  /** Tells error handlers such as http-errors' users not to show the message to the client. */
-  readonly expose = false;
-  /**
-   * The logout's outcome, as also put on `res.locals.chargebeePortalLogout`. Not enumerable: it holds raw
-   * portal-session IDs, and an error handler that logs the error (pino, `console.error`, `JSON.stringify`)
-   * must not print them.
-   */
-  declare readonly outcome: PortalLogoutOutcome;
-
-  constructor(message: string, outcome: PortalLogoutOutcome) {
-    super(message);
-    this.name = 'PortalLogoutError';
-    Object.defineProperty(this, 'outcome', { value: outcome, enumerable: false, writable: false, configurable: true });
   }
 }

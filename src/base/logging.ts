@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { PortalSessionOutcome } from './logout/outcome';
+import type { PortalSessionOutcome } from './outcome';
 
 /** Every line this package writes starts with this. */
 export const LOG_PREFIX = 'chargebee portal logout';

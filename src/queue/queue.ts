@@ -1,18 +1,18 @@
 import type { Logger } from 'pino';
-import { ChargebeeApiError } from '../chargebee/errors';
-import { hashPortalSessionId } from '../identifiers';
-import { errorFields, safeLog, type Log } from '../logging';
-import { DeadlineError, timerDelay, within } from './deadline';
-import { drainRate, NO_RATE_LIMIT, SiteRateLimiter, type DrainRate } from './rate-limit';
-import { MIN_ATTEMPT_MS, queueRetryDelay } from './retry';
-import { MemoryDeferredLogoutStore, DEFAULT_MAX_QUEUED } from './memory-deferred-store';
+import { ChargebeeApiError } from '../base/errors';
+import { hashPortalSessionId } from '../base/identifiers';
+import { errorFields, safeLog, type Log } from '../base/logging';
+import { DeadlineError, timerDelay, within } from '../base/time';
+import { drainRate, NO_RATE_LIMIT, SiteRateLimiter, type DrainRate } from '../reliability/rate-limit';
+import { MIN_ATTEMPT_MS, queueRetryDelay } from '../reliability/retry';
+import { MemoryDeferredLogoutStore, DEFAULT_MAX_QUEUED } from './memory-store';
 import {
   isPendingSchedule,
   waitingSince,
   type DeferredLogoutJob,
   type DeferredLogoutStore,
   type DueJobs,
-} from './deferred-store';
+} from './store';
 
 /*
  * Deferred logouts: when a logout could not reach Chargebee within the request's budget, it is queued and

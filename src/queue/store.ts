@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { DrainRate } from './rate-limit';
+import type { DrainRate } from '../reliability/rate-limit';
 
 /**
  * What a deferred logout is (a job) and where jobs wait (a {@link DeferredLogoutStore}): in this process's
