@@ -45,6 +45,25 @@ export default tseslint.config(
     },
   },
   {
+    // One clock and one deadline (base/time.ts, ARCHITECTURE.md): nothing else in the package reads a clock
+    // or starts a timer of its own. The emulator stands apart.
+    files: ['src/**/*.ts'],
+    ignores: ['src/base/time.ts', 'src/testing/**'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        { object: 'Date', property: 'now', message: 'Use now() or epochNow() from base/time.ts.' },
+        { object: 'performance', property: 'now', message: 'Use now() from base/time.ts.' },
+        { object: 'AbortSignal', property: 'timeout', message: 'Use runUntil() from base/time.ts.' },
+      ],
+      'no-restricted-globals': [
+        'error',
+        { name: 'setTimeout', message: 'Use after(), sleep() or a deadline from base/time.ts.' },
+        { name: 'setInterval', message: 'Use after() from base/time.ts.' },
+      ],
+    },
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts', '*.ts'],
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',

@@ -13,7 +13,7 @@ import {
 import { apiKeyForms, emailsOfHeaders, MAX_FIELD_LENGTH, MAX_MESSAGE_LENGTH, Redactor, secretForms } from './redact';
 import { isValidPortalSessionId } from '../base/identifiers';
 import { isSafeHeaderValue } from '../base/origin-headers';
-import { timerDelay } from '../base/time';
+import { DeadlineError, deadlineIn, epochNow, runUntil } from '../base/time';
 import { VERSION } from '../base/version';
 
 /** Default time allowed for one call: a person is waiting on logout, so seconds, not the SDK's 80 s. */
@@ -259,39 +259,39 @@ export class ChargebeeClient {
     const requestHeaders = checkHeaders(headers);
     if (method === 'post') requestHeaders['Content-Type'] = 'application/x-www-form-urlencoded; charset=utf-8';
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    const controller = new AbortController();
-    const abort = () => controller.abort();
-    const timer = setTimeout(abort, timerDelay(timeoutMs));
-    const external = options.signal;
-    if (external?.aborted) abort();
-    else external?.addEventListener('abort', abort);
     let answer: Answer;
+    let aborted = false;
     try {
-      const response = await this.http.request<Readable>({
-        method,
-        url: path,
-        data: body,
-        headers: requestHeaders,
-        signal: controller.signal,
-      });
-      const status = response.status;
-      const retryAfterSeconds = parseRetryAfter(response.headers?.['retry-after']);
-      const read = await readBody(
-        response.data,
-        response.headers?.['content-encoding'],
-        response.headers?.['content-length'],
-        MAX_RESPONSE_BYTES,
-        controller.signal,
+      answer = await runUntil(
+        deadlineIn(timeoutMs),
+        'Chargebee',
+        async (signal) => {
+          signal.addEventListener('abort', () => (aborted = true));
+          const response = await this.http.request<Readable>({
+            method,
+            url: path,
+            data: body,
+            headers: requestHeaders,
+            signal,
+          });
+          const status = response.status;
+          const retryAfterSeconds = parseRetryAfter(response.headers?.['retry-after']);
+          const read = await readBody(
+            response.data,
+            response.headers?.['content-encoding'],
+            response.headers?.['content-length'],
+            MAX_RESPONSE_BYTES,
+            signal,
+          );
+          if (read.kind === 'too_large')
+            throw new ChargebeeResponseTooLargeError(status, MAX_RESPONSE_BYTES, retryAfterSeconds);
+          return { status, text: read.kind === 'text' ? read.text : undefined, retryAfterSeconds };
+        },
+        options.signal,
       );
-      if (read.kind === 'too_large')
-        throw new ChargebeeResponseTooLargeError(status, MAX_RESPONSE_BYTES, retryAfterSeconds);
-      answer = { status, text: read.kind === 'text' ? read.text : undefined, retryAfterSeconds };
     } catch (error) {
       if (error instanceof ChargebeeError) throw error;
-      throw controller.signal.aborted ? new ChargebeeTimeoutError(timeoutMs) : toClientError(error);
-    } finally {
-      clearTimeout(timer);
-      external?.removeEventListener('abort', abort);
+      throw aborted || error instanceof DeadlineError ? new ChargebeeTimeoutError(timeoutMs) : toClientError(error);
     }
     if (answer.status >= 200 && answer.status < 300) return answer;
     throw this.apiError(answer, secrets, requestHeaders);
@@ -359,7 +359,7 @@ export function parseRetryAfter(value: unknown): number | undefined {
   else if (/^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(text)) {
     const at = Date.parse(text);
     if (!Number.isFinite(at)) return undefined;
-    seconds = Math.max(0, Math.ceil((at - Date.now()) / 1000));
+    seconds = Math.max(0, Math.ceil((at - epochNow()) / 1000));
   } else return undefined;
   return seconds <= MAX_RETRY_AFTER_SECONDS ? seconds : undefined;
 }

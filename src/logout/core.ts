@@ -19,6 +19,7 @@ import {
   type PortalSessionOutcome,
 } from '../base/outcome';
 import { PortalSessionLogout, type PortalSessionResult } from './portal-session-logout';
+import { epochNow, now } from '../base/time';
 
 /**
  * The logout of a list of portal sessions, without a framework: given the remembered entries, the origin
@@ -40,9 +41,9 @@ export interface LogoutCall {
   headers: Record<string, string>;
   /** Business entity of a portal session remembered without one. */
   defaultEntityId?: string;
-  /** When the Chargebee calls and the deferral must be over, on `performance.now()`. */
+  /** When the Chargebee calls and the deferral must be over, on `now()` (base/time). */
   deadline: number;
-  /** When the logout began, on `performance.now()`, for `durationMs`. */
+  /** When the logout began, on `now()` (base/time), for `durationMs`. */
   startedAt: number;
   /** Where the logout's line goes (a request's logger, say). Default: the core's. */
   log?: Log;
@@ -55,7 +56,7 @@ export interface LogoutCall {
 /**
  * Told the outcomes of every logout and of every deferred logout's end (`fromQueue`): the one place where
  * what keeps track of open portal sessions learns which ended. Waits at most until `waitUntil`
- * (`performance.now()`).
+ * (`now()`).
  */
 export type EndedHook = (
   outcomes: ReadonlyArray<Pick<PortalSessionOutcome, 'status' | 'id'>>,
@@ -124,7 +125,7 @@ export class LogoutCore {
     call: LogoutCall,
     log: Log,
   ): Promise<PortalSessionOutcome> {
-    const started = performance.now();
+    const started = now();
     const { id } = entry;
     const businessEntityId = entry.businessEntityId ?? call.defaultEntityId;
     const done = (fields: PortalSessionResult): PortalSessionOutcome =>
@@ -161,7 +162,7 @@ export class LogoutCore {
       idHash: hashPortalSessionId(job.portalSessionId),
       ...(job.businessEntityId === undefined ? {} : { businessEntityId: job.businessEntityId }),
       deferred: true,
-      durationMs: Math.max(0, Date.now() - job.firstAttemptAt),
+      durationMs: Math.max(0, epochNow() - job.firstAttemptAt),
     });
     const entry = { chargebeePortalLogout: { deferred: true, ...outcomeFields(outcome) } };
     const text = `${outcome.status}${outcome.reason ? ` (${outcome.reason})` : ''}`;
@@ -169,7 +170,7 @@ export class LogoutCore {
     else if (outcome.status === 'failed') this.deferredLog.error(entry, `${text}; the portal session may stay open`);
     else this.deferredLog.info(entry, text);
     this.settings.observer.deferredResult(job, outcome);
-    void this.ended([outcome], performance.now(), this.log, true);
+    void this.ended([outcome], now(), this.log, true);
     this.callOnOutcome(outcome, undefined, this.log);
   }
 
@@ -185,7 +186,7 @@ export class LogoutCore {
 }
 
 function since(started: number): number {
-  return Math.round((performance.now() - started) * 10) / 10;
+  return Math.round((now() - started) * 10) / 10;
 }
 
 function isConfigurationFault(o: PortalSessionOutcome): boolean {

@@ -7,6 +7,7 @@ import { MIN_DEFERRAL_WAIT_MS, type DeferredLogoutQueue } from '../queue/queue';
 import { siteKey } from '../reliability/rate-limit';
 import { readRememberedList } from '../remembered/list';
 import type { ExpiryContext, ExpirySettings } from './settings';
+import { epochNow, remaining, settleWithin } from '../base/time';
 
 /**
  * Portal sessions that end by themselves: at `remember()` a logout is scheduled in the deferred queue for
@@ -70,11 +71,11 @@ export class PortalSessionExpiry {
 
   /**
    * Schedules the logout of a portal session just remembered, waiting for the store until `deadline` (on
-   * `performance.now()`). Never throws: the queue logs a store that is full or fails, and the portal
+   * `now()`). Never throws: the queue logs a store that is full or fails, and the portal
    * session then ends only when logged out.
    */
   async schedule(id: string, businessEntityId: string | undefined, deadline: number, log: Log): Promise<void> {
-    const now = Date.now();
+    const now = epochNow();
     const latestAt = this.expiry.maxAgeMs === undefined ? undefined : now + this.expiry.maxAgeMs;
     const idleAt = this.idleAt(now) ?? Infinity;
     const dueAt = Math.min(latestAt ?? Infinity, idleAt);
@@ -94,7 +95,7 @@ export class PortalSessionExpiry {
       site: siteKey(this.settings.clientFor(businessEntityId).baseUrl),
       ...(latestAt === undefined ? {} : { latestAt }),
     };
-    const scheduled = await this.queue.schedule(job, Math.max(deadline - performance.now(), MIN_DEFERRAL_WAIT_MS));
+    const scheduled = await this.queue.schedule(job, Math.max(remaining(deadline), MIN_DEFERRAL_WAIT_MS));
     if (scheduled === 'closed')
       log.warn(
         { chargebeePortalLogout: { idHash: hashPortalSessionId(id) } },
@@ -127,7 +128,7 @@ export class PortalSessionExpiry {
       .filter(isValidPortalSessionId)
       .slice(-this.settings.maxRemembered);
     if (ids.length === 0) return;
-    const now = Date.now();
+    const now = epochNow();
     const key = ids.join(',');
     if (!this.throttle.take(key, now)) return;
     void this.queue.postpone(ids, this.idleAt(now) as number).then((moved) => {
@@ -137,16 +138,11 @@ export class PortalSessionExpiry {
 
   /**
    * These portal sessions ended another way: their scheduled logouts go. Waits at most until `waitUntil`
-   * (on `performance.now()`); the store call goes on a little longer in the background when that is short.
+   * (on `now()`); the store call goes on a little longer in the background when that is short.
    */
   async ended(ids: readonly string[], waitUntil: number): Promise<void> {
     if (ids.length === 0) return;
-    const cancelling = this.queue.cancel(ids, Math.max(waitUntil - performance.now(), CANCEL_MIN_MS));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      cancelling,
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, waitUntil - performance.now())))),
-    ]);
-    clearTimeout(timer);
+    const cancelling = this.queue.cancel(ids, Math.max(remaining(waitUntil), CANCEL_MIN_MS));
+    await settleWithin(() => cancelling, waitUntil);
   }
 }

@@ -14,6 +14,7 @@ import type { PortalSessionOutcome } from '../base/outcome';
 import { siteKey } from '../reliability/rate-limit';
 import { isRetryable, queueRetryDelay, retryAfterMs, withRetries } from '../reliability/retry';
 import type { CoreSettings, DeferredSettings } from './settings';
+import { epochNow, remaining } from '../base/time';
 
 /**
  * Logging out one portal session: the inline attempts (retries, budget, circuit breaker), the hand-over
@@ -118,7 +119,7 @@ export class PortalSessionLogout {
 
   /**
    * Logs one valid portal session out inside the request: attempts until an answer, the budget's end
-   * (`deadline`, on `performance.now()`) or an open breaker; then hands a retryable failure to the queue,
+   * (`deadline`, on `now()`) or an open breaker; then hands a retryable failure to the queue,
    * whose store must answer by `deadline` too.
    */
   async inline(
@@ -130,7 +131,7 @@ export class PortalSessionLogout {
     const client = this.settings.clientFor(businessEntityId);
     const breaker = this.breakerFor(client);
     const idempotencyKey = randomUUID();
-    const sentAt = Date.now();
+    const sentAt = epochNow();
     const callHeaders = { ...headers, [IDEMPOTENCY_KEY_HEADER]: idempotencyKey };
     const logout = (timeoutMs: number) =>
       this.settings.observer.call(client, false, () => client.logout(id, callHeaders, { timeoutMs }));
@@ -141,7 +142,7 @@ export class PortalSessionLogout {
       breaker && !permit
         ? {
             ok: false as const,
-            error: new ChargebeeCircuitOpenError(breaker.retryAt ?? Date.now()),
+            error: circuitOpen(breaker),
             attempts: 0,
             stop: 'circuit_open' as const,
           }
@@ -151,7 +152,7 @@ export class PortalSessionLogout {
             timeoutMs: this.settings.timeoutMs,
             // Opened by other logouts meanwhile: stop retrying and defer (a probe carries on).
             gate: breaker && permit ? () => breaker.isCurrent(permit) : undefined,
-            gateError: () => new ChargebeeCircuitOpenError(breaker?.retryAt ?? Date.now()),
+            gateError: () => circuitOpen(breaker),
           });
     breaker?.record(result.ok ? 'success' : breakerVerdict(result.error), permit);
     if (result.ok) return { ...resultOfAnswer(id, result.value, sentAt), attempts: result.attempts };
@@ -169,14 +170,14 @@ export class PortalSessionLogout {
       ...(error instanceof ChargebeeApiError ? { httpStatus: error.status, apiErrorCode: error.apiErrorCode } : {}),
     };
     if (!this.queue) return failed;
-    const now = Date.now();
+    const now = epochNow();
     const site = siteKey(client.baseUrl);
     // Not before Chargebee's Retry-After (within the queue's limits), nor (breaker open) before the
     // cool-off ends, nor straight away.
     const backoffOrAsked = queueRetryDelay(result.retryAfterMs, 1, this.settings.deferred as DeferredSettings);
     // Chargebee's rate limit is the site's: the background drain waits too.
     if (result.retryAfterMs !== undefined) this.queue.pauseSite(site, now + backoffOrAsked);
-    const coolOff = reason === 'circuit_open' && breaker?.retryAt !== undefined ? breaker.retryAt - now : 0;
+    const coolOff = reason === 'circuit_open' && breaker?.retryAt !== undefined ? remaining(breaker.retryAt) : 0;
     const wait = Math.max(backoffOrAsked, coolOff);
     const job: DeferredLogoutJob = {
       portalSessionId: id,
@@ -193,7 +194,7 @@ export class PortalSessionLogout {
       site,
       ...this.settings.observer.jobFields(),
     };
-    const queued = await this.queue.enqueue(job, Math.max(deadline - performance.now(), MIN_DEFERRAL_WAIT_MS));
+    const queued = await this.queue.enqueue(job, Math.max(remaining(deadline), MIN_DEFERRAL_WAIT_MS));
     if (queued === 'queued') return { ...failed, status: 'deferred' };
     return { ...failed, reason: QUEUE_FAILURE_REASONS[queued] };
   }
@@ -231,4 +232,9 @@ export class PortalSessionLogout {
 /** A scheduled logout's final result says why it was made (`portal_max_age`, `idle`). */
 function scheduledReason(job: DeferredLogoutJob): { reason?: ScheduledLogoutReason } {
   return isScheduledReason(job.reason) ? { reason: job.reason } : {};
+}
+
+/** The error of a logout the open breaker kept from being tried; `retryAt` on the epoch, as the error says. */
+function circuitOpen(breaker: CircuitBreaker | undefined): ChargebeeCircuitOpenError {
+  return new ChargebeeCircuitOpenError(epochNow() + (breaker?.retryAt === undefined ? 0 : remaining(breaker.retryAt)));
 }

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { errorFields, type Log } from '../base/logging';
-import { settleWithin } from '../base/time';
+import { deadlineIn, settleWithin } from '../base/time';
 import type { PortalSessionExpiry } from '../logout/expiry';
 import type { InternalStore, StoreRead } from '../remembered/store';
 
@@ -50,7 +50,7 @@ export function activityHook(
       return;
     }
     // A store of the app's may be slow, reject or never answer: a request waits no longer than a logout would.
-    void settleWithin(() => read, performance.now() + budgetMs)
+    void settleWithin(() => read, deadlineIn(budgetMs))
       .then((settled) => {
         if (settled.status === 'ok') expiry.touch(settled.value?.value);
         else readFailed(settled.status === 'timeout' ? new Error('the store did not answer in time') : settled.error);

@@ -20,6 +20,7 @@ import { appValue, requestValues } from './request-values';
 import { TRUST_PROXY_WARNING, trustsEveryProxy } from './trust-proxy';
 import { PortalSessionExpiry } from '../logout/expiry';
 import { activityHook } from './activity';
+import { epochNow, now } from '../base/time';
 
 /** Default time `close()` gives the deferred queue to drain. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
@@ -157,7 +158,7 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
     if (!settings.store.write)
       throw new TypeError('remember: the configured store has no write(req, res, list) method');
     const log = requestLog(req, baseLog);
-    const deadline = performance.now() + settings.budgetMs;
+    const deadline = now() + settings.budgetMs;
     const customerId = given ?? (await customerOfRequest(settings, req, deadline, log));
     const current = await settings.store.read(req);
     const entry = rememberedEntry(id, entity, customerId);
@@ -176,7 +177,7 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
             id,
             customerId,
             ...(registeredEntity === undefined ? {} : { businessEntityId: registeredEntity }),
-            rememberedAt: Date.now(),
+            rememberedAt: epochNow(),
           },
           deadline,
           log,
@@ -189,7 +190,7 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
     checkLogoutCustomerId(customerId);
     const headers = customerLogoutHeaders(settings.suppressEvents, customerOptions);
     if (!open) throw new TypeError('logoutCustomer: there is no registry (option registry is false)');
-    const startedAt = performance.now();
+    const startedAt = now();
     const deadline = startedAt + settings.budgetMs;
     const entity = customerOptions.businessEntityId;
     // Its own span and counts, like a logout's.
@@ -247,10 +248,10 @@ async function logoutRequest(
   res: Response,
   log: Log,
 ): Promise<PortalLogoutOutcome> {
-  const startedAt = performance.now();
+  const startedAt = now();
   const deadline = startedAt + settings.budgetMs;
   const callDeadline = deadline - bookkeepingMs(settings.budgetMs);
-  const elapsed = () => Math.round((performance.now() - startedAt) * 10) / 10;
+  const elapsed = () => Math.round((now() - startedAt) * 10) / 10;
 
   const loaded = await loadRemembered(settings.store, req, callDeadline, settings.maxRemembered, log);
   if (!loaded.ok)

@@ -5,6 +5,7 @@ import type { DeferredLogoutJob } from '../queue/store';
 import type { DeferredLogoutQueue, JobAttemptResult } from '../queue/queue';
 import { OutcomeCounts, siteLabel, type CircuitSnapshot, type PortalLogoutStats } from './stats';
 import type { GaugeReading, Telemetry } from './telemetry';
+import { deadlineIn, epochNow, now as monotonicNow, settleWithin } from '../base/time';
 
 /** Longest wait for a deferred-logout store's figures: a store that never answers must not hang a health check. */
 export const STORE_READ_TIMEOUT_MS = 1000;
@@ -81,7 +82,7 @@ export class LogoutObserver {
   async stats(): Promise<PortalLogoutStats> {
     const source = this.source;
     const queue = source?.queue;
-    const now = Date.now();
+    const now = epochNow();
     let queueSnapshot: PortalLogoutStats['queue'] = null;
     if (queue) {
       const [depth, oldest] = await Promise.all([
@@ -111,7 +112,7 @@ export class LogoutObserver {
             return {
               site: this.siteOf(client),
               state,
-              openForMs: state === 'closed' || since === undefined ? null : Math.max(0, now - since),
+              openForMs: state === 'closed' || since === undefined ? null : Math.max(0, monotonicNow() - since),
             };
           })
         : [];
@@ -142,19 +143,7 @@ function gaugeReading(stats: PortalLogoutStats): GaugeReading {
 }
 
 /** A store's answer, or `undefined` when it throws, rejects or takes longer than {@link STORE_READ_TIMEOUT_MS}. */
-function bounded<T>(value: Promise<T>): Promise<T | undefined> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), STORE_READ_TIMEOUT_MS);
-    timer.unref();
-    value.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(undefined);
-      },
-    );
-  });
+async function bounded<T>(value: Promise<T>): Promise<T | undefined> {
+  const settled = await settleWithin(() => value, deadlineIn(STORE_READ_TIMEOUT_MS));
+  return settled.status === 'ok' ? settled.value : undefined;
 }

@@ -1,3 +1,4 @@
+import { epochNow } from '../base/time';
 import type { PortalLogoutOutcome, PortalSessionStatus } from '../base/outcome';
 
 /** The snapshot `portalLogout.stats()` resolves with. Plain JSON: counts, states and ages, no ID or email. */
@@ -77,7 +78,7 @@ function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
 
 /** Counts since start, kept whether or not OpenTelemetry is in use. */
 export class OutcomeCounts {
-  readonly since = new Date().toISOString();
+  readonly since = new Date(epochNow()).toISOString();
   readonly logouts = zeros(RESULTS);
   readonly portalSessions = zeros(STATUSES);
   readonly deferredResults = zeros(DEFERRED_STATUSES);

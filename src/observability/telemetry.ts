@@ -17,6 +17,7 @@ import type { PortalLogoutOutcome, PortalSessionOutcome } from '../base/outcome'
 import type { DeferredLogoutJob } from '../queue/store';
 import type { JobAttemptResult } from '../queue/queue';
 import { VERSION } from '../base/version';
+import { now } from '../base/time';
 
 /**
  * OpenTelemetry through `@opentelemetry/api` only. The API is an optional peer dependency, loaded on first
@@ -158,7 +159,7 @@ export class Telemetry {
     const api = this.api;
     const span = this.startSpan(SPAN_NAMES.logout);
     if (!api || (!span && !this.meter())) return work();
-    const started = performance.now();
+    const started = now();
     let running: Promise<PortalLogoutOutcome>;
     try {
       running = span ? api.context.with(api.trace.setSpan(api.context.active(), span), work) : work();
@@ -183,7 +184,7 @@ export class Telemetry {
           result: 'failed',
           portalSessions: [],
           error: error instanceof Error ? error : new Error('the logout failed unexpectedly'),
-          durationMs: performance.now() - started,
+          durationMs: now() - started,
         });
         throw error;
       },
@@ -200,7 +201,7 @@ export class Telemetry {
   /** Times one Chargebee call. */
   call<T>(site: string, background: boolean, call: () => Promise<T>): Promise<T> {
     if (!this.meter()) return call();
-    const started = performance.now();
+    const started = now();
     const record = (error: unknown) =>
       this.safely(() => {
         const attributes: Attributes = { [ATTRIBUTES.site]: site, [ATTRIBUTES.background]: background };
@@ -209,7 +210,7 @@ export class Telemetry {
           if (error instanceof ChargebeeApiError) attributes[ATTRIBUTES.httpStatusCode] = error.status;
           attributes[ATTRIBUTES.errorType] = errorType(error);
         }
-        this.meter()?.callDuration.record((performance.now() - started) / 1000, attributes);
+        this.meter()?.callDuration.record((now() - started) / 1000, attributes);
       });
     return call().then(
       (value) => {

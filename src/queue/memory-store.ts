@@ -8,6 +8,7 @@ import {
   type DueJobs,
 } from './store';
 import { SiteRateLimiter, type DrainRate } from '../reliability/rate-limit';
+import { epochNow } from '../base/time';
 
 /** Default most jobs of the in-memory store. */
 export const DEFAULT_MAX_QUEUED = 10_000;
@@ -75,7 +76,7 @@ export class MemoryDeferredLogoutStore implements DeferredLogoutStore {
   }
 
   pauseSite(site: string, until: number): void {
-    this.limiter.pause(site, until, Date.now());
+    this.limiter.pause(site, until, epochNow());
   }
 
   schedule(job: DeferredLogoutJob): boolean {

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { ChargebeeApiError } from '../base/errors';
 import { hashPortalSessionId } from '../base/identifiers';
 import { errorFields, safeLog, type Log } from '../base/logging';
-import { DeadlineError, timerDelay, within } from '../base/time';
+import { after, DeadlineError, deadlineIn, epochNow, settleWithin, within, type Timer } from '../base/time';
 import { drainRate, NO_RATE_LIMIT, SiteRateLimiter, type DrainRate } from '../reliability/rate-limit';
 import { MIN_ATTEMPT_MS, queueRetryDelay } from '../reliability/retry';
 import { MemoryDeferredLogoutStore, DEFAULT_MAX_QUEUED } from './memory-store';
@@ -113,7 +113,9 @@ export class DeferredLogoutQueue {
   private storeDown = false;
   /** Jobs that ended in memory and may have a copy in the store, by portal-session ID (with their lease). */
   private readonly pendingRemovals = new Map<string, string | undefined>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
+  /** Told when no attempt is under way any more (at shutdown). */
+  private noneInFlight: (() => void) | undefined;
   private timerAt = Infinity;
   private pumping = false;
   private pumpAgain = false;
@@ -130,7 +132,7 @@ export class DeferredLogoutQueue {
   private readonly counts = { queued: 0, done: 0, expired: 0, lost: 0, scheduled: 0 };
 
   constructor(private readonly options: DeferredQueueOptions) {
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? epochNow;
     this.random = options.random ?? Math.random;
     this.log = safeLog(options.log);
     this.rate = options.ratePerMinute === undefined ? undefined : drainRate(options.ratePerMinute);
@@ -332,9 +334,9 @@ export class DeferredLogoutQueue {
     const drain = !this.spill || this.spill.size() > 0;
     await new Promise<void>((resolve) => {
       // Not unref'd: an app awaiting close() must get the log line of what was left.
-      const limit = setTimeout(finish, timerDelay(this.deadline - this.now()));
+      const limit = after(this.deadline - this.now(), finish, true);
       function finish(): void {
-        clearTimeout(limit);
+        limit.cancel();
         resolve();
       }
       this.onIdle = finish;
@@ -349,14 +351,9 @@ export class DeferredLogoutQueue {
     this.onIdle = undefined;
     this.clearTimer();
     // Attempts under way were given at most the time left; let them settle so they are counted.
-    await new Promise<void>((resolve) => {
-      const started = this.now();
-      const check = (): void => {
-        if (this.inFlight === 0 || this.now() - started > 1000) resolve();
-        else setTimeout(check, 5);
-      };
-      check();
-    });
+    if (this.inFlight > 0)
+      await settleWithin(() => new Promise<void>((resolve) => (this.noneInFlight = resolve)), deadlineIn(1000));
+    this.noneInFlight = undefined;
     for (const job of this.drainRetries.splice(0)) await this.keep(job, this.drainSource);
     const notDue = this.notDueAtShutdown.splice(0);
     if (notDue.length > 0)
@@ -405,7 +402,7 @@ export class DeferredLogoutQueue {
   }
 
   private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     this.timerAt = Infinity;
   }
@@ -419,15 +416,11 @@ export class DeferredLogoutQueue {
     if (at >= this.timerAt) return;
     this.clearTimer();
     this.timerAt = at;
-    this.timer = setTimeout(
-      () => {
-        this.timer = undefined;
-        this.timerAt = Infinity;
-        this.pump();
-      },
-      timerDelay(at - this.now()),
-    );
-    this.timer.unref();
+    this.timer = after(at - this.now(), () => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.pump();
+    });
   }
 
   private pump(): void {
@@ -603,6 +596,7 @@ export class DeferredLogoutQueue {
       .catch((error: unknown) => this.log.error({ err: errorFields(error) }, 'a deferred logout failed unexpectedly'))
       .finally(() => {
         this.inFlight -= 1;
+        if (this.inFlight === 0) this.noneInFlight?.();
         this.pump();
       });
   }
@@ -773,7 +767,7 @@ export class DeferredLogoutQueue {
 
   /** One call to a store, bounded by `timeoutMs`; a throw becomes a rejection. */
   private call<T>(fn: () => T | Promise<T>, timeoutMs = this.storeTimeoutMs): Promise<T> {
-    return new Promise<T>((resolve) => resolve(within(fn(), timeoutMs, STORE)));
+    return new Promise<T>((resolve) => resolve(within(fn(), deadlineIn(timeoutMs), STORE)));
   }
 
   private async safeSize(store: DeferredLogoutStore): Promise<number> {

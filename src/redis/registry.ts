@@ -9,6 +9,7 @@ import {
 } from '../registry/registry';
 import { ADD, LIST, REMOVE, SIZE } from './registry-scripts';
 import { replyArray, replyText as text, runScript, type RedisClientLike, type Script } from './scripts-runner';
+import { epochNow } from '../base/time';
 
 /** Options of {@link RedisPortalSessionRegistry}. */
 export interface RedisPortalSessionRegistryOptions extends RegistryBounds {
@@ -87,7 +88,7 @@ export class RedisPortalSessionRegistry implements PortalSessionRegistry {
       entry.customerId,
       entry.businessEntityId ?? '',
       at,
-      Date.now(),
+      epochNow(),
       this.ttlMs,
       this.maxPerCustomer,
       this.maxEntries,
@@ -98,7 +99,7 @@ export class RedisPortalSessionRegistry implements PortalSessionRegistry {
 
   async list(customerId: string): Promise<RegisteredPortalSession[]> {
     checkCustomerId(customerId, 'RedisPortalSessionRegistry: list');
-    const items = asArray(await this.run(LIST, [customerId, Date.now(), this.ttlMs]));
+    const items = asArray(await this.run(LIST, [customerId, epochNow(), this.ttlMs]));
     const out: RegisteredPortalSession[] = [];
     for (let i = 0; i + 2 < items.length; i += 3) {
       const entity = text(items[i + 2]);

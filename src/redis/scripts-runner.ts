@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { within } from '../base/time';
+import { deadlineIn, runUntil } from '../base/time';
 
 /**
  * Running this package's Lua scripts on the app's node-redis client, shared by the deferred-logout store
@@ -59,8 +59,9 @@ function withDeadline(
   call: (client: RedisClientLike) => Promise<unknown>,
   ms: number,
 ): Promise<unknown> {
-  const bounded = client.withAbortSignal?.(AbortSignal.timeout(ms)) ?? client;
-  return Promise.resolve(within(call(bounded), ms, 'Redis'));
+  // The client's abort signal drops a command not sent yet; the deadline gives up on one sent to a Redis
+  // that does not answer.
+  return runUntil(deadlineIn(ms), 'Redis', (signal) => call(client.withAbortSignal?.(signal) ?? client));
 }
 
 /** A script's reply that must be an array; `what` names the script's owner in the error. */

@@ -7,6 +7,7 @@ import type { DrainRate } from '../reliability/rate-limit';
 import { decodeJob, encodeJob, storedSite } from './job-codec';
 import { ADD, CANCEL, LIST, NEXT_DUE, PAUSE, POSTPONE, REMOVE, SCHEDULE, SIZE, TAKE } from './scripts';
 import { replyArray, replyText as text, runScript, type RedisClientLike, type Script } from './scripts-runner';
+import { epochNow } from '../base/time';
 
 export type { RedisClientLike, RedisScriptArguments } from './scripts-runner';
 
@@ -153,7 +154,7 @@ export class RedisDeferredLogoutStore implements DeferredLogoutStore {
       if (job) taken.push({ ...job, lease: token });
       else await this.dropMalformed(id, token);
     }
-    const later = [rateWait >= 0 ? Date.now() + rateWait : Infinity, dueIn >= 0 ? now + dueIn : Infinity];
+    const later = [rateWait >= 0 ? epochNow() + rateWait : Infinity, dueIn >= 0 ? now + dueIn : Infinity];
     const nextAt = Math.min(...later);
     return Number.isFinite(nextAt) ? { jobs: taken, nextAt } : { jobs: taken };
   }
@@ -184,7 +185,7 @@ export class RedisDeferredLogoutStore implements DeferredLogoutStore {
   }
 
   async pauseSite(site: string, until: number): Promise<void> {
-    await this.run(PAUSE, [this.keys.rate], [storedSite(site), Math.max(0, Math.ceil(until - Date.now()))]);
+    await this.run(PAUSE, [this.keys.rate], [storedSite(site), Math.max(0, Math.ceil(until - epochNow()))]);
   }
 
   /**

@@ -5,6 +5,7 @@ import {
   type RegistryAddResult,
   type RegistryBounds,
 } from './registry';
+import { epochNow } from '../base/time';
 
 /** Options of {@link MemoryPortalSessionRegistry}. */
 export interface MemoryPortalSessionRegistryOptions extends RegistryBounds {
@@ -41,7 +42,7 @@ export class MemoryPortalSessionRegistry implements PortalSessionRegistry {
   }
 
   add(entry: RegisteredPortalSession): RegistryAddResult {
-    this.sweep(Date.now());
+    this.sweep(epochNow());
     this.forget(entry.id);
     const kept: RegisteredPortalSession = copy(entry);
     this.byId.set(kept.id, kept);
@@ -66,7 +67,7 @@ export class MemoryPortalSessionRegistry implements PortalSessionRegistry {
   }
 
   list(customerId: string): RegisteredPortalSession[] {
-    const now = Date.now();
+    const now = epochNow();
     this.sweep(now);
     const mine = this.byCustomer.get(customerId);
     if (!mine) return [];

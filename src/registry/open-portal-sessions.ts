@@ -1,6 +1,6 @@
 import { errorFields, type Log } from '../base/logging';
 import type { PortalLogoutReason } from '../base/outcome';
-import { settleWithin } from '../base/time';
+import { deadlineIn, settleWithin } from '../base/time';
 import {
   hashCustomerId,
   hashPortalSessionId,
@@ -25,7 +25,7 @@ const FORGET_MIN_MS = 1000;
 
 type Answer<T> = { ok: true; value: T } | { ok: false; error: PortalSessionRegistryError; reason: PortalLogoutReason };
 
-/** Calls the registry until `deadline` (on `performance.now()`): a throw, a rejection or no answer becomes a value. */
+/** Calls the registry until `deadline` (on `now()`): a throw, a rejection or no answer becomes a value. */
 async function ask<T>(what: string, fn: () => T | PromiseLike<T>, deadline: number): Promise<Answer<T>> {
   const settled = await settleWithin(fn, deadline);
   if (settled.status === 'ok') return { ok: true, value: settled.value };
@@ -148,7 +148,7 @@ export class OpenPortalSessions {
   }
 
   /**
-   * Portal sessions that ended (logged out, already out, unknown to Chargebee) leave the registry. Waits at most until `waitUntil` (on `performance.now()`); the call itself goes
+   * Portal sessions that ended (logged out, already out, unknown to Chargebee) leave the registry. Waits at most until `waitUntil` (on `now()`); the call itself goes
    * on in the background a little longer when that is too short, and a failure is logged.
    */
   async ended(portalSessionIds: readonly string[], waitUntil: number, log: Log = this.log): Promise<void> {
@@ -157,7 +157,7 @@ export class OpenPortalSessions {
     const forgetting = ask(
       'forget ended portal sessions',
       () => this.registry.remove(ids),
-      Math.max(waitUntil, performance.now() + FORGET_MIN_MS),
+      Math.max(waitUntil, deadlineIn(FORGET_MIN_MS)),
     ).then((removed) => {
       if (!removed.ok)
         log.warn(

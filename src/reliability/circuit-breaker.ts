@@ -1,3 +1,5 @@
+import { now as monotonicNow } from '../base/time';
+
 /**
  * A circuit breaker for one Chargebee client (one site and key). After `failureThreshold` failures in a
  * row it opens: callers skip the call (the middleware defers the logout) for `coolOffMs`. Then it lets
@@ -28,7 +30,7 @@ export class CircuitBreaker {
 
   constructor(
     options: CircuitBreakerOptions = {},
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = monotonicNow,
   ) {
     this.failureThreshold = options.failureThreshold ?? DEFAULT_CIRCUIT_BREAKER.failureThreshold;
     this.coolOffMs = options.coolOffMs ?? DEFAULT_CIRCUIT_BREAKER.coolOffMs;

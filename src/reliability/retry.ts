@@ -1,5 +1,5 @@
 import { ChargebeeApiError, ChargebeeError } from '../base/errors';
-import { timerDelay } from '../base/time';
+import { now, sleep } from '../base/time';
 
 /**
  * Retries inside one logout: which failures are worth another attempt, how long to wait (exponential
@@ -29,10 +29,7 @@ export interface Clock {
   sleep(ms: number): Promise<void>;
 }
 
-export const realClock: Clock = {
-  now: () => performance.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, timerDelay(ms))),
-};
+export const realClock: Clock = { now, sleep };
 
 /** `min(maxDelayMs, baseDelayMs * 2^(retry-1))`: the exponential ceiling both backoffs draw under. */
 function backoffCeiling(retry: number, policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>): number {

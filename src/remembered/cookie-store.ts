@@ -2,6 +2,7 @@ import type { Request, Response } from 'express';
 import { readCookies, signCookieValue, unsignCookieValue } from './cookie-signature';
 import type { RememberedPortalSession } from './list';
 import type { InternalStore, StoreRead, StoreWrite } from './store';
+import { epochNow } from '../base/time';
 
 /** Settings of the `'cookie'` store. The cookie is always `HttpOnly` and `SameSite=Lax`. */
 export interface PortalSessionCookieOptions {
@@ -89,7 +90,7 @@ export function cookieStore(options: PortalSessionCookieOptions): InternalStore 
     const value = secret === undefined ? payload : signCookieValue(payload, secret);
     let cookie = `${name}=${encodeURIComponent(value)}${attributes(req)}`;
     if (options.maxAge !== undefined) {
-      cookie += `; Max-Age=${Math.floor(options.maxAge / 1000)}; Expires=${new Date(Date.now() + options.maxAge).toUTCString()}`;
+      cookie += `; Max-Age=${Math.floor(options.maxAge / 1000)}; Expires=${new Date(epochNow() + options.maxAge).toUTCString()}`;
     }
     return cookie;
   };
