@@ -9,6 +9,8 @@ const config: Config = {
   // Some tests start child processes (the demo server, the OIDC example, the emulator CLI); on a busy
   // 2-core machine that can pass jest's 5 s default without anything being wrong.
   testTimeout: 20_000,
+  // One line at the end on the suites skipped for want of a server (test/helpers/servers.ts).
+  reporters: ['default', '<rootDir>/test/helpers/servers-reporter.mjs'],
   transform: {
     '^.+\\.ts$': 'ts-jest',
   },

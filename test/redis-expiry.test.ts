@@ -13,6 +13,9 @@ import { waitFor } from './helpers/harness';
 import { startInstance, type Instance } from './helpers/instances';
 import { captureLogs } from './helpers/log-capture';
 import { startRedisServer, type RedisServer } from './helpers/redis-server';
+import { describeWithServer } from './helpers/servers';
+
+const describeRedis = describeWithServer('redis-server');
 
 jest.setTimeout(40_000);
 
@@ -67,7 +70,7 @@ function scheduled(id: string, dueAt: number, extra: Partial<DeferredLogoutJob> 
 
 const scoreOf = async (id: string) => Number(await client.zScore(`${prefix}due`, id));
 
-describe('RedisDeferredLogoutStore: scheduled logouts', () => {
+describeRedis('RedisDeferredLogoutStore: scheduled logouts', () => {
   it('keeps a scheduled logout round trip, with its reason and latest time', async () => {
     const store = newStore();
     const now = Date.now();
@@ -143,7 +146,7 @@ describe('RedisDeferredLogoutStore: scheduled logouts', () => {
   });
 });
 
-describe('instances on one Redis store', () => {
+describeRedis('instances on one Redis store', () => {
   function instance(env: Record<string, string>): Instance {
     const started = startInstance('test/fixtures/redis-instance.ts', {
       REDIS_URL: redis.url,

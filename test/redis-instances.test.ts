@@ -10,6 +10,9 @@ import { siteKey } from '../src/reliability/rate-limit';
 import { waitFor } from './helpers/harness';
 import { startInstance, type Instance } from './helpers/instances';
 import { redisEmulatorSuite } from './helpers/redis-suite';
+import { describeWithServer } from './helpers/servers';
+
+const describeRedis = describeWithServer('redis-server');
 
 jest.setTimeout(40_000);
 
@@ -62,7 +65,7 @@ async function allEnded(instances: Instance[], ids: string[], timeoutMs = 20_000
   await waitFor(() => finals(instances).length >= ids.length, timeoutMs, `${ids.length} final results`);
 }
 
-describe('several instances on one Redis queue', () => {
+describeRedis('several instances on one Redis queue', () => {
   it('two instances drain one queue: every job ends logged out, none is attempted by two takers', async () => {
     // Slow answers, so that both instances hold jobs at the same time.
     suite.emulator.injectFault({ match: { path: /\/logout$/ }, latencyMs: 150 });

@@ -7,6 +7,9 @@ import { createClient } from 'redis';
 import { RedisDeferredLogoutStore, type RedisClientLike } from '../src/redis';
 import { emulatorSuite, FAST, waitFor } from './helpers/harness';
 import { startRedisServer, type RedisServer } from './helpers/redis-server';
+import { describeWithServer } from './helpers/servers';
+
+const describeRedis = describeWithServer('redis-server');
 
 jest.setTimeout(30_000);
 
@@ -55,7 +58,7 @@ function openPortal(customerId: string): string {
 
 const logoutFault = () => suite.emulator.injectFault({ match: { path: /\/logout$/ }, status: 503 });
 
-describe('the deferred queue on Redis', () => {
+describeRedis('the deferred queue on Redis', () => {
   it('leaves Redis alone while Chargebee answers', async () => {
     const h = setup();
     await new Promise((resolve) => setTimeout(resolve, 200)); // the queue's first look for jobs left by others

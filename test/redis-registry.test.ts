@@ -9,6 +9,9 @@ import { FAST } from './helpers/harness';
 import { startInstance, type Instance } from './helpers/instances';
 import { captureLogs } from './helpers/log-capture';
 import { redisEmulatorSuite } from './helpers/redis-suite';
+import { describeWithServer } from './helpers/servers';
+
+const describeRedis = describeWithServer('redis-server');
 
 jest.setTimeout(40_000);
 
@@ -25,7 +28,7 @@ const entry = (id: string, customerId = 'cus_1', extra: { businessEntityId?: str
 const ids = async (registry: RedisPortalSessionRegistry, customerId = 'cus_1') =>
   (await registry.list(customerId)).map((e) => e.id);
 
-describe('RedisPortalSessionRegistry', () => {
+describeRedis('RedisPortalSessionRegistry', () => {
   it("lists a customer's portal sessions oldest first, with entity and time, and forgets removed ones by ID", async () => {
     const registry = new RedisPortalSessionRegistry(suite.client, { prefix: suite.prefix });
     const at = Date.now();
@@ -126,7 +129,7 @@ describe('RedisPortalSessionRegistry', () => {
   });
 });
 
-describe('the middleware on the Redis registry', () => {
+describeRedis('the middleware on the Redis registry', () => {
   it('a frozen Redis: the logout still ends this app session’s portal session and calls the handler', async () => {
     const logs = captureLogs();
     const registry = new RedisPortalSessionRegistry(suite.client, { prefix: suite.prefix, commandTimeoutMs: 200 });
@@ -155,7 +158,7 @@ describe('the middleware on the Redis registry', () => {
   });
 });
 
-describe('two instances sharing one Redis (child processes)', () => {
+describeRedis('two instances sharing one Redis (child processes)', () => {
   function instance(): Instance {
     const started = startInstance('test/fixtures/everywhere-instance.ts', {
       REDIS_URL: suite.redis.url,

@@ -10,6 +10,9 @@ import { decodeJob, encodeJob } from '../src/redis/job-codec';
 import type { DeferredLogoutJob, DueJobs } from '../src/queue/store';
 import { captureLogs } from './helpers/log-capture';
 import { startRedisServer, type RedisServer } from './helpers/redis-server';
+import { describeWithServer } from './helpers/servers';
+
+const describeRedis = describeWithServer('redis-server');
 
 let server: RedisServer;
 let client: ReturnType<typeof createClient>;
@@ -53,7 +56,7 @@ function newStore(
 
 const ids = (due: DueJobs) => due.jobs.map((j) => j.portalSessionId).sort();
 
-describe('RedisDeferredLogoutStore', () => {
+describeRedis('RedisDeferredLogoutStore', () => {
   it('keeps a job round trip: every field the next attempt needs, nothing else', async () => {
     const { store } = newStore();
     const original = job('portal_a', {

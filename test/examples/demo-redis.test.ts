@@ -8,6 +8,9 @@ import { ChargebeeEmulator } from '../../src/testing';
 import { waitFor } from '../helpers/harness';
 import { startInstance, type Instance } from '../helpers/instances';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server';
+import { fileNeedsServer } from '../helpers/servers';
+
+fileNeedsServer('redis-server');
 
 jest.setTimeout(45_000);
 

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { assertServerAvailable } from './servers';
 
 /**
  * A real `redis-server` of its own for a test file: a free loopback port, a temporary directory (append-only
@@ -34,6 +35,8 @@ export function freePort(): Promise<number> {
 }
 
 export async function startRedisServer(options: { persistent?: boolean } = {}): Promise<RedisServer> {
+  // A clear message rather than spawn's ENOENT; test files declare the need with describeWithServer.
+  assertServerAvailable('redis-server');
   const dir = mkdtempSync(join(tmpdir(), 'cbpl-redis-'));
   const port = await freePort();
   let child: ChildProcess | undefined;
