@@ -13,7 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import express from 'express';
 import pino from 'pino';
-import { chargebeePortalLogout, type PortalLogoutOutcome, type PortalSessionOutcome } from '../src';
+import type { PortalLogoutOutcome, PortalSessionOutcome } from '../src';
+import { createPortalLogout } from '../src/middleware/middleware';
 import { ChargebeeEmulator } from '../src/testing';
 import { postLogout } from '../test/helpers/post-logout';
 
@@ -56,20 +57,29 @@ async function main(): Promise<number> {
 
   const emulator = await ChargebeeEmulator.start({ sites: { 'acme-test': { apiKey: API_KEY } }, recordLimit: 1000 });
   const finals: PortalSessionOutcome[] = [];
-  const portalLogout = chargebeePortalLogout({
-    apiKey: API_KEY,
-    baseUrl: emulator.baseUrl('acme-test'),
-    store: (req) => req.headers['x-portal-session'] as string | undefined,
-    logger: pino({ level: 'warn' }, logSink),
+  const portalLogout = createPortalLogout(
+    {
+      apiKey: API_KEY,
+      baseUrl: emulator.baseUrl('acme-test'),
+      store: (req) => req.headers['x-portal-session'] as string | undefined,
+      logger: pino({ level: 'warn' }, logSink),
+      budgetMs: 3000,
+      retry: { maxAttempts: 4 },
+      deferred: { ratePerMinute: false },
+      circuitBreaker: { failureThreshold: 5, coolOffMs: 500 },
+      onOutcome: (outcome, req) => void (req === undefined && finals.push(outcome)),
+    },
     // One process runs the load, the app and the emulator: keep the per-call timeout above the queueing
     // delay that the load itself causes, or the bench measures its own overload instead of the faults.
-    timeoutMs: 1000,
-    budgetMs: 3000,
-    retry: { maxAttempts: 4, baseDelayMs: 20, maxDelayMs: 200 },
-    deferred: { baseDelayMs: 50, maxDelayMs: 1000, concurrency: 16, ratePerMinute: false },
-    circuitBreaker: { failureThreshold: 5, coolOffMs: 500 },
-    onOutcome: (outcome, req) => void (req === undefined && finals.push(outcome)),
-  });
+    {
+      attemptTimeoutMs: 1000,
+      retryBaseDelayMs: 20,
+      retryMaxDelayMs: 200,
+      queueBaseDelayMs: 50,
+      queueMaxDelayMs: 1000,
+      concurrency: 16,
+    },
+  );
   const app = express();
   app.post('/logout', portalLogout, (_req, res) => void res.json(res.locals.chargebeePortalLogout));
   const server = http.createServer(app).listen(0, '127.0.0.1');

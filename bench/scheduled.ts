@@ -123,21 +123,25 @@ function followed(store: DeferredLogoutStore) {
 function middleware(
   emulator: Emulator,
   store: DeferredLogoutStore,
-  expiry: { maxAgeMs?: number; idleMs?: number; activityIntervalMs?: number },
+  expiry: { maxAgeMs?: number; idleMs?: number },
   onFinal?: (id: string, at: number, reason: string | undefined) => void,
+  activityIntervalMs?: number,
 ): PortalLogoutMiddleware {
-  return library.chargebeePortalLogout({
-    apiKey: API_KEY,
-    baseUrl: emulator.baseUrl('acme-test'),
-    registry: false,
-    // Ten thousand scheduled ends in ten seconds: a drain rate of its own, not the default 30 a minute.
-    deferred: { store, ratePerMinute: false, concurrency: 16 },
-    expiry,
-    logger: silent,
-    onOutcome: (outcome, req) => {
-      if (!req && outcome.id !== undefined) onFinal?.(outcome.id, Date.now(), outcome.reason);
+  return internals.middleware.createPortalLogout(
+    {
+      apiKey: API_KEY,
+      baseUrl: emulator.baseUrl('acme-test'),
+      registry: false,
+      // Ten thousand scheduled ends in ten seconds: a drain rate of its own, not the default 30 a minute.
+      deferred: { store, ratePerMinute: false },
+      expiry,
+      logger: silent,
+      onOutcome: (outcome, req) => {
+        if (!req && outcome.id !== undefined) onFinal?.(outcome.id, Date.now(), outcome.reason);
+      },
     },
-  });
+    { concurrency: 16, activityIntervalMs },
+  );
 }
 
 async function hookFigures(emulator: Emulator) {
@@ -145,7 +149,7 @@ async function hookFigures(emulator: Emulator) {
   const baseline = await microsPerCall((_req, _res, next) => next(), reqs, HOOK_CALLS);
 
   const quiet = followed(new library.MemoryDeferredLogoutStore());
-  const portalLogout = middleware(emulator, quiet.store, { idleMs: 30 * 60_000, activityIntervalMs: 60_000 });
+  const portalLogout = middleware(emulator, quiet.store, { idleMs: 30 * 60_000 });
   const noWrite = await microsPerCall(portalLogout.activity, reqs, HOOK_CALLS);
   const writesWithin = [...quiet.postpones.values()].reduce((a, b) => a + b, 0);
   await portalLogout.close({ timeoutMs: 100 });
@@ -163,14 +167,14 @@ async function hookFigures(emulator: Emulator) {
     store: 'cookie',
     cookie: { secret },
     registry: false,
-    expiry: { idleMs: 30 * 60_000, activityIntervalMs: 60_000 },
+    expiry: { idleMs: 30 * 60_000 },
     logger: silent,
   });
   const noWriteCookie = await microsPerCall(inCookie.activity, cookieReqs, HOOK_CALLS / 2);
   await inCookie.close({ timeoutMs: 100 });
 
   const busy = followed(new library.MemoryDeferredLogoutStore());
-  const everyRequest = middleware(emulator, busy.store, { idleMs: 30 * 60_000, activityIntervalMs: 0 });
+  const everyRequest = middleware(emulator, busy.store, { idleMs: 30 * 60_000 }, undefined, 0);
   const write = await microsPerCall(everyRequest.activity, reqs, HOOK_CALLS / 4);
   await everyRequest.close({ timeoutMs: 100 });
 
@@ -178,7 +182,7 @@ async function hookFigures(emulator: Emulator) {
   const counted = followed(new library.MemoryDeferredLogoutStore());
   const RUN_MS = 3000;
   const WRITE_INTERVAL_MS = 200;
-  const timed = middleware(emulator, counted.store, { idleMs: 60_000, activityIntervalMs: WRITE_INTERVAL_MS });
+  const timed = middleware(emulator, counted.store, { idleMs: 60_000 }, undefined, WRITE_INTERVAL_MS);
   const started = performance.now();
   let calls = 0;
   while (performance.now() - started < RUN_MS) {
@@ -223,8 +227,9 @@ async function sessionRun(emulator: Emulator, base: DeferredLogoutStore, label: 
   const portalLogout = middleware(
     emulator,
     follow.store,
-    { maxAgeMs: MAX_AGE_MS, idleMs: IDLE_MS, activityIntervalMs: INTERVAL_MS },
+    { maxAgeMs: MAX_AGE_MS, idleMs: IDLE_MS },
     (id, at, reason) => ended.set(id, { at, reason }),
+    INTERVAL_MS,
   );
   type Entry = { id: string; req: Request; group: 0 | 1 | 2; stopAt: number };
   const entries: Entry[] = [];

@@ -14,6 +14,7 @@ import { signCookieValue } from '../src/remembered/cookie-signature';
 import { createTestApp } from './helpers/apps';
 import { captureLogs } from './helpers/log-capture';
 import { rawUpstream, type RawUpstream } from './helpers/raw-upstream';
+import type { TestOptions } from './helpers/tuned';
 
 const API_KEY = 'test_BADINPUTKEY_5';
 const LOGOUT_PATH = /^\/acme-test\/api\/v2\/portal_sessions\/[A-Za-z0-9_-]{1,70}\/logout$/;
@@ -46,10 +47,7 @@ interface Carried {
 }
 let carried: Carried = {};
 
-function app(
-  extra: Partial<ChargebeePortalLogoutOptions> = {},
-  appOptions: Partial<Parameters<typeof createTestApp>[0]> = {},
-) {
+function app(extra: Partial<TestOptions> = {}, appOptions: Partial<Parameters<typeof createTestApp>[0]> = {}) {
   const logs = captureLogs();
   const built = createTestApp({
     session: false,
@@ -65,9 +63,8 @@ function app(
       apiKey: API_KEY,
       baseUrl: emulator.baseUrl('acme-test'),
       logger: logs.logger,
-      timeoutMs: 500,
       budgetMs: 800,
-      retry: { baseDelayMs: 5, maxDelayMs: 10 },
+      tuning: { attemptTimeoutMs: 500, retryBaseDelayMs: 5, retryMaxDelayMs: 10 },
       circuitBreaker: false,
       // No background retries: each check sees only the requests of its own logout.
       deferred: false,
@@ -427,9 +424,9 @@ describe('upstream answers: generated statuses, bodies and headers', () => {
     target = app(
       {
         baseUrl: upstream.baseUrl,
-        timeoutMs: 400,
         budgetMs: 600,
-        retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
+        retry: { maxAttempts: 2 },
+        tuning: { attemptTimeoutMs: 400, retryBaseDelayMs: 1, retryMaxDelayMs: 2 },
         originHeaders: { email: () => EMAIL },
       },
       {},
@@ -527,7 +524,7 @@ describe('bad options', () => {
       'site',
       'apiKey',
       'baseUrl',
-      'timeoutMs',
+      'timeoutMs', // removed: refused with a message that says what replaces it
       'budgetMs',
       'retry',
       'deferred',
@@ -536,14 +533,17 @@ describe('bad options', () => {
       'failClosed',
       'store',
       'cookie',
-      'maxRemembered',
+      'registry',
+      'everywhere',
+      'customerId',
+      'expiry',
+      'telemetry',
       'businessEntityId',
       'businessEntities',
       'originHeaders',
       'suppressEvents',
       'onOutcome',
       'logger',
-      'sessionKey',
       'unknownOption',
     ),
     fc.oneof(
@@ -551,7 +551,9 @@ describe('bad options', () => {
       fc.record(
         {
           maxAttempts: fc.anything(),
-          baseDelayMs: fc.anything(),
+          maxAgeMs: fc.anything(),
+          idleMs: fc.anything(),
+          ratePerMinute: fc.anything(),
           store: fc.anything(),
           failureThreshold: fc.anything(),
         },

@@ -11,6 +11,7 @@ import { ChargebeeEmulator } from '../src/testing';
 import { createTestApp } from './helpers/apps';
 import { FAST } from './helpers/harness';
 import { captureLogs } from './helpers/log-capture';
+import { withOptions } from './helpers/tuned';
 
 const API_KEY = 'test_COOKIESIZEKEY_3';
 const SECRET = 'cookie-size-secret';
@@ -33,13 +34,13 @@ function app(maxRemembered = 100) {
     middleware: {
       apiKey: API_KEY,
       baseUrl: emulator.baseUrl('acme-test'),
-      ...FAST,
-      // Fifty-odd logouts at once on a busy machine: room enough not to defer any.
-      timeoutMs: 3000,
-      budgetMs: 5000,
+      ...withOptions(FAST, {
+        // Fifty-odd logouts at once on a busy machine: room enough not to defer any.
+        budgetMs: 5000,
+        tuning: { attemptTimeoutMs: 3000, maxRemembered },
+      }),
       store: 'cookie',
       cookie: { secret: SECRET, maxAge: 3_600_000, domain: 'app.example.com' },
-      maxRemembered,
       logger: logs.logger,
     },
   });

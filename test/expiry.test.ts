@@ -18,6 +18,7 @@ import { createEverywhereApp } from './helpers/everywhere-app';
 import { advance, settleReal, untilReal, useFakeClock } from './helpers/fake-clock';
 import { FAST } from './helpers/harness';
 import { captureLogs } from './helpers/log-capture';
+import type { TestOptions } from './helpers/tuned';
 
 const API_KEY = 'test_EXPIRYKEY_14';
 const CUSTOMER = 'cus_expiry_1';
@@ -39,7 +40,7 @@ afterAll(() => emulator.close());
 
 type Agent = ReturnType<typeof request.agent>;
 
-function setup(expiry: ChargebeePortalLogoutOptions['expiry'], extra: Partial<ChargebeePortalLogoutOptions> = {}) {
+function setup(expiry: ChargebeePortalLogoutOptions['expiry'], extra: Partial<TestOptions> = {}) {
   const logs = captureLogs();
   const store = new MemoryDeferredLogoutStore(1000);
   const registry = new MemoryPortalSessionRegistry();
@@ -49,7 +50,7 @@ function setup(expiry: ChargebeePortalLogoutOptions['expiry'], extra: Partial<Ch
     baseUrl: emulator.baseUrl('acme-test'),
     logger: logs.logger,
     ...FAST,
-    deferred: { ...(FAST.deferred as object), store },
+    deferred: { store },
     registry,
     expiry,
     onOutcome: (outcome, req) => void (req === undefined && finals.push(outcome)),
@@ -106,7 +107,7 @@ describe('maximum portal-session age', () => {
 
 describe('idle expiry', () => {
   it('logs the portal sessions out after the idle time and one activity interval without activity, not before', async () => {
-    const { app, finals } = setup({ idleMs: 30 * MINUTE, activityIntervalMs: MINUTE });
+    const { app, finals } = setup({ idleMs: 30 * MINUTE });
     const { ids } = await device(app, 2);
 
     await advance(31 * MINUTE - 1000);
@@ -118,7 +119,7 @@ describe('idle expiry', () => {
   });
 
   it('activity postpones idle expiry, and each request within an interval costs no store write', async () => {
-    const { app, finals, store } = setup({ idleMs: 30 * MINUTE, activityIntervalMs: MINUTE });
+    const { app, finals, store } = setup({ idleMs: 30 * MINUTE });
     const postpone = jest.spyOn(store, 'postpone');
     const { agent, ids } = await device(app);
 
@@ -148,8 +149,8 @@ describe('idle expiry', () => {
   it('the queue’s own maximum age counts from when a scheduled logout comes due: one that fails is retried', async () => {
     // Scheduled at 0 for 31 minutes, moved to 51 by activity at 20: well past the queue's 10 minutes.
     const { app, finals } = setup(
-      { idleMs: 30 * MINUTE, activityIntervalMs: MINUTE },
-      { deferred: { baseDelayMs: 20, maxDelayMs: 100, maxAgeMs: 10 * MINUTE } },
+      { idleMs: 30 * MINUTE },
+      { deferred: { store: new MemoryDeferredLogoutStore(1000), maxAgeMs: 10 * MINUTE } },
     );
     const { agent, ids } = await device(app);
     await advance(20 * MINUTE);
@@ -164,7 +165,7 @@ describe('idle expiry', () => {
   });
 
   it('stats() counts scheduled logouts; one that activity postponed is not an old job for the health check', async () => {
-    const { app, portalLogout } = setup({ idleMs: 30 * MINUTE, activityIntervalMs: MINUTE });
+    const { app, portalLogout } = setup({ idleMs: 30 * MINUTE });
     const { agent } = await device(app);
     await advance(20 * MINUTE);
     await agent.get('/account').expect(200); // due at 51 minutes now
@@ -176,7 +177,7 @@ describe('idle expiry', () => {
   });
 
   it('the maximum age bounds idle expiry: activity cannot keep a portal session open past it', async () => {
-    const { app, finals } = setup({ maxAgeMs: 60 * MINUTE, idleMs: 30 * MINUTE, activityIntervalMs: MINUTE });
+    const { app, finals } = setup({ maxAgeMs: 60 * MINUTE, idleMs: 30 * MINUTE });
     const { agent, ids } = await device(app);
     for (let minute = 10; minute < 60; minute += 10) {
       await advance(10 * MINUTE);

@@ -3,9 +3,9 @@
  * made, the time taken (within the budget) and, where the fault was transient, that the portal session
  * ends logged out, inline or through the deferred queue.
  */
-import type { ChargebeePortalLogoutOptions } from '../src';
 import { emulatorSuite, FAST, waitFor } from './helpers/harness';
 import { ToggleProxy } from './helpers/toggle-proxy';
+import type { TestOptions } from './helpers/tuned';
 
 const API_KEY = 'test_FAULTSKEY_3c1';
 const suite = emulatorSuite(API_KEY, 500);
@@ -13,7 +13,7 @@ const budgetMs = FAST.budgetMs as number;
 /** Scheduling slack on a loaded machine; attempt timeouts are clipped to the budget itself. */
 const SLACK_MS = 300;
 
-function setup(extra: Partial<ChargebeePortalLogoutOptions> = {}) {
+function setup(extra: Partial<TestOptions> = {}) {
   const h = suite.setup(extra);
   const portal = suite.emulator.createSession({ customerId: 'cus_faults' });
   suite.emulator.openSession(portal.id);
@@ -129,7 +129,7 @@ describe('transient faults end logged out inline, within the budget', () => {
   });
 
   it('a 429 with a Retry-After that fits the budget waits for it inline', async () => {
-    const { logout, portal, path } = setup({ budgetMs: 2500, timeoutMs: 500 });
+    const { logout, portal, path } = setup({ budgetMs: 2500, tuning: { attemptTimeoutMs: 500 } });
     suite.emulator.injectFault({ match: { path }, status: 429, retryAfter: 1, times: 1 });
     const { outcome } = await logout();
     expect(outcome.portalSessions[0]).toMatchObject({ status: 'logged_out', attempts: 2 });
@@ -142,8 +142,8 @@ describe('transient faults end logged out inline, within the budget', () => {
 describe('faults that outlast the budget are deferred, and the queue ends them', () => {
   it('a hung Chargebee: deferred at the budget, logged out once it answers again', async () => {
     const { logout, portal, path, finalFor, remembered, logs } = setup({
-      timeoutMs: 200,
-      retry: { maxAttempts: 10, baseDelayMs: 10, maxDelayMs: 40 },
+      retry: { maxAttempts: 10 },
+      tuning: { attemptTimeoutMs: 200, retryBaseDelayMs: 10, retryMaxDelayMs: 40 },
     });
     const stop = suite.emulator.injectFault({ match: { path }, hang: true });
     const { outcome, wallMs } = await logout();
@@ -192,8 +192,8 @@ describe('faults that outlast the budget are deferred, and the queue ends them',
   });
 
   it('a 429 whose Retry-After is past the budget: deferred at once, the queue waits as asked', async () => {
-    // The queue honours a Retry-After up to its deferred.maxDelayMs.
-    const { logout, portal, path, finalFor } = setup({ deferred: { baseDelayMs: 20, maxDelayMs: 2000 } });
+    // The queue honours a Retry-After up to its largest backoff.
+    const { logout, portal, path, finalFor } = setup({ tuning: { queueBaseDelayMs: 20, queueMaxDelayMs: 2000 } });
     suite.emulator.injectFault({ match: { path }, status: 429, retryAfter: 1, times: 1 });
     const { outcome } = await logout();
     expect(outcome.portalSessions[0]).toMatchObject({

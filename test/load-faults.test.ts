@@ -7,10 +7,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { ChargebeeEmulator } from '../src/testing';
-import { chargebeePortalLogout, type PortalSessionOutcome } from '../src';
+import type { PortalSessionOutcome } from '../src';
 import { captureLogs } from './helpers/log-capture';
 import { waitFor } from './helpers/harness';
 import { postLogout } from './helpers/post-logout';
+import { tunedPortalLogout } from './helpers/tuned';
 
 const API_KEY = 'test_LOADKEY_4';
 const LOGOUTS = 200;
@@ -22,15 +23,22 @@ it(`ends all ${LOGOUTS} concurrent logouts under faults, inline or deferred, and
   const emulator = await ChargebeeEmulator.start({ sites: { 'acme-test': { apiKey: API_KEY } } });
   const logs = captureLogs();
   const finals: PortalSessionOutcome[] = [];
-  const portalLogout = chargebeePortalLogout({
+  const portalLogout = tunedPortalLogout({
     apiKey: API_KEY,
     baseUrl: emulator.baseUrl('acme-test'),
     store: (req) => req.headers['x-portal-session'] as string,
     logger: logs.logger,
-    timeoutMs: 200,
     budgetMs: 600,
-    retry: { maxAttempts: 4, baseDelayMs: 10, maxDelayMs: 50 },
-    deferred: { baseDelayMs: 20, maxDelayMs: 200, concurrency: 8, ratePerMinute: false },
+    retry: { maxAttempts: 4 },
+    deferred: { ratePerMinute: false },
+    tuning: {
+      attemptTimeoutMs: 200,
+      retryBaseDelayMs: 10,
+      retryMaxDelayMs: 50,
+      queueBaseDelayMs: 20,
+      queueMaxDelayMs: 200,
+      concurrency: 8,
+    },
     circuitBreaker: { failureThreshold: 5, coolOffMs: 200 },
     onOutcome: (outcome, req) => void (req === undefined && finals.push(outcome)),
   });

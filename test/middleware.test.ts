@@ -1,15 +1,11 @@
 import request from 'supertest';
 import type { Request } from 'express';
 import { ChargebeeEmulator } from '../src/testing';
-import {
-  PortalLogoutError,
-  type ChargebeePortalLogoutOptions,
-  type PortalLogoutOutcome,
-  type PortalSessionOutcome,
-} from '../src';
+import { PortalLogoutError, type PortalLogoutOutcome, type PortalSessionOutcome } from '../src';
 import { signCookieValue } from '../src/remembered/cookie-signature';
 import { createTestApp, EXPRESS_VERSIONS, type ExpressFactory } from './helpers/apps';
 import { captureLogs } from './helpers/log-capture';
+import { withOptions, type TestOptions } from './helpers/tuned';
 
 const API_KEY = 'test_MIDDLEWAREKEY_41';
 let emulator: ChargebeeEmulator;
@@ -25,15 +21,13 @@ afterEach(() => {
 });
 afterAll(() => emulator.close());
 
-function options(extra: Partial<ChargebeePortalLogoutOptions> = {}): ChargebeePortalLogoutOptions {
+function options(extra: Partial<TestOptions> = {}): TestOptions {
   return {
     apiKey: API_KEY,
     baseUrl: emulator.baseUrl('acme-test'),
     logger: captureLogs().logger,
-    timeoutMs: 1000,
     budgetMs: 800,
-    retry: { baseDelayMs: 5, maxDelayMs: 20 },
-    ...extra,
+    ...withOptions({ tuning: { attemptTimeoutMs: 1000, retryBaseDelayMs: 5, retryMaxDelayMs: 20 } }, extra),
   };
 }
 
@@ -158,18 +152,8 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
       expect(logs.lines.some((l) => l.level === 50 && String(l.msg).includes('could not read'))).toBe(true);
     });
 
-    it('uses the sessionKey option', async () => {
-      const { app } = createTestApp({ express, middleware: options({ sessionKey: 'billingPortals' }) });
-      const agent = request.agent(app);
-      const portal = newSession();
-      await remember(agent, [{ id: portal.id }]);
-      expect((await agent.get('/remembered')).body.session).toBeNull();
-      await logout(agent);
-      expect(emulator.getSession(portal.id)?.status).toBe('logged_out');
-    });
-
-    it('keeps at most maxRemembered portal sessions, dropping the oldest', async () => {
-      const { app } = createTestApp({ express, middleware: options({ maxRemembered: 2 }) });
+    it('keeps at most 10 portal sessions per app session (2 here, scaled down), dropping the oldest', async () => {
+      const { app } = createTestApp({ express, middleware: options({ tuning: { maxRemembered: 2 } }) });
       const agent = request.agent(app);
       const portals = [newSession(), newSession(), newSession()];
       await remember(
@@ -586,7 +570,7 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
     it('fails open on a timeout', async () => {
       const { app, handlerCalls } = createTestApp({
         express,
-        middleware: options({ timeoutMs: 100, deferred: false }),
+        middleware: options({ deferred: false, tuning: { attemptTimeoutMs: 100 } }),
       });
       const agent = request.agent(app);
       await remember(agent, [{ id: newSession().id }]);

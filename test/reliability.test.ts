@@ -5,8 +5,9 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import request from 'supertest';
-import { hashPortalSessionId } from '../src';
+import { hashPortalSessionId, MemoryDeferredLogoutStore } from '../src';
 import { emulatorSuite, waitFor } from './helpers/harness';
+import { QUIET_QUEUE as QUIET } from './helpers/tuned';
 
 const API_KEY = 'test_RELIABLEKEY_8';
 const suite = emulatorSuite(API_KEY, 200);
@@ -20,7 +21,7 @@ function newPortal(): string {
 }
 
 /** A queue that does not retry during the test, so that only inline calls reach the suite.emulator. */
-const QUIET_QUEUE = { deferred: { baseDelayMs: 60_000, maxDelayMs: 60_000 } };
+const QUIET_QUEUE = { tuning: QUIET }; // a deferred logout stays queued for the rest of the test
 
 describe('circuit breaker', () => {
   it('opens after the threshold: the next logout makes no call and is deferred at once; a probe closes it', async () => {
@@ -176,7 +177,11 @@ describe('deferred queue through the middleware', () => {
   });
 
   it('gives a logout up at the maximum age, with an error log and a final outcome', async () => {
-    const h = setup({ retry: false, deferred: { maxAgeMs: 300, baseDelayMs: 20, maxDelayMs: 50 } });
+    const h = setup({
+      retry: false,
+      deferred: { maxAgeMs: 300 },
+      tuning: { queueBaseDelayMs: 20, queueMaxDelayMs: 50 },
+    });
     const id = newPortal();
     h.remember([id]);
     suite.emulator.injectFault({ status: 503 });
@@ -188,7 +193,7 @@ describe('deferred queue through the middleware', () => {
   });
 
   it('when the queue is full: the logout fails with queue_full, stays remembered, and an error log gives the count', async () => {
-    const h = setup({ retry: false, deferred: { maxQueued: 1, baseDelayMs: 60_000, maxDelayMs: 60_000 } });
+    const h = setup({ retry: false, deferred: { store: new MemoryDeferredLogoutStore(1) }, ...QUIET_QUEUE });
     suite.emulator.injectFault({ status: 503 });
     h.remember([newPortal()]);
     expect((await h.logout()).outcome.result).toBe('deferred');
@@ -273,7 +278,7 @@ describe('failClosed', () => {
   });
 
   it('is refused together with a deferred queue', () => {
-    expect(() => setup({ failClosed: true, deferred: { maxQueued: 5 } })).toThrow(
+    expect(() => setup({ failClosed: true, deferred: { maxAgeMs: 5000 } })).toThrow(
       /can't pass failClosed: true and deferred together/,
     );
   });

@@ -10,11 +10,12 @@ import session from 'express-session';
 import pino from 'pino';
 import request from 'supertest';
 import { ChargebeeEmulator } from '../src/testing';
-import { chargebeePortalLogout, type ChargebeePortalLogoutOptions, type PortalLogoutOutcome } from '../src';
+import { MemoryDeferredLogoutStore, type PortalLogoutOutcome } from '../src';
 import { signCookieValue } from '../src/remembered/cookie-signature';
 import { captureLogs } from './helpers/log-capture';
 import { waitFor } from './helpers/harness';
 import { otelSuite } from './helpers/otel';
+import { QUIET_QUEUE, tunedPortalLogout, type TestOptions } from './helpers/tuned';
 
 const API_KEY = 'live_RECOGNISABLE_SECRET_KEY_7f3a9c';
 const WRONG_KEY = 'live_RECOGNISABLE_WRONG_KEY_1b2c';
@@ -42,18 +43,23 @@ function newPortal(): string {
 }
 
 /** An app as an integrator writes it: express-session, pino child loggers on req.log, a logging error handler. */
-function app(extra: Partial<ChargebeePortalLogoutOptions> = {}) {
-  const portalLogout = chargebeePortalLogout({
+function app(extra: Partial<TestOptions> = {}) {
+  const portalLogout = tunedPortalLogout({
     apiKey: API_KEY,
     baseUrl: emulator.baseUrl('acme-test'),
     logger: logs.logger,
-    timeoutMs: 150,
     budgetMs: 400,
-    retry: { baseDelayMs: 5, maxDelayMs: 20 },
-    deferred: { baseDelayMs: 10, maxDelayMs: 40 },
     circuitBreaker: false,
     onOutcome: () => undefined,
     ...extra,
+    tuning: {
+      attemptTimeoutMs: 150,
+      retryBaseDelayMs: 5,
+      retryMaxDelayMs: 20,
+      queueBaseDelayMs: 10,
+      queueMaxDelayMs: 40,
+      ...extra.tuning,
+    },
   });
   middlewares.push(portalLogout);
   const a = express();
@@ -162,12 +168,16 @@ it('no log line, no error reaching the app, no span and no metric contains the A
   expect((await loginAndLogout(breaker.app, [newPortal()])).status).toBe(502);
 
   // The queue: a full queue, a maximum age, a shutdown with logouts left.
-  const small = app({ retry: false, deferred: { maxQueued: 1, maxAgeMs: 200, baseDelayMs: 10, maxDelayMs: 20 } });
+  const small = app({
+    retry: false,
+    deferred: { store: new MemoryDeferredLogoutStore(1), maxAgeMs: 200 },
+    tuning: { queueBaseDelayMs: 10, queueMaxDelayMs: 20 },
+  });
   const stuck = [newPortal(), newPortal()];
   for (const id of stuck) emulator.injectFault({ match: { path: `/portal_sessions/${id}/logout` }, status: 503 });
   await loginAndLogout(small.app, [stuck[0]]);
   await loginAndLogout(small.app, [stuck[1]]);
-  const leftover = app({ retry: false, deferred: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
+  const leftover = app({ retry: false, tuning: QUIET_QUEUE });
   await loginAndLogout(leftover.app, [stuck[0]]);
   await leftover.portalLogout.close({ timeoutMs: 100 });
 

@@ -255,7 +255,9 @@ describe('logoutCustomer', () => {
 
   it('is unavailable without a registry, and everywhere cannot be set then', () => {
     const { portalLogout } = setup({ registry: false, everywhere: false });
-    return expect(portalLogout.logoutCustomer(CUSTOMER)).rejects.toThrow(/there is no registry/);
+    return expect(portalLogout.logoutCustomer(CUSTOMER)).rejects.toThrow(
+      /logoutCustomer needs the registry of open portal sessions: set the option registry: true/,
+    );
   });
 });
 

@@ -7,6 +7,7 @@ import express from 'express';
 import request from 'supertest';
 import { MemoryDeferredLogoutStore, type DeferredLogoutStore } from '../src';
 import { emulatorSuite, waitFor } from './helpers/harness';
+import { QUIET_QUEUE } from './helpers/tuned';
 
 const API_KEY = 'test_STATSKEY_6';
 const suite = emulatorSuite(API_KEY, 200);
@@ -50,7 +51,7 @@ describe('portalLogout.stats()', () => {
   });
 
   it('counts logouts by result and portal sessions by status, and the final results of deferred ones', async () => {
-    const h = suite.setup({ deferred: { baseDelayMs: 300, maxDelayMs: 300 } });
+    const h = suite.setup({ tuning: { queueBaseDelayMs: 300, queueMaxDelayMs: 300 } });
     h.remember([newPortal(), 'not a portal id']);
     await h.logout();
     await h.logout(); // nothing left
@@ -76,7 +77,7 @@ describe('portalLogout.stats()', () => {
     const h = suite.setup({
       retry: false,
       circuitBreaker: { failureThreshold: 1, coolOffMs: 100 },
-      deferred: { baseDelayMs: 60_000, maxDelayMs: 60_000 },
+      tuning: QUIET_QUEUE,
     });
     suite.emulator.injectFault({ status: 503 });
     h.remember([newPortal()]);
@@ -107,7 +108,7 @@ describe('portalLogout.stats()', () => {
       size: async () => memory.size(),
       list: async () => memory.list(),
     };
-    const h = suite.setup({ retry: false, deferred: { store, baseDelayMs: 60_000, maxDelayMs: 60_000 } });
+    const h = suite.setup({ retry: false, deferred: { store }, tuning: QUIET_QUEUE });
     suite.emulator.injectFault({ status: 503 });
     h.remember([newPortal()]);
     const before = Date.now();
@@ -129,7 +130,7 @@ describe('portalLogout.healthCheck()', () => {
   });
 
   it('answers 503 once the oldest deferred logout is older than maxDeferredAgeMs, and 200 again when it ends', async () => {
-    const h = suite.setup({ retry: false, deferred: { baseDelayMs: 400, maxDelayMs: 400 } });
+    const h = suite.setup({ retry: false, tuning: { queueBaseDelayMs: 400, queueMaxDelayMs: 400 } });
     const app = express().get('/healthz/chargebee', h.portalLogout.healthCheck({ maxDeferredAgeMs: 50 }));
     const id = newPortal();
     suite.emulator.injectFault({ match: { path: `/portal_sessions/${id}/logout` }, status: 503, times: 1 });
@@ -150,7 +151,7 @@ describe('portalLogout.healthCheck()', () => {
     const h = suite.setup({
       retry: false,
       circuitBreaker: { failureThreshold: 1, coolOffMs: 60_000 },
-      deferred: { baseDelayMs: 60_000, maxDelayMs: 60_000 },
+      tuning: QUIET_QUEUE,
     });
     const handler = h.portalLogout.healthCheck({ maxCircuitOpenMs: 30, maxDeferredAgeMs: 60_000 });
     suite.emulator.injectFault({ status: 503 });

@@ -13,7 +13,9 @@ import pino from 'pino';
 import { chargebeePortalLogout, hashPortalSessionId, type PortalLogoutMiddleware } from '../src';
 import { emulatorSuite, waitFor } from './helpers/harness';
 import { otelSuite, pointsOf, total } from './helpers/otel';
-import { linkFromTraceparent, Telemetry } from '../src/observability/telemetry';
+import { Telemetry } from '../src/observability/telemetry';
+import { linkFromTraceparent } from '../src/observability/tracing';
+import { QUIET_QUEUE } from './helpers/tuned';
 
 const API_KEY = 'test_TELEMETRYKEY_4';
 const suite = emulatorSuite(API_KEY, 200);
@@ -153,7 +155,7 @@ describe('a healthy logout', () => {
 
 describe('a deferred logout and its background completion', () => {
   it('marks the logout deferred, then traces each background attempt in a new trace linked to it, and counts the final result', async () => {
-    const h = suite.setup({ deferred: { baseDelayMs: 400, maxDelayMs: 400 } });
+    const h = suite.setup({ tuning: { queueBaseDelayMs: 400, queueMaxDelayMs: 400 } });
     const id = newPortal();
     suite.emulator.injectFault({ match: { path: `/portal_sessions/${id}/logout` }, status: 503, times: 4 });
     h.remember([id]);
@@ -221,7 +223,7 @@ describe('a deferred logout and its background completion', () => {
   });
 
   it('gives a failed background attempt status ERROR and the error type, and the retry a span of its own', async () => {
-    const h = suite.setup({ retry: false, deferred: { baseDelayMs: 20, maxDelayMs: 20 } });
+    const h = suite.setup({ retry: false, tuning: { queueBaseDelayMs: 20, queueMaxDelayMs: 20 } });
     const id = newPortal();
     suite.emulator.injectFault({ match: { path: `/portal_sessions/${id}/logout` }, status: 502, times: 2 });
     h.remember([id]);
@@ -243,7 +245,7 @@ describe('an open circuit breaker', () => {
     const h = suite.setup({
       retry: false,
       circuitBreaker: { failureThreshold: 1, coolOffMs: 60_000 },
-      deferred: { baseDelayMs: 60_000, maxDelayMs: 60_000 },
+      tuning: QUIET_QUEUE,
     });
     const first = newPortal();
     suite.emulator.injectFault({ match: { path: `/portal_sessions/${first}/logout` }, status: 503 });

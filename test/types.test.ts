@@ -80,7 +80,7 @@ describe('public types', () => {
     assertType<Equal<ScheduledLogoutReason, 'portal_max_age' | 'idle'>>();
     assertType<ScheduledLogoutReason extends PortalSessionReason ? true : false>();
     assertType<Equal<ChargebeePortalLogoutOptions['expiry'], false | PortalSessionExpiryOptions | undefined>>();
-    const expiry: PortalSessionExpiryOptions = { maxAgeMs: 3_600_000, idleMs: 1_800_000, activityIntervalMs: 60_000 };
+    const expiry: PortalSessionExpiryOptions = { maxAgeMs: 3_600_000, idleMs: 1_800_000 };
     // @ts-expect-error maxAgeMs is a number of milliseconds
     const _wrong: PortalSessionExpiryOptions = { maxAgeMs: '1h' };
     expect(typeof chargebeePortalLogout({ site: 'acme-test', apiKey: 'k', expiry }).activity).toBe('function');

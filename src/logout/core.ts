@@ -75,7 +75,7 @@ export class LogoutCore {
   constructor(
     private readonly settings: CoreSettings,
     logger: Logger,
-    private readonly ended: EndedHook = () => Promise.resolve(),
+    private readonly ended?: EndedHook,
   ) {
     this.log = safeLog(logger);
     this.deferredLog = safeLog(logger, 'deferred');
@@ -98,7 +98,7 @@ export class LogoutCore {
   async logout(call: LogoutCall): Promise<PortalLogoutOutcome> {
     const log = call.log ?? this.log;
     const portalSessions = await Promise.all(call.portalSessions.map((entry) => this.logoutOne(entry, call, log)));
-    await this.ended(portalSessions, call.deadline, log);
+    if (this.ended) await this.ended(portalSessions, call.deadline, log);
     const outcome: PortalLogoutOutcome = {
       result: summarize(portalSessions, call.failure?.error),
       portalSessions,
@@ -170,7 +170,7 @@ export class LogoutCore {
     else if (outcome.status === 'failed') this.deferredLog.error(entry, `${text}; the portal session may stay open`);
     else this.deferredLog.info(entry, text);
     this.settings.observer.deferredResult(job, outcome);
-    void this.ended([outcome], now(), this.log, true);
+    void this.ended?.([outcome], now(), this.log, true);
     this.callOnOutcome(outcome, undefined, this.log);
   }
 

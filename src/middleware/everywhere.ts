@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { isValidCustomerId } from '../base/identifiers';
 import type { Log } from '../base/logging';
-import type { Settings } from '../options/normalize';
+import type { Settings } from '../options/build';
 import type { OpenPortalSessions } from '../registry/open-portal-sessions';
 import { appValue } from './request-values';
 

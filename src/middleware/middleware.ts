@@ -8,7 +8,9 @@ import { LogoutCore, type EndedHook } from '../logout/core';
 import { checkLogoutCustomerId, customerLogoutHeaders, type LogoutCustomerOptions } from '../logout/customer';
 import { customerOfRequest, othersToEnd } from './everywhere';
 import { ENDED_STATUSES, FORGOTTEN_STATUSES, type PortalLogoutOutcome } from '../base/outcome';
-import { normalizeOptions, type Settings } from '../options/normalize';
+import { buildSettings, type Settings } from '../options/build';
+import { DEFAULT_TUNING, type Tuning } from '../options/tuning';
+import { validateOptions } from '../options/validate';
 import type { ChargebeePortalLogoutOptions } from '../options/types';
 import { OpenPortalSessions } from '../registry/open-portal-sessions';
 import { addRemembered, rememberedEntry } from '../remembered/list';
@@ -86,7 +88,18 @@ export interface PortalLogoutMiddleware extends RequestHandler {
  * Options are validated here; a bad one throws a `TypeError` naming it.
  */
 export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): PortalLogoutMiddleware {
-  const settings = normalizeOptions(options);
+  return createPortalLogout(options);
+}
+
+/**
+ * {@link chargebeePortalLogout} with the package's fixed figures changed (backoffs, sockets, ...): for the
+ * tests and benchmarks, which scale time down. Not exported by the package.
+ */
+export function createPortalLogout(
+  options: ChargebeePortalLogoutOptions,
+  tuning: Partial<Tuning> = {},
+): PortalLogoutMiddleware {
+  const settings = buildSettings(validateOptions(options), { ...DEFAULT_TUNING, ...tuning });
   // A binding, not pino's `name`: a child's name would repeat the key when the app's logger has one.
   const baseLogger = settings.logger.child({ component: 'chargebee-portal-logout' });
   const baseLog = safeLog(baseLogger);
@@ -94,11 +107,15 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
   // The one place told when portal sessions end, whichever way (a logout, everywhere, logoutCustomer, the
   // queue): whatever keeps track of open portal sessions is updated here.
   // A deferred logout's end (`fromQueue`) cancels nothing: the queue forgets its own job.
-  const ended: EndedHook = async (outcomes, waitUntil, log, fromQueue) => {
-    const ids = outcomes.flatMap((o) => (ENDED_STATUSES.has(o.status) && o.id !== undefined ? [o.id] : []));
-    if (ids.length === 0) return;
-    await Promise.all([open?.ended(ids, waitUntil, log), fromQueue ? undefined : expiry?.ended(ids, waitUntil)]);
-  };
+  // Without a registry or expiry nothing keeps track of them, and a logout pays nothing for it.
+  const ended: EndedHook | undefined =
+    open || settings.expiry
+      ? async (outcomes, waitUntil, log, fromQueue) => {
+          const ids = outcomes.flatMap((o) => (ENDED_STATUSES.has(o.status) && o.id !== undefined ? [o.id] : []));
+          if (ids.length === 0) return;
+          await Promise.all([open?.ended(ids, waitUntil, log), fromQueue ? undefined : expiry?.ended(ids, waitUntil)]);
+        }
+      : undefined;
   const core = new LogoutCore(settings, baseLogger, ended);
   const expiry =
     settings.expiry && core.queue ? new PortalSessionExpiry(settings, settings.expiry, core.queue, baseLog) : undefined;
@@ -189,7 +206,11 @@ export function chargebeePortalLogout(options: ChargebeePortalLogoutOptions): Po
   middleware.logoutCustomer = async (customerId, customerOptions = {}) => {
     checkLogoutCustomerId(customerId);
     const headers = customerLogoutHeaders(settings.suppressEvents, customerOptions);
-    if (!open) throw new TypeError('logoutCustomer: there is no registry (option registry is false)');
+    if (!open)
+      throw new TypeError(
+        'logoutCustomer needs the registry of open portal sessions: set the option registry: true (this process), ' +
+          'or pass a shared one (RedisPortalSessionRegistry, PostgresPortalSessionRegistry)',
+      );
     const startedAt = now();
     const deadline = startedAt + settings.budgetMs;
     const entity = customerOptions.businessEntityId;

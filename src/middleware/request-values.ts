@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { isValidBusinessEntityId } from '../base/identifiers';
 import { errorFields, type Log } from '../base/logging';
-import type { Settings } from '../options/normalize';
+import type { Settings } from '../options/build';
 import { settleWithin } from '../base/time';
 import {
   deviceFromUserAgent,

@@ -1,3 +1,4 @@
+import { OptionCheck } from '../base/validate';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PortalLogoutStats } from './stats';
 
@@ -26,12 +27,7 @@ export type HealthCheckHandler = (req: IncomingMessage, res: ServerResponse) => 
 
 export const DEFAULT_HEALTH_CHECK = { maxDeferredAgeMs: 15 * 60_000, maxCircuitOpenMs: 5 * 60_000 } as const;
 
-function limit(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
-    throw new TypeError(`healthCheck: option ${name} must be a positive number of milliseconds`);
-  return value;
-}
+const check: OptionCheck = new OptionCheck('healthCheck');
 
 /** The verdict on a snapshot. */
 export function judgeHealth(stats: PortalLogoutStats, options: Required<HealthCheckOptions>): HealthReport {
@@ -61,10 +57,10 @@ export function createHealthCheck(
   stats: () => Promise<PortalLogoutStats>,
   options: HealthCheckOptions = {},
 ): HealthCheckHandler {
-  if (options === null || typeof options !== 'object') throw new TypeError('healthCheck: options must be an object');
+  if (options === null || typeof options !== 'object') check.fail('options must be an object');
   const limits = {
-    maxDeferredAgeMs: limit(options.maxDeferredAgeMs, 'maxDeferredAgeMs', DEFAULT_HEALTH_CHECK.maxDeferredAgeMs),
-    maxCircuitOpenMs: limit(options.maxCircuitOpenMs, 'maxCircuitOpenMs', DEFAULT_HEALTH_CHECK.maxCircuitOpenMs),
+    maxDeferredAgeMs: check.ms(options.maxDeferredAgeMs, 'maxDeferredAgeMs', DEFAULT_HEALTH_CHECK.maxDeferredAgeMs, 1),
+    maxCircuitOpenMs: check.ms(options.maxCircuitOpenMs, 'maxCircuitOpenMs', DEFAULT_HEALTH_CHECK.maxCircuitOpenMs, 1),
   };
   return function chargebeePortalLogoutHealthCheck(req, res) {
     let taken: Promise<PortalLogoutStats>;

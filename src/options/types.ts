@@ -28,38 +28,35 @@ export interface BusinessEntityOptions {
 
 /** Retries of a logout inside the request (option `retry`). */
 export interface RetryOptions {
-  /** Most attempts per portal session, the first included. Default 4. */
+  /**
+   * Most attempts per portal session, the first included, from 1 to 20. The waits between them (100 ms
+   * doubling, at most 1 s, with jitter, or Chargebee's `Retry-After`) stay within `budgetMs`. Default 4.
+   */
   maxAttempts?: number;
-  /** Cap of the first backoff delay (full jitter), doubling per retry. Default 100 ms. */
-  baseDelayMs?: number;
-  /** Largest backoff delay. Default 1000 ms. */
-  maxDelayMs?: number;
 }
 
 /** The background queue of logouts that did not fit the request's budget (option `deferred`). */
 export interface DeferredLogoutOptions {
   /**
-   * Where deferred logouts wait. Default: a `MemoryDeferredLogoutStore` of `maxQueued` jobs, lost
-   * if the process dies. Give a shared store when the app runs on several instances.
+   * Where deferred logouts wait. Default: a `MemoryDeferredLogoutStore` of 10 000 jobs, lost if the process
+   * dies (`new MemoryDeferredLogoutStore(n)` for another bound). Give a shared store (`RedisDeferredLogoutStore`,
+   * `PostgresDeferredLogoutStore`) when the app runs on several instances.
    */
   store?: DeferredLogoutStore;
-  /** A deferred logout still failing this long after its first attempt is given up (logged). Default 24 h. */
+  /**
+   * A deferred logout still failing this long after its first attempt is given up (logged at error level),
+   * up to a year. Default 24 h. Background attempts back off from 1 s to 60 s between tries, and
+   * start again at once, within the rate, when Chargebee answers.
+   */
   maxAgeMs?: number;
-  /** Most jobs of the default in-memory store; past it a logout is lost, with an error log. Default 10 000. */
-  maxQueued?: number;
-  /** First background backoff delay (full jitter, doubling per attempt). Default 1000 ms. */
-  baseDelayMs?: number;
-  /** Largest background backoff delay. Default 60 000 ms. */
-  maxDelayMs?: number;
-  /** Background attempts under way at once. Default 4. */
-  concurrency?: number;
   /**
    * Most background logout requests per minute per Chargebee site, so that a backlog after an outage leaves
    * the site's API rate limit (150 a minute on test sites and small plans) to the app. Per process with the
    * in-memory store; shared by every instance with a store that limits the rate (the Redis store). Up to
-   * ten requests may go at once after a quiet time. Logouts inside a request are not limited by it, nor the
-   * drain of `close()`. A 429 with `Retry-After` pauses the site's drain as asked in any case.
-   * `false`: no limit. Default 30.
+   * ten requests may go at once after a quiet time; the queue runs up to one attempt at once per 600 a
+   * minute (4 to 32). Logouts inside a request are not limited by it, nor the drain of `close()`. A 429 with
+   * `Retry-After` pauses the site's drain as asked in any case. `false`: no limit (4 attempts at once).
+   * Default 30.
    */
   ratePerMinute?: number | false;
 }
@@ -103,16 +100,11 @@ export interface PortalSessionExpiryOptions {
    * Idle expiry, in milliseconds: the portal sessions of an app session are logged out once no request of
    * that app session has gone through `portalLogout.activity` for this long (outcome reason `idle`).
    * Typically your app session's idle timeout. Mount `activity` on your authenticated routes, or this acts
-   * as a second maximum age. Default none. From 1000 ms to 365 days.
+   * as a second maximum age. `activity` writes to the store at most once per app session per tenth of
+   * `idleMs` (at most a minute), so an idle logout is made up to that much after `idleMs`. Default none.
+   * From 1000 ms to 365 days.
    */
   idleMs?: number;
-  /**
-   * Least time between two writes of `activity` for one app session (per instance): a request within it
-   * of the last write costs no store call. An idle logout is made between `idleMs` and `idleMs +
-   * activityIntervalMs` after the last request. Default: a tenth of `idleMs`, at most 60 000 ms. From 0 to
-   * `idleMs`; needs `idleMs`.
-   */
-  activityIntervalMs?: number;
 }
 
 /** Options of {@link chargebeePortalLogout}. Only `apiKey` and one of `site`/`baseUrl` are required. */
@@ -127,28 +119,18 @@ export interface ChargebeePortalLogoutOptions {
   /** API base URL up to `/api/v2` (EU hosts, a proxy, the emulator). Default `https://{site}.chargebee.com/api/v2`. */
   baseUrl?: string;
   /**
-   * Time allowed for one Chargebee call, in milliseconds: the whole exchange, a body that trickles in
-   * included. Each attempt gets at most the budget left. Default 5000.
-   */
-  timeoutMs?: number;
-  /**
    * Total time one logout may take inside the request, in milliseconds: reading the remembered IDs, your
    * header and entity functions, all attempts and waits, the deferral and the store write. When it runs out
    * on a retryable failure the logout is deferred (see `deferred`); a store that does not answer in time
-   * makes it `failed` (`reason: 'store_timeout'`). Default 3000.
+   * makes it `failed` (`reason: 'store_timeout'`). A background attempt of the deferred queue may take as
+   * long. Default 3000.
    */
   budgetMs?: number;
-  /**
-   * Most sockets each Chargebee client (one per site and key) opens at once; further calls wait for a free
-   * socket within their time limit. Bounds the file descriptors a burst of logouts can take in an outage.
-   * Default 50.
-   */
-  maxSockets?: number;
   /**
    * Retries inside the request for network errors, timeouts, 429 and 500/502/503/504 (never other 4xx),
    * with exponential backoff and full jitter, honouring `Retry-After` when it fits the budget. Every attempt
    * of one portal session's logout carries the same `chargebee-idempotency-key`. `false`: one attempt only.
-   * Default `{ maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1000 }`.
+   * Default `{ maxAttempts: 4 }`.
    */
   retry?: false | RetryOptions;
   /**
@@ -170,16 +152,13 @@ export interface ChargebeePortalLogoutOptions {
    */
   skipCrossSiteGet?: boolean;
   /**
-   * Where portal-session IDs are remembered: `'session'` (express-session, the default), `'cookie'`, or
-   * your own store object or read-only resolver function `(req) => ids`.
+   * Where portal-session IDs are remembered: `'session'` (express-session's `req.session.chargebeePortalSessions`,
+   * the default), `'cookie'`, or your own store object or read-only resolver function `(req) => ids`. At
+   * most 10 portal sessions are remembered per app session; the oldest are dropped.
    */
   store?: 'session' | 'cookie' | PortalSessionStore | PortalSessionStore['read'];
-  /** Property of `req.session` used by the `'session'` store. Default `chargebeePortalSessions`. */
-  sessionKey?: string;
   /** Settings of the `'cookie'` store. */
   cookie?: PortalSessionCookieOptions;
-  /** Most portal sessions remembered (and logged out) per user; the oldest are dropped. Default 10. */
-  maxRemembered?: number;
   /**
    * Default business entity: an ID, or a function of the request. Used for a portal session that was
    * remembered without one. Default none (no `chargebee-business-entity-id` header).
@@ -223,13 +202,15 @@ export interface ChargebeePortalLogoutOptions {
    */
   telemetry?: false | TelemetryOptions;
   /**
-   * The registry of open portal sessions by Chargebee customer: `remember()` records each portal session
-   * under its customer, and `logoutCustomer()` and `everywhere` read it to end them all. Ended portal
-   * sessions leave it. Default: a `MemoryPortalSessionRegistry` (this process only: 20 per customer,
-   * 100 000 in all, kept 30 days). On several instances pass a `RedisPortalSessionRegistry` from
-   * `chargebee-portal-logout/redis`. `false`: no registry (`logoutCustomer()` and `everywhere` unavailable).
+   * The registry of open portal sessions by Chargebee customer, which `logoutCustomer()` and `everywhere`
+   * read to end all of a customer's portal sessions: `remember()` records each portal session under its
+   * customer, and ended ones leave it. `true`: a `MemoryPortalSessionRegistry` (this process only: 20 per
+   * customer, 100 000 in all, kept 30 days). On several instances pass a `RedisPortalSessionRegistry`
+   * (`chargebee-portal-logout/redis`) or a `PostgresPortalSessionRegistry` (`chargebee-portal-logout/postgres`).
+   * Default: `true` when `everywhere` is set, else `false` (no registry, nothing recorded;
+   * `logoutCustomer()` then rejects with a `TypeError`).
    */
-  registry?: false | PortalSessionRegistry;
+  registry?: boolean | PortalSessionRegistry;
   /**
    * At this logout, also end every other portal session of the signed-in customer (other devices, other
    * browsers, expired app sessions), found in the registry: `true`, or a function of the request such as

@@ -1,3 +1,4 @@
+import { OptionCheck } from '../base/validate';
 import { DueHeap, type DueNode } from './due-heap';
 import {
   isPendingSchedule,
@@ -28,8 +29,7 @@ export class MemoryDeferredLogoutStore implements DeferredLogoutStore {
 
   /** @param maxQueued most jobs kept; `add` refuses new ones beyond it. Default 10 000. */
   constructor(readonly maxQueued: number = DEFAULT_MAX_QUEUED) {
-    if (!Number.isInteger(maxQueued) || maxQueued < 1)
-      throw new TypeError('MemoryDeferredLogoutStore: maxQueued must be a whole number of at least 1');
+    new OptionCheck('MemoryDeferredLogoutStore').whole(maxQueued, 'maxQueued', DEFAULT_MAX_QUEUED, 1, 100_000_000);
   }
 
   add(job: DeferredLogoutJob): boolean {

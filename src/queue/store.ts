@@ -162,6 +162,9 @@ export interface DeferredLogoutStore {
   cancel?(portalSessionIds: readonly string[]): void | Promise<void>;
 }
 
+/** The methods every store has. */
+export const STORE_METHODS = ['add', 'takeDue', 'remove', 'size'] as const;
+
 /** The store methods that scheduled logouts need. */
 export const SCHEDULING_METHODS = ['schedule', 'postpone', 'cancel'] as const;
 

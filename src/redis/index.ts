@@ -8,11 +8,11 @@ export {
   DEFAULT_REDIS_PREFIX,
   DEFAULT_REDIS_MAX_QUEUED,
   DEFAULT_LEASE_MS,
-  DEFAULT_COMMAND_TIMEOUT_MS,
   type RedisDeferredLogoutStoreOptions,
   type RedisClientLike,
   type RedisScriptArguments,
 } from './store';
+export { DEFAULT_COMMAND_TIMEOUT_MS } from './options';
 export {
   RedisPortalSessionRegistry,
   DEFAULT_REGISTRY_PREFIX,

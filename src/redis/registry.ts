@@ -1,4 +1,5 @@
-import { DEFAULT_COMMAND_TIMEOUT_MS } from './store';
+import { redisCommon } from './options';
+import type { OptionCheck } from '../base/validate';
 import { checkCustomerId, isValidBusinessEntityId, isValidPortalSessionId } from '../base/identifiers';
 import {
   registryBounds,
@@ -31,11 +32,6 @@ export const DEFAULT_REDIS_REGISTRY_MAX_ENTRIES = 1_000_000;
 const SWEEP_LIMIT = 20;
 /** Most IDs forgotten per script call. */
 const REMOVE_BATCH = 500;
-const PREFIX = /^[\x21-\x7e]{1,200}$/;
-
-function fail(message: string): never {
-  throw new TypeError(`RedisPortalSessionRegistry: ${message}`);
-}
 
 /**
  * The registry of open portal sessions by customer in Redis, shared by every instance of the app: a
@@ -53,36 +49,32 @@ export class RedisPortalSessionRegistry implements PortalSessionRegistry {
   readonly maxEntries: number;
   readonly ttlMs: number;
   private readonly commandTimeoutMs: number;
+  private readonly check: OptionCheck;
   private readonly keys: [entries: string, byCustomer: string, byTime: string];
 
   constructor(
     private readonly client: RedisClientLike,
     options: RedisPortalSessionRegistryOptions = {},
   ) {
-    if (typeof client?.evalSha !== 'function' || typeof client?.eval !== 'function')
-      fail('pass a node-redis client (createClient() from the redis package, connected)');
+    const common = redisCommon('RedisPortalSessionRegistry', client, options, DEFAULT_REGISTRY_PREFIX);
+    this.check = common.check;
     const bounds = registryBounds('RedisPortalSessionRegistry', options, DEFAULT_REDIS_REGISTRY_MAX_ENTRIES);
     this.maxPerCustomer = bounds.maxPerCustomer;
     this.maxEntries = bounds.maxEntries;
     this.ttlMs = bounds.ttlMs;
-    const prefix = options.prefix ?? DEFAULT_REGISTRY_PREFIX;
-    if (typeof prefix !== 'string' || !PREFIX.test(prefix))
-      fail('option prefix must be 1 to 200 visible ASCII characters without spaces');
-    this.prefix = prefix;
-    const timeout = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
-    if (!Number.isInteger(timeout) || timeout < 1) fail('option commandTimeoutMs must be a whole number of at least 1');
-    this.commandTimeoutMs = timeout;
-    this.keys = [`${prefix}entries`, `${prefix}by-customer`, `${prefix}by-time`];
+    this.prefix = common.prefix;
+    this.commandTimeoutMs = common.commandTimeoutMs;
+    this.keys = [`${this.prefix}entries`, `${this.prefix}by-customer`, `${this.prefix}by-time`];
   }
 
   async add(entry: RegisteredPortalSession): Promise<RegistryAddResult> {
     // Checked again here: these values go into Redis members that the scripts split on spaces.
-    if (!isValidPortalSessionId(entry.id)) fail('add: the portal-session ID is not valid');
+    if (!isValidPortalSessionId(entry.id)) this.check.fail('add: the portal-session ID is not valid');
     checkCustomerId(entry.customerId, 'RedisPortalSessionRegistry: add');
     if (entry.businessEntityId !== undefined && !isValidBusinessEntityId(entry.businessEntityId))
-      fail('add: the business-entity ID is not valid');
+      this.check.fail('add: the business-entity ID is not valid');
     const at = Math.floor(entry.rememberedAt);
-    if (!Number.isSafeInteger(at) || at < 0) fail('add: rememberedAt must be a time in ms since the epoch');
+    if (!Number.isSafeInteger(at) || at < 0) this.check.fail('add: rememberedAt must be a time in ms since the epoch');
     const reply = await this.run(ADD, [
       entry.id,
       entry.customerId,

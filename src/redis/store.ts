@@ -5,6 +5,7 @@ import { safeLog, type Log } from '../base/logging';
 import { scheduleLimit, type DeferredLogoutJob, type DeferredLogoutStore, type DueJobs } from '../queue/store';
 import type { DrainRate } from '../reliability/rate-limit';
 import { decodeJob, encodeJob, storedSite } from './job-codec';
+import { redisCommon } from './options';
 import { ADD, CANCEL, LIST, NEXT_DUE, PAUSE, POSTPONE, REMOVE, SCHEDULE, SIZE, TAKE } from './scripts';
 import { replyArray, replyText as text, runScript, type RedisClientLike, type Script } from './scripts-runner';
 import { epochNow } from '../base/time';
@@ -32,24 +33,11 @@ export interface RedisDeferredLogoutStoreOptions {
 export const DEFAULT_REDIS_PREFIX = '{chargebee-portal-logout}:deferred:';
 export const DEFAULT_REDIS_MAX_QUEUED = 100_000;
 export const DEFAULT_LEASE_MS = 30_000;
-export const DEFAULT_COMMAND_TIMEOUT_MS = 1000;
 /** Stored jobs outlive their maximum age by this much, so that a running queue gives them up (and logs it) first. */
 const EXPIRY_MARGIN_MS = 60_000;
 const DEFAULT_MAX_AGE_MS = 24 * 3600 * 1000;
 /** Jobs the take script looks at beyond the ones it may hand out (some may wait for their site's rate). */
 const EXTRA_SCAN = 20;
-const PREFIX = /^[\x21-\x7e]{1,200}$/;
-
-function fail(message: string): never {
-  throw new TypeError(`RedisDeferredLogoutStore: ${message}`);
-}
-
-function wholeNumber(value: unknown, name: string, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || (value as number) < min)
-    fail(`option ${name} must be a whole number of at least ${min}`);
-  return value as number;
-}
 
 /**
  * Deferred logouts in Redis, shared by every instance of the app: one job per portal session, handed to
@@ -75,16 +63,16 @@ export class RedisDeferredLogoutStore implements DeferredLogoutStore {
     private readonly client: RedisClientLike,
     options: RedisDeferredLogoutStoreOptions = {},
   ) {
-    if (typeof client?.evalSha !== 'function' || typeof client?.eval !== 'function')
-      fail('pass a node-redis client (createClient() from the redis package, connected)');
-    if (typeof options !== 'object' || options === null) fail('options must be an object');
-    const prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
-    if (typeof prefix !== 'string' || !PREFIX.test(prefix))
-      fail('option prefix must be 1 to 200 visible ASCII characters without spaces');
+    const { check, prefix, commandTimeoutMs } = redisCommon(
+      'RedisDeferredLogoutStore',
+      client,
+      options,
+      DEFAULT_REDIS_PREFIX,
+    );
     this.prefix = prefix;
-    this.maxQueued = wholeNumber(options.maxQueued, 'maxQueued', DEFAULT_REDIS_MAX_QUEUED, 1);
-    this.leaseMs = wholeNumber(options.leaseMs, 'leaseMs', DEFAULT_LEASE_MS, 1000);
-    this.commandTimeoutMs = wholeNumber(options.commandTimeoutMs, 'commandTimeoutMs', DEFAULT_COMMAND_TIMEOUT_MS, 1);
+    this.commandTimeoutMs = commandTimeoutMs;
+    this.maxQueued = check.whole(options.maxQueued, 'maxQueued', DEFAULT_REDIS_MAX_QUEUED, 1, 1_000_000_000);
+    this.leaseMs = check.whole(options.leaseMs, 'leaseMs', DEFAULT_LEASE_MS, 1000, 3_600_000);
     this.keys = { jobs: `${prefix}jobs`, due: `${prefix}due`, leases: `${prefix}leases`, rate: `${prefix}rate` };
   }
 

@@ -1,3 +1,5 @@
+import { OptionCheck } from '../base/validate';
+
 /**
  * The registry of open portal sessions by Chargebee customer. Chargebee has no endpoint that lists a
  * customer's portal sessions, so the app keeps track of them itself: `remember()` records each one here,
@@ -42,6 +44,9 @@ export interface PortalSessionRegistry {
   remove(portalSessionIds: readonly string[]): void | Promise<void>;
 }
 
+/** The methods every registry has. */
+export const REGISTRY_METHODS = ['add', 'list', 'remove'] as const;
+
 /** Default most portal sessions kept per customer; the oldest are dropped past it. */
 export const DEFAULT_MAX_PER_CUSTOMER = 20;
 /**
@@ -66,22 +71,17 @@ export function registryBounds(
   options: RegistryBounds & { maxEntries?: number },
   defaultMaxEntries: number,
 ): { maxPerCustomer: number; ttlMs: number; maxEntries: number } {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`${owner}: options must be an object`);
-  const whole = (value: unknown, name: string, fallback: number, min: number, max: number): number => {
-    if (value === undefined) return fallback;
-    if (!Number.isInteger(value) || (value as number) < min || (value as number) > max)
-      throw new TypeError(`${owner}: option ${name} must be a whole number from ${min} to ${max}`);
-    return value as number;
-  };
+  const check: OptionCheck = new OptionCheck(owner);
+  if (typeof options !== 'object' || options === null) check.fail('options must be an object');
   return {
-    maxPerCustomer: whole(
+    maxPerCustomer: check.whole(
       options.maxPerCustomer,
       'maxPerCustomer',
       DEFAULT_MAX_PER_CUSTOMER,
       1,
       MAX_PER_CUSTOMER_LIMIT,
     ),
-    ttlMs: whole(options.ttlMs, 'ttlMs', DEFAULT_REGISTRY_TTL_MS, 1, 10 * 365 * 24 * 3600 * 1000),
-    maxEntries: whole(options.maxEntries, 'maxEntries', defaultMaxEntries, 1, 1_000_000_000),
+    ttlMs: check.whole(options.ttlMs, 'ttlMs', DEFAULT_REGISTRY_TTL_MS, 1, 10 * 365 * 24 * 3600 * 1000),
+    maxEntries: check.whole(options.maxEntries, 'maxEntries', defaultMaxEntries, 1, 1_000_000_000),
   };
 }

@@ -17,7 +17,8 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
-export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1000 };
+/** Default most attempts of one portal session's logout inside a request. */
+export const DEFAULT_MAX_ATTEMPTS = 4;
 /** Default total time one logout may take inline, all attempts and waits included. */
 export const DEFAULT_BUDGET_MS = 3000;
 /** An attempt given less time than this cannot get an answer from Chargebee; the budget counts as spent. */

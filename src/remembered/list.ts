@@ -18,9 +18,6 @@ export function rememberedEntry(id: string, businessEntityId?: string, customerI
   return entry;
 }
 
-/** Default number of portal sessions kept per app session; the oldest are dropped past it. */
-export const DEFAULT_MAX_REMEMBERED = 10;
-
 /** A remembered entry as read from a store: the ID is not judged yet (an invalid one is reported, never sent). */
 export interface RememberedEntry {
   id: unknown;

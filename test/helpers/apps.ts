@@ -2,7 +2,8 @@ import cookieParser from 'cookie-parser';
 import express5 from 'express';
 import type { ErrorRequestHandler, Express, Request, RequestHandler } from 'express';
 import session from 'express-session';
-import { chargebeePortalLogout, type ChargebeePortalLogoutOptions, type PortalLogoutMiddleware } from '../../src';
+import type { PortalLogoutMiddleware } from '../../src';
+import { tunedPortalLogout, type TestOptions } from './tuned';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const express4 = require('express4') as typeof express5;
@@ -17,7 +18,7 @@ export type ExpressFactory = typeof express5;
 
 export interface TestAppOptions {
   express?: ExpressFactory;
-  middleware: ChargebeePortalLogoutOptions;
+  middleware: TestOptions;
   /** Mount express-session (default true). */
   session?: boolean;
   /** Mount cookie-parser, with this secret when a string (default: not mounted). */
@@ -47,7 +48,7 @@ export function createTestApp(options: TestAppOptions): {
   }
   if (options.cookieParser)
     app.use(typeof options.cookieParser === 'string' ? cookieParser(options.cookieParser) : cookieParser());
-  const portalLogout = chargebeePortalLogout(options.middleware);
+  const portalLogout = tunedPortalLogout(options.middleware);
 
   app.use((req, _res, next) => {
     const email = (req as Request & { session?: { email?: string } }).session?.email ?? req.headers['x-test-email'];

@@ -1,11 +1,7 @@
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import session from 'express-session';
-import {
-  chargebeePortalLogout,
-  type ChargebeePortalLogoutOptions,
-  type PortalLogoutMiddleware,
-  type PortalLogoutOutcome,
-} from '../../src';
+import type { PortalLogoutMiddleware, PortalLogoutOutcome } from '../../src';
+import { tunedPortalLogout, type TestOptions } from './tuned';
 
 declare module 'express-session' {
   interface SessionData {
@@ -32,10 +28,10 @@ export function withIds(outcome: PortalLogoutOutcome | undefined) {
  * calls `logoutCustomer()`. `session` lets several apps (instances) share one session store.
  */
 export function createEverywhereApp(
-  options: ChargebeePortalLogoutOptions,
+  options: TestOptions,
   extra: { sessionStore?: session.Store } = {},
 ): { app: Express; portalLogout: PortalLogoutMiddleware; handlerCalls: () => number } {
-  const portalLogout = chargebeePortalLogout({
+  const portalLogout = tunedPortalLogout({
     everywhere: (req) => req.path === '/logout/everywhere',
     ...options,
   });

@@ -1,21 +1,16 @@
 import request from 'supertest';
-import {
-  type ChargebeePortalLogoutOptions,
-  type PortalLogoutOutcome,
-  type PortalSessionOutcome,
-  type PortalLogoutMiddleware,
-} from '../../src';
+import { type PortalLogoutOutcome, type PortalSessionOutcome, type PortalLogoutMiddleware } from '../../src';
 import { ChargebeeEmulator } from '../../src/testing';
 import { createTestApp } from './apps';
 import { captureLogs } from './log-capture';
+import { FAST_TUNING, withOptions, type TestOptions } from './tuned';
 
 /** Small budgets and delays, so that the suites stay fast; the breaker is off unless a test turns it on. */
-export const FAST: Partial<ChargebeePortalLogoutOptions> = {
-  timeoutMs: 250,
+export const FAST: Partial<TestOptions> = {
   budgetMs: 700,
-  retry: { maxAttempts: 4, baseDelayMs: 10, maxDelayMs: 40 },
-  deferred: { baseDelayMs: 20, maxDelayMs: 100 },
+  retry: { maxAttempts: 4 },
   circuitBreaker: false,
+  tuning: FAST_TUNING,
 };
 
 export async function waitFor(predicate: () => boolean, timeoutMs = 8000, what = 'condition'): Promise<void> {
@@ -30,7 +25,7 @@ export async function waitFor(predicate: () => boolean, timeoutMs = 8000, what =
  * An app whose remembered portal sessions come from a plain list (a custom store), with the logs, the
  * outcome hook's calls (request ones and deferred final ones apart) and the middleware at hand.
  */
-export function harness(options: ChargebeePortalLogoutOptions) {
+export function harness(options: TestOptions) {
   const logs = captureLogs();
   const finals: PortalSessionOutcome[] = [];
   const inline: PortalSessionOutcome[] = [];
@@ -80,8 +75,8 @@ export function emulatorSuite(apiKey: string, closeTimeoutMs: number) {
   const open: PortalLogoutMiddleware[] = [];
   const suite = {
     emulator: undefined as unknown as ChargebeeEmulator,
-    setup(extra: Partial<ChargebeePortalLogoutOptions> = {}) {
-      const h = harness({ apiKey, baseUrl: suite.emulator.baseUrl('acme-test'), ...FAST, ...extra });
+    setup(extra: Partial<TestOptions> = {}) {
+      const h = harness({ apiKey, baseUrl: suite.emulator.baseUrl('acme-test'), ...withOptions(FAST, extra) });
       open.push(h.portalLogout);
       return h;
     },

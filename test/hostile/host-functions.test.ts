@@ -11,7 +11,6 @@ import pino from 'pino';
 import request from 'supertest';
 import {
   MemoryDeferredLogoutStore,
-  type ChargebeePortalLogoutOptions,
   type DeferredLogoutStore,
   type PortalLogoutMiddleware,
   type PortalLogoutOutcome,
@@ -21,6 +20,7 @@ import { ChargebeeEmulator } from '../../src/testing';
 import { createTestApp } from '../helpers/apps';
 import { FAST, waitFor } from '../helpers/harness';
 import { captureLogs } from '../helpers/log-capture';
+import { withOptions, type TestOptions } from '../helpers/tuned';
 
 const API_KEY = 'test_HOSTFNKEY_77';
 const BUDGET_MS = FAST.budgetMs as number;
@@ -60,17 +60,16 @@ function portal(): string {
 }
 
 /** An app with a custom store over `held` (unless `store` is given), the FAST settings and captured logs. */
-function app(extra: Partial<ChargebeePortalLogoutOptions> = {}, held: { value: unknown } = { value: [] }) {
+function app(extra: Partial<TestOptions> = {}, held: { value: unknown } = { value: [] }) {
   const logs = captureLogs();
   const built = createTestApp({
     session: false,
     middleware: {
       apiKey: API_KEY,
       baseUrl: emulator.baseUrl('acme-test'),
-      ...FAST,
       logger: logs.logger,
       store: { read: () => held.value, write: (_req, _res, list) => void (held.value = list) },
-      ...extra,
+      ...withOptions(FAST, extra),
     },
   });
   open.push(built.portalLogout);
@@ -288,7 +287,7 @@ describe('the store of remembered portal sessions', () => {
   it('a portal session remembered while a logout runs survives the logout', async () => {
     const ended = portal();
     emulator.injectFault({ match: { path: `/portal_sessions/${ended}/logout` }, latencyMs: 300, times: 1 });
-    const a = app({ budgetMs: 2000, timeoutMs: 1000 }, { value: [ended] });
+    const a = app({ budgetMs: 2000, tuning: { attemptTimeoutMs: 1000 } }, { value: [ended] });
     a.app.post('/remember-now', async (req, res) => {
       await a.portalLogout.remember(req, res, req.body.id);
       res.json({ ok: true });
@@ -331,7 +330,10 @@ describe('the deferred-logout store', () => {
     };
     const id = portal();
     emulator.injectFault({ match: { path: `/portal_sessions/${id}/logout` }, status: 503, times: 4 });
-    const a = app({ timeoutMs: 150, deferred: { store, baseDelayMs: 10, maxDelayMs: 20 } }, { value: [id] });
+    const a = app(
+      { deferred: { store }, tuning: { attemptTimeoutMs: 150, queueBaseDelayMs: 10, queueMaxDelayMs: 20 } },
+      { value: [id] },
+    );
     const { outcome } = await a.logout();
     expect(outcome.portalSessions[0].status).toBe('deferred');
     await new Promise((resolve) => setTimeout(resolve, 200));

@@ -6,13 +6,7 @@
 import { inspect } from 'node:util';
 import zlib from 'node:zlib';
 import pino from 'pino';
-import {
-  ChargebeeApiError,
-  ChargebeeClient,
-  ChargebeeTimeoutError,
-  type ChargebeePortalLogoutOptions,
-  type PortalLogoutMiddleware,
-} from '../../src';
+import { ChargebeeApiError, ChargebeeClient, ChargebeeTimeoutError, type PortalLogoutMiddleware } from '../../src';
 import { harness, waitFor } from '../helpers/harness';
 import { captureLogs } from '../helpers/log-capture';
 import {
@@ -25,6 +19,7 @@ import {
   trickle,
   type RawUpstream,
 } from '../helpers/raw-upstream';
+import { withOptions, type TestOptions } from '../helpers/tuned';
 
 const API_KEY = 'live_HOSTILE_UPSTREAM_KEY_42ab';
 const EMAIL = 'Hostile.Person@Example.com';
@@ -48,16 +43,25 @@ function client(u: RawUpstream, extra: Partial<ConstructorParameters<typeof Char
   return c;
 }
 
-function app(u: RawUpstream, extra: Partial<ChargebeePortalLogoutOptions> = {}) {
+function app(u: RawUpstream, extra: Partial<TestOptions> = {}) {
   const h = harness({
     apiKey: API_KEY,
     baseUrl: u.baseUrl,
-    timeoutMs: 300,
-    budgetMs: 600,
-    retry: { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 },
-    deferred: { baseDelayMs: 20, maxDelayMs: 100 },
-    circuitBreaker: false,
-    ...extra,
+    ...withOptions(
+      {
+        budgetMs: 600,
+        retry: { maxAttempts: 4 },
+        circuitBreaker: false,
+        tuning: {
+          attemptTimeoutMs: 300,
+          retryBaseDelayMs: 5,
+          retryMaxDelayMs: 20,
+          queueBaseDelayMs: 20,
+          queueMaxDelayMs: 100,
+        },
+      },
+      extra,
+    ),
   });
   middlewares.push(h.portalLogout);
   return h;
@@ -119,9 +123,9 @@ describe('one deadline per attempt, body included', () => {
     const u = await upstream(json(503, { message: 'busy', api_error_code: 'site_not_ready' }));
     const h = app(u, {
       retry: false,
-      timeoutMs: 200,
       // No drain rate: this test counts attempts, not the rate.
-      deferred: { concurrency: 2, baseDelayMs: 10, maxDelayMs: 20, ratePerMinute: false },
+      deferred: { ratePerMinute: false },
+      tuning: { attemptTimeoutMs: 200, concurrency: 2, queueBaseDelayMs: 10, queueMaxDelayMs: 20 },
     });
     const ids = ['portal_Trickle1', 'portal_Trickle2', 'portal_Trickle3', 'portal_Trickle4'];
     h.remember(ids);
@@ -156,7 +160,7 @@ describe('bounded answers', () => {
 
   it('a logout with retries against a flood reads a bounded amount, and logs the error once', async () => {
     const u = await upstream(flood(500, 200 * 1024 * 1024));
-    const h = app(u, { deferred: false, budgetMs: 3000, timeoutMs: 1000 });
+    const h = app(u, { deferred: false, budgetMs: 3000, tuning: { attemptTimeoutMs: 1000 } });
     h.remember([ID]);
     const { outcome } = await h.logout();
     expect(outcome.portalSessions[0]).toMatchObject({ status: 'failed', httpStatus: 500 });
@@ -243,14 +247,14 @@ describe('Retry-After', () => {
     expect(h.finals[0].status).toBe('logged_out');
   });
 
-  it('a Retry-After longer than deferred.maxDelayMs, within a minute, is honoured', async () => {
+  it('a Retry-After longer than the largest background backoff, within a minute, is honoured', async () => {
     const calls: number[] = [];
     const u = await upstream((req, res, call) => {
       calls.push(Date.now());
       if (calls.length === 1) json(429, { message: 'later' }, { 'Retry-After': '2' })(req, res, call);
       else loggedOut()(req, res, call);
     });
-    const h = app(u, { retry: false, deferred: { baseDelayMs: 10, maxDelayMs: 300 } });
+    const h = app(u, { retry: false, tuning: { queueBaseDelayMs: 10, queueMaxDelayMs: 300 } });
     h.remember([ID]);
     await h.logout();
     await waitFor(() => h.finals.length === 1, 6000, 'the final result');
@@ -394,9 +398,9 @@ describe('socket cap', () => {
     expect(u.connections().maxOpen).toBeLessThanOrEqual(3);
   });
 
-  it('the middleware passes maxSockets to its clients, and defaults to 50', async () => {
+  it('the middleware caps its clients at 50 sockets (2 here, scaled down)', async () => {
     const u = await upstream(() => undefined);
-    const h = app(u, { maxSockets: 2, retry: false, deferred: false });
+    const h = app(u, { retry: false, deferred: false, tuning: { maxSockets: 2 } });
     h.remember(Array.from({ length: 8 }, (_, i) => `portal_MwCap${i}`));
     await h.logout();
     expect(u.connections().maxOpen).toBeLessThanOrEqual(2);
