@@ -1,7 +1,8 @@
 /**
- * The benchmark's app process: one Express app (cookie-parser, express-session) with the four logout
- * routes that bench/run.ts compares. Every route reads the same remembered IDs from `req.session`,
- * forgets them, and ends with the same handler that destroys the app session.
+ * The benchmark's app process: one Express app (cookie-parser, express-session) with the logout routes
+ * that bench/run.ts compares (route 2's code twice: 2′ is the A/A control). Every route reads the same
+ * remembered IDs from `req.session`, forgets them, and ends with the same handler that destroys the app
+ * session.
  *
  * Started by run.ts as `node --import tsx bench/app.ts <emulatorUrl> <site> <apiKey>` with an IPC
  * channel; it answers the commands in {@link AppCommand} and logs nothing to stdout but our middleware's
@@ -80,31 +81,37 @@ const bareLogout: RequestHandler = (req, _res, next) => {
 };
 
 // ---- route 2: hand-written, one axios instance with a keep-alive agent ----
-const axiosClient = axios.create({
-  baseURL: baseUrl,
-  httpAgent: new http.Agent({ keepAlive: true }),
-  auth: { username: apiKey, password: '' },
-  timeout: AXIOS_TIMEOUT_MS,
-  headers: { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' },
-});
-const axiosLogout: RequestHandler = (req, _res, next) => {
-  const headers = originHeaders(req);
-  const calls = rememberedIds(req).map((id) =>
-    axiosClient.post(`/portal_sessions/${encodeURIComponent(id)}/logout`, '', { headers }),
-  );
-  void Promise.allSettled(calls).then((results) => {
-    const failures = results.flatMap((r) =>
-      r.status === 'rejected'
-        ? [failureKind(r.reason)]
-        : r.value.data?.portal_session?.status === 'logged_out'
-          ? []
-          : ['not logged_out'],
-    );
-    if (failures.length === 0) delete req.session.chargebeePortalSessions;
-    count('axios', results.length - failures.length, failures);
-    next();
+// Route 2′ (the A/A control) is this same code on a second path: the same function makes both, each with
+// its own axios instance and agent (as route 4 has its own), counted under its own name.
+function handWrittenAxiosLogout(route: 'axios' | 'axiosAA'): RequestHandler {
+  const axiosClient = axios.create({
+    baseURL: baseUrl,
+    httpAgent: new http.Agent({ keepAlive: true }),
+    auth: { username: apiKey, password: '' },
+    timeout: AXIOS_TIMEOUT_MS,
+    headers: { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' },
   });
-};
+  return (req, _res, next) => {
+    const headers = originHeaders(req);
+    const calls = rememberedIds(req).map((id) =>
+      axiosClient.post(`/portal_sessions/${encodeURIComponent(id)}/logout`, '', { headers }),
+    );
+    void Promise.allSettled(calls).then((results) => {
+      const failures = results.flatMap((r) =>
+        r.status === 'rejected'
+          ? [failureKind(r.reason)]
+          : r.value.data?.portal_session?.status === 'logged_out'
+            ? []
+            : ['not logged_out'],
+      );
+      if (failures.length === 0) delete req.session.chargebeePortalSessions;
+      count(route, results.length - failures.length, failures);
+      next();
+    });
+  };
+}
+const axiosLogout = handWrittenAxiosLogout('axios');
+const axiosAALogout = handWrittenAxiosLogout('axiosAA');
 
 // ---- route 3: the official SDK, its defaults (80 s timeout, no retries), headers as 3rd argument ----
 const chargebee = new Chargebee({
@@ -183,6 +190,7 @@ app.use(cookieParser(SESSION_SECRET));
 app.use(session({ name: SESSION_COOKIE, secret: SESSION_SECRET, store, resave: false, saveUninitialized: false }));
 app.post('/logout/bare', bareLogout, endSession);
 app.post('/logout/axios', axiosLogout, endSession);
+app.post('/logout/axiosAA', axiosAALogout, endSession);
 app.post('/logout/sdk', sdkLogout, endSession);
 app.post('/logout/ours', portalLogout, oursCount, endSession);
 app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {

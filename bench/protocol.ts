@@ -1,12 +1,17 @@
 /** What bench/run.ts and the app process (bench/app.ts) say to each other over IPC. */
 
-/** The four logout routes, in the order of the report: the floor, hand-written axios, the SDK, ours. */
-export const ROUTES = ['bare', 'axios', 'sdk', 'ours'] as const;
+/**
+ * The logout routes, in the order of the report: the floor, hand-written axios, the same hand-written axios
+ * again on a second path (an A/A control: its ratio to route 2 is what two identical routes differ by in a
+ * run), the SDK, ours.
+ */
+export const ROUTES = ['bare', 'axios', 'axiosAA', 'sdk', 'ours'] as const;
 export type RouteName = (typeof ROUTES)[number];
 
 export const ROUTE_LABELS: Record<RouteName, string> = {
   bare: '1 bare (no call)',
   axios: '2 hand-written axios',
+  axiosAA: '2′ hand-written axios (A/A)',
   sdk: '3 chargebee SDK',
   ours: '4 our middleware',
 };
