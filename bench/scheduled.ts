@@ -93,14 +93,15 @@ function followed(store: DeferredLogoutStore) {
   const wrapped: DeferredLogoutStore = {
     durable: store.durable,
     leaseMs: store.leaseMs,
-    limitsRate: store.limitsRate,
     add: (job) => store.add(job),
-    takeDue: (now, limit, rate) => store.takeDue(now, limit, rate),
-    remove: (id, lease) => store.remove(id, lease),
+    takeDue: (limit, rate) => store.takeDue(limit, rate),
+    remove: (id) => store.remove(id),
+    giveUp: (id, lease) => store.giveUp(id, lease),
+    wakeSite: (site, count) => store.wakeSite(site, count),
     size: () => store.size(),
-    nextDueAt: store.nextDueAt?.bind(store),
+    figures: store.figures?.bind(store),
     list: store.list?.bind(store),
-    pauseSite: store.pauseSite?.bind(store),
+    pauseSite: (site, until) => store.pauseSite(site, until),
     attach: store.attach?.bind(store),
     schedule: (job: DeferredLogoutJob) => {
       dueAt.set(job.portalSessionId, job.notBefore);

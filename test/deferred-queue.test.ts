@@ -1,6 +1,6 @@
-import fc from 'fast-check';
 import { ChargebeeApiError, ChargebeeNetworkError } from '../src/base/errors';
-import { type DeferredLogoutJob, type DeferredLogoutStore } from '../src/queue/store';
+import type { DeferredLogoutJob } from '../src/queue/store';
+import { sharedStoreDown, shimStore } from './helpers/store-shims';
 import { MemoryDeferredLogoutStore } from '../src/queue/memory-store';
 import { DeferredLogoutQueue, type DeferredQueueOptions, type JobAttemptResult } from '../src/queue/queue';
 import { hashPortalSessionId } from '../src/base/identifiers';
@@ -27,33 +27,6 @@ async function waitFor(predicate: () => boolean, timeoutMs = 5000): Promise<void
   }
 }
 
-/** A queue whose attempts follow `script(job)`; records every attempt with its time. */
-/**
- * A durable store over an in-memory one that throws "shared store down" until `answer()` is called;
- * with `scheduling`, it keeps scheduled logouts too.
- */
-function sharedStoreDown({ scheduling = false } = {}) {
-  const memory = new MemoryDeferredLogoutStore(10);
-  let failing = true;
-  const guard = <T>(fn: () => T): T => {
-    if (failing) throw new Error('shared store down');
-    return fn();
-  };
-  const shared: DeferredLogoutStore = {
-    durable: true,
-    add: (j) => guard(() => memory.add(j)),
-    takeDue: (now, limit) => guard(() => memory.takeDue(now, limit)),
-    remove: (id) => guard(() => memory.remove(id)),
-    size: () => guard(() => memory.size()),
-    ...(scheduling && {
-      schedule: (j: DeferredLogoutJob) => guard(() => memory.schedule(j)),
-      postpone: (ids: readonly string[], at: number) => guard(() => memory.postpone(ids, at)),
-      cancel: (ids: readonly string[]) => guard(() => memory.cancel(ids)),
-    }),
-  };
-  return { memory, shared, answer: () => (failing = false) };
-}
-
 function queueWith(script: (job: DeferredLogoutJob) => JobAttemptResult, extra: Partial<DeferredQueueOptions> = {}) {
   const logs = captureLogs();
   const attempts: Array<{ id: string; at: number; attempts: number; key: string }> = [];
@@ -76,134 +49,6 @@ function queueWith(script: (job: DeferredLogoutJob) => JobAttemptResult, extra: 
   });
   return { queue, store, logs, attempts, givenUp };
 }
-
-describe('MemoryDeferredLogoutStore', () => {
-  it('hands a due job over once, keeps counting it, and refuses new jobs when full', () => {
-    const store = new MemoryDeferredLogoutStore(2);
-    expect(store.add(job('a', { notBefore: 0 }))).toBe(true);
-    expect(store.add(job('b', { notBefore: 10_000 }))).toBe(true);
-    expect(store.add(job('c'))).toBe(false);
-    expect(store.add(job('a', { notBefore: 5 }))).toBe(true); // replacing is not growing
-    expect(store.takeDue(100, 10).map((j) => j.portalSessionId)).toEqual(['a']);
-    expect(store.takeDue(100, 10)).toEqual([]);
-    expect(store.size()).toBe(2);
-    expect(store.nextDueAt()).toBe(10_000);
-    store.remove('a');
-    expect(store.list().map((j) => j.portalSessionId)).toEqual(['b']);
-  });
-
-  it('keeps scheduled logouts: moved later by postpone within their latest time, replaced by a deferral, never over one', () => {
-    const store = new MemoryDeferredLogoutStore(10);
-    const schedule = (id: string, at: number, extra: Partial<DeferredLogoutJob> = {}) =>
-      job(id, { attempts: 0, reason: 'idle', notBefore: at, firstAttemptAt: at, ...extra });
-    const dueOf = (id: string) => store.list().find((j) => j.portalSessionId === id)?.notBefore;
-    expect(store.schedule(schedule('idle', 1000))).toBe(true);
-    expect(store.schedule(schedule('capped', 1000, { latestAt: 1500 }))).toBe(true);
-    expect(store.add(job('deferred', { notBefore: 1000 }))).toBe(true);
-    store.postpone(['idle', 'capped', 'deferred', 'unknown'], 2000);
-    expect([dueOf('idle'), dueOf('capped'), dueOf('deferred')]).toEqual([2000, 1500, 1000]);
-    store.postpone(['idle'], 1200); // never earlier
-    expect(dueOf('idle')).toBe(2000);
-
-    expect(store.schedule(schedule('deferred', 5000))).toBe(true); // the deferral stays
-    expect(store.list().find((j) => j.portalSessionId === 'deferred')?.reason).toBe('budget_exhausted');
-    expect(store.add(job('idle', { notBefore: 100 }))).toBe(true); // a deferral replaces the schedule
-    expect(store.list().find((j) => j.portalSessionId === 'idle')?.reason).toBe('budget_exhausted');
-
-    expect(
-      store
-        .takeDue(1600, 10)
-        .map((j) => j.portalSessionId)
-        .sort(),
-    ).toEqual(['capped', 'deferred', 'idle']);
-    store.postpone(['capped'], 9000); // handed over: left alone
-    store.cancel(['capped', 'deferred']);
-    expect(store.size()).toBe(3);
-    store.schedule(schedule('new', 9000));
-    store.cancel(['new']);
-    expect(store.size()).toBe(3);
-  });
-
-  it('hands due jobs over earliest first, and forgets the place of a job moved, removed or handed over', () => {
-    const store = new MemoryDeferredLogoutStore(100);
-    store.add(job('late', { notBefore: 300 }));
-    store.add(job('early', { notBefore: 100 }));
-    store.add(job('tie-first', { notBefore: 200 }));
-    store.add(job('tie-second', { notBefore: 200 }));
-    store.schedule(job('moved', { attempts: 0, reason: 'idle', notBefore: 50 }));
-    store.postpone(['moved'], 1000);
-    store.add(job('removed', { notBefore: 10 }));
-    store.remove('removed');
-    expect(store.nextDueAt()).toBe(100);
-    expect(store.takeDue(250, 2).map((j) => j.portalSessionId)).toEqual(['early', 'tie-first']);
-    expect(store.takeDue(250, 10).map((j) => j.portalSessionId)).toEqual(['tie-second']);
-    expect(store.nextDueAt()).toBe(300);
-    expect(store.takeDue(5000, 10).map((j) => j.portalSessionId)).toEqual(['late', 'moved']);
-    expect(store.takeDue(5000, 10)).toEqual([]);
-    expect(store.nextDueAt()).toBeUndefined();
-    store.add(job('early', { notBefore: 400, attempts: 2 })); // put back after an attempt
-    expect(store.nextDueAt()).toBe(400);
-    expect(store.size()).toBe(5);
-  });
-
-  it('keeps its due index in step with the jobs through any sequence of changes', () => {
-    fc.assert(
-      fc.property(
-        fc.array(
-          fc.record({
-            op: fc.constantFrom('add', 'schedule', 'postpone', 'remove', 'cancel', 'take'),
-            id: fc.integer({ min: 0, max: 7 }),
-            at: fc.integer({ min: 0, max: 1000 }),
-          }),
-          { maxLength: 80 },
-        ),
-        (ops) => {
-          const store = new MemoryDeferredLogoutStore(1000);
-          const model = new Map<string, { at: number; pending: boolean; taken: boolean }>();
-          for (const { op, id, at } of ops) {
-            const name = `p${id}`;
-            const kept = model.get(name);
-            if (op === 'add') {
-              store.add(job(name, { notBefore: at }));
-              model.set(name, { at, pending: false, taken: false });
-            } else if (op === 'schedule') {
-              store.schedule(job(name, { attempts: 0, reason: 'idle', notBefore: at }));
-              if (!kept || (kept.pending && !kept.taken)) model.set(name, { at, pending: true, taken: false });
-            } else if (op === 'postpone') {
-              store.postpone([name], at);
-              if (kept?.pending && !kept.taken) kept.at = Math.max(kept.at, at);
-            } else if (op === 'remove') {
-              store.remove(name);
-              model.delete(name);
-            } else if (op === 'cancel') {
-              store.cancel([name]);
-              if (kept && !kept.taken) model.delete(name);
-            } else {
-              const taken = store.takeDue(at, 3).map((j) => j.portalSessionId);
-              const expected = [...model.entries()]
-                .filter(([, m]) => !m.taken && m.at <= at)
-                .sort((a, b) => a[1].at - b[1].at)
-                .slice(0, 3);
-              expect(taken.map((t) => model.get(t)?.at)).toEqual(expected.map(([, m]) => m.at));
-              for (const t of taken) (model.get(t) as { taken: boolean }).taken = true;
-            }
-            const waiting = [...model.values()].filter((m) => !m.taken).map((m) => m.at);
-            expect(store.nextDueAt()).toBe(waiting.length ? Math.min(...waiting) : undefined);
-            expect(store.size()).toBe(model.size);
-          }
-        },
-      ),
-    );
-  });
-
-  it('leaves a tenth of its room to deferrals', () => {
-    const store = new MemoryDeferredLogoutStore(10);
-    for (let i = 0; i < 9; i++)
-      expect(store.schedule(job(`s${i}`, { attempts: 0, reason: 'portal_max_age' }))).toBe(true);
-    expect(store.schedule(job('s9', { attempts: 0, reason: 'portal_max_age' }))).toBe(false);
-    expect(store.add(job('d'))).toBe(true);
-  });
-});
 
 describe('DeferredLogoutQueue', () => {
   it('retries with backoff until the attempt ends the job, with the same idempotency key', async () => {
@@ -302,14 +147,7 @@ describe('DeferredLogoutQueue', () => {
 
   it('close() leaves a durable store to the other instances and logs what is left there', async () => {
     const memory = new MemoryDeferredLogoutStore(10);
-    const shared: DeferredLogoutStore = {
-      durable: true,
-      add: (j) => memory.add(j),
-      takeDue: (now, limit) => memory.takeDue(now, limit),
-      remove: (id) => memory.remove(id),
-      size: () => memory.size(),
-      list: () => memory.list(),
-    };
+    const shared = shimStore(memory, { durable: true });
     const { queue, attempts, logs } = queueWith(() => 'done', { store: shared });
     await queue.enqueue(job('a', { notBefore: Date.now() + 3_600_000 }));
     await queue.close(1000);
@@ -322,16 +160,11 @@ describe('DeferredLogoutQueue', () => {
   it('keeps going when a store method throws, and logs it', async () => {
     const memory = new MemoryDeferredLogoutStore(10);
     let failures = 1;
-    const flaky: DeferredLogoutStore = {
-      add: (j) => memory.add(j),
-      takeDue: (now, limit) => {
-        if (failures-- > 0) throw new Error('store down');
-        return memory.takeDue(now, limit);
+    const flaky = shimStore(memory, {
+      guard: (method) => {
+        if (method === 'takeDue' && failures-- > 0) throw new Error('store down');
       },
-      remove: (id) => memory.remove(id),
-      size: () => memory.size(),
-      nextDueAt: () => memory.nextDueAt(),
-    };
+    });
     const { queue, logs } = queueWith(() => 'done', { store: flaky });
     await queue.enqueue(job('a'));
     await waitFor(() => queue.stats.done === 1, 4000);

@@ -2,6 +2,17 @@ import { chargebeePortalLogout, type ChargebeePortalLogoutOptions } from '../src
 
 const valid = { site: 'acme-test', apiKey: 'test_key' };
 
+/** A deferred-logout store of the app's own, without the methods scheduled logouts need. */
+const customStore = () => ({
+  add: () => true,
+  takeDue: () => ({ jobs: [] }),
+  remove() {},
+  giveUp() {},
+  pauseSite() {},
+  wakeSite: () => 0,
+  size: () => 0,
+});
+
 function setupError(options: unknown): TypeError {
   try {
     chargebeePortalLogout(options as ChargebeePortalLogoutOptions);
@@ -193,7 +204,7 @@ describe('options validated at setup', () => {
       'expiry with a deferred store that cannot schedule',
       {
         ...valid,
-        deferred: { store: { add: () => true, takeDue: () => [], remove() {}, size: () => 0 } },
+        deferred: { store: customStore() },
         expiry: { idleMs: 60_000 },
       },
       /option expiry needs a deferred.store with schedule\(\), postpone\(\), cancel\(\)/,
@@ -216,10 +227,7 @@ describe('options validated at setup', () => {
     ['everything turned off', { retry: false, deferred: false, circuitBreaker: false }],
     ['failClosed without deferred', { failClosed: true }],
     ['failClosed with deferred: false', { failClosed: true, deferred: false }],
-    [
-      'a custom deferred store',
-      { deferred: { store: { add: () => true, takeDue: () => [], remove() {}, size: () => 0 } } },
-    ],
+    ['a custom deferred store', { deferred: { store: customStore() } }],
     ['a drain rate turned off', { deferred: { ratePerMinute: false } }],
     ['expiry: false', { expiry: false }],
     ['a maximum portal-session age', { expiry: { maxAgeMs: 3_600_000 } }],

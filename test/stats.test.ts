@@ -8,6 +8,7 @@ import request from 'supertest';
 import { MemoryDeferredLogoutStore, type DeferredLogoutStore } from '../src';
 import { emulatorSuite, waitFor } from './helpers/harness';
 import { QUIET_QUEUE } from './helpers/tuned';
+import { shimStore } from './helpers/store-shims';
 
 const API_KEY = 'test_STATSKEY_6';
 const suite = emulatorSuite(API_KEY, 200);
@@ -99,15 +100,8 @@ describe('portalLogout.stats()', () => {
     expect(stats.circuits).toEqual([]);
   });
 
-  it("reads the oldest job's age from list() for a store without oldestFirstAttemptAt()", async () => {
-    const memory = new MemoryDeferredLogoutStore();
-    const store: DeferredLogoutStore = {
-      add: (job) => memory.add(job),
-      takeDue: (now, limit) => memory.takeDue(now, limit),
-      remove: (id) => memory.remove(id),
-      size: async () => memory.size(),
-      list: async () => memory.list(),
-    };
+  it("reads the oldest job's age from list() for a store without figures()", async () => {
+    const store = shimStore(new MemoryDeferredLogoutStore());
     const h = suite.setup({ retry: false, deferred: { store }, tuning: QUIET_QUEUE });
     suite.emulator.injectFault({ status: 503 });
     h.remember([newPortal()]);
@@ -167,9 +161,7 @@ describe('portalLogout.healthCheck()', () => {
   it('answers 503 when the deferred-logout store does not answer, within about a second', async () => {
     const memory = new MemoryDeferredLogoutStore();
     const store: DeferredLogoutStore = {
-      add: (job) => memory.add(job),
-      takeDue: (now, limit) => memory.takeDue(now, limit),
-      remove: (id) => memory.remove(id),
+      ...shimStore(memory),
       // Hangs until the test is over (close() would wait for it too).
       size: () => (hanging ? new Promise<number>((resolve) => hung.push(() => resolve(memory.size()))) : memory.size()),
     };

@@ -68,7 +68,7 @@ describe('public types', () => {
       >
     >();
     const store: DeferredLogoutStore = new MemoryDeferredLogoutStore(5);
-    // @ts-expect-error a store needs takeDue, remove and size
+    // @ts-expect-error a store needs takeDue, remove, giveUp, pauseSite, wakeSite and size
     const _incomplete: DeferredLogoutStore = { add: () => true };
     // @ts-expect-error retry is false or an object
     expect(() => chargebeePortalLogout({ site: 'acme-test', apiKey: 'k', retry: true })).toThrow(TypeError);

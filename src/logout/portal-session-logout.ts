@@ -76,6 +76,7 @@ function breakerVerdict(error: unknown): 'success' | 'failure' | 'neutral' {
 /** The machinery shared by every logout of one middleware: breakers, the queue and how results are reported. */
 export class PortalSessionLogout {
   readonly breakers = new Map<ChargebeeClient, CircuitBreaker>();
+  private readonly sites = new Map<ChargebeeClient, string>();
   readonly queue: DeferredLogoutQueue | undefined;
 
   constructor(
@@ -105,6 +106,16 @@ export class PortalSessionLogout {
               }),
             log,
           });
+  }
+
+  /** The drain-rate tag of a client's site, computed once per client. */
+  private siteOf(client: ChargebeeClient): string {
+    let site = this.sites.get(client);
+    if (site === undefined) {
+      site = siteKey(client.baseUrl);
+      this.sites.set(client, site);
+    }
+    return site;
   }
 
   breakerFor(client: ChargebeeClient): CircuitBreaker | undefined {
@@ -155,7 +166,10 @@ export class PortalSessionLogout {
             gateError: () => circuitOpen(breaker),
           });
     breaker?.record(result.ok ? 'success' : breakerVerdict(result.error), permit);
-    if (result.ok) return { ...resultOfAnswer(id, result.value, sentAt), attempts: result.attempts };
+    if (result.ok) {
+      this.queue?.siteAnswered(this.siteOf(client));
+      return { ...resultOfAnswer(id, result.value, sentAt), attempts: result.attempts };
+    }
     const error = result.error;
     if (!(error instanceof ChargebeeError)) throw error; // a bug, not Chargebee: the middleware logs it
     if (result.stop === 'not_retryable') return { ...resultOfError(id, error), attempts: result.attempts };
@@ -171,7 +185,7 @@ export class PortalSessionLogout {
     };
     if (!this.queue) return failed;
     const now = epochNow();
-    const site = siteKey(client.baseUrl);
+    const site = this.siteOf(client);
     // Not before Chargebee's Retry-After (within the queue's limits), nor (breaker open) before the
     // cool-off ends, nor straight away.
     const backoffOrAsked = queueRetryDelay(result.retryAfterMs, 1, this.settings.deferred as DeferredSettings);

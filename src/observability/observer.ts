@@ -85,10 +85,9 @@ export class LogoutObserver {
     const now = epochNow();
     let queueSnapshot: PortalLogoutStats['queue'] = null;
     if (queue) {
-      const [depth, oldest] = await Promise.all([
-        bounded(queue.size()),
-        bounded(queue.oldestFirstAttemptAt()).then((at) => (typeof at === 'number' ? at : undefined)),
-      ]);
+      const figures = await bounded(queue.figures());
+      const depth = figures?.jobs;
+      const oldest = figures?.oldestWaitingSince;
       const { queued, scheduled, done, expired, lost, inFlight, inMemory } = queue.stats;
       queueSnapshot = {
         depth: typeof depth === 'number' ? depth : null,

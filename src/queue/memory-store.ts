@@ -1,4 +1,6 @@
+import { epochNow } from '../base/time';
 import { OptionCheck } from '../base/validate';
+import { SiteRateLimiter, type DrainRate } from '../reliability/rate-limit';
 import { DueHeap, type DueNode } from './due-heap';
 import {
   isPendingSchedule,
@@ -7,25 +9,28 @@ import {
   type DeferredLogoutJob,
   type DeferredLogoutStore,
   type DueJobs,
+  type StoreFigures,
 } from './store';
-import { SiteRateLimiter, type DrainRate } from '../reliability/rate-limit';
-import { epochNow } from '../base/time';
 
 /** Default most jobs of the in-memory store. */
 export const DEFAULT_MAX_QUEUED = 10_000;
 
-/** The default store: a bounded map in this process's memory. Jobs are lost if the process dies. */
+/**
+ * The default store: a bounded map in this process's memory, the jobs of each Chargebee site in a heap by
+ * due time, and the drain rate's buckets. Jobs are lost if the process dies. Every method takes the time
+ * last (default: now), so that its rules are tested without waiting.
+ */
 export class MemoryDeferredLogoutStore implements DeferredLogoutStore {
   readonly durable = false;
-  readonly limitsRate = true;
   private readonly jobs = new Map<string, MemoryEntry>();
   /**
-   * The jobs not handed over, by due time. A node whose `seq` is no longer its job's (the job was replaced,
-   * moved, removed or handed over) is stale, and dropped when met.
+   * Per site, the jobs not handed over by due time. A node whose `seq` is no longer its job's (the job was
+   * replaced, moved, removed or handed over) is stale, and dropped when met.
    */
-  private readonly due = new DueHeap<MemoryNode>();
+  private readonly due = new Map<string, DueHeap<MemoryNode>>();
   private seq = 0;
-  private readonly limiter = new SiteRateLimiter(undefined);
+  private leases = 0;
+  private readonly limiter = new SiteRateLimiter();
 
   /** @param maxQueued most jobs kept; `add` refuses new ones beyond it. Default 10 000. */
   constructor(readonly maxQueued: number = DEFAULT_MAX_QUEUED) {
@@ -33,64 +38,121 @@ export class MemoryDeferredLogoutStore implements DeferredLogoutStore {
   }
 
   add(job: DeferredLogoutJob): boolean {
-    if (!this.jobs.has(job.portalSessionId) && this.jobs.size >= this.maxQueued) return false;
-    const entry: MemoryEntry = { job: copyJob(job), handedOver: false, seq: 0 };
-    this.jobs.set(job.portalSessionId, entry);
-    this.index(entry);
+    const entry = this.jobs.get(job.portalSessionId);
+    if (job.lease !== undefined) {
+      // A put-back: only while the taker's lease is still the job's.
+      if (!entry?.lease || entry.lease !== job.lease) return true;
+      const next = copyJob(job);
+      if (entry.renewedAt !== undefined) next.firstAttemptAt = Math.max(next.firstAttemptAt, entry.renewedAt);
+      this.set(next);
+      return true;
+    }
+    if (!entry) {
+      if (this.jobs.size >= this.maxQueued) return false;
+      this.set(copyJob(job));
+      return true;
+    }
+    if (entry.lease !== undefined) {
+      entry.renewedAt = Math.max(entry.renewedAt ?? 0, job.firstAttemptAt);
+      return true;
+    }
+    if (isPendingSchedule(entry.job)) {
+      this.set(copyJob(job));
+      return true;
+    }
+    // A deferral waiting already: the newest deferral's maximum age counts.
+    entry.job.firstAttemptAt = Math.max(entry.job.firstAttemptAt, job.firstAttemptAt);
     return true;
   }
 
   /**
-   * Due jobs, the earliest due first (in the order they were added when due at the same time). With `rate`,
-   * only jobs whose site may make a request now (this process's token bucket per site, and pauses), one
-   * request taken per job; a few more jobs than `limit` are looked at for another site's.
+   * Due jobs, earliest due first across the sites that may make a request now; the jobs of a site held
+   * back by its rate or a pause wait without holding back another site's.
    */
-  takeDue(now: number, limit: number): DeferredLogoutJob[];
-  takeDue(now: number, limit: number, rate: DrainRate): DueJobs;
-  takeDue(now: number, limit: number, rate?: DrainRate): DeferredLogoutJob[] | DueJobs {
-    const due: DeferredLogoutJob[] = [];
-    const heldBack: MemoryNode[] = [];
+  takeDue(limit: number, rate: DrainRate, now = epochNow()): DueJobs {
+    this.limiter.use(rate);
+    const jobs: DeferredLogoutJob[] = [];
     let nextAt = Infinity;
-    if (rate) this.limiter.rate = rate;
-    while (due.length < limit && heldBack.length <= limit + EXTRA_LOOKS) {
-      const node = this.firstLive();
-      if (!node) break;
-      if (node.at > now) {
-        nextAt = Math.min(nextAt, node.at);
-        break;
+    while (jobs.length < limit) {
+      let best: { site: string; node: MemoryNode } | undefined;
+      nextAt = Infinity;
+      for (const [site, heap] of this.due) {
+        const node = this.firstLive(heap);
+        if (!node) {
+          this.due.delete(site);
+          continue;
+        }
+        if (node.at > now) {
+          nextAt = Math.min(nextAt, node.at);
+          continue;
+        }
+        const wait = this.limiter.wait(site, now);
+        if (wait > 0) {
+          nextAt = Math.min(nextAt, now + wait);
+          continue;
+        }
+        if (!best || node.at < best.node.at || (node.at === best.node.at && node.seq < best.node.seq))
+          best = { site, node };
       }
-      this.due.pop();
-      const entry = this.jobs.get(node.id) as MemoryEntry;
-      const wait = rate ? this.limiter.take(entry.job.site ?? '', now) : 0;
-      if (wait > 0) {
-        nextAt = Math.min(nextAt, now + wait);
-        heldBack.push(node);
-        continue;
-      }
-      entry.handedOver = true;
-      due.push(copyJob(entry.job));
+      if (!best) break;
+      (this.due.get(best.site) as DueHeap<MemoryNode>).pop();
+      this.limiter.take(best.site, now);
+      const entry = this.jobs.get(best.node.id) as MemoryEntry;
+      entry.lease = `memory-${++this.leases}`;
+      entry.seq = ++this.seq;
+      jobs.push({ ...copyJob(entry.job), lease: entry.lease });
     }
-    for (const node of heldBack) this.due.push(node);
-    if (!rate) return due;
-    return Number.isFinite(nextAt) ? { jobs: due, nextAt } : { jobs: due };
+    if (jobs.length === limit) nextAt = now;
+    return Number.isFinite(nextAt) ? { jobs, nextAt } : { jobs };
   }
 
-  pauseSite(site: string, until: number): void {
-    this.limiter.pause(site, until, epochNow());
+  remove(portalSessionId: string): void {
+    this.jobs.delete(portalSessionId);
+  }
+
+  giveUp(portalSessionId: string, lease: string | undefined, now = epochNow()): void {
+    const entry = this.jobs.get(portalSessionId);
+    if (!entry?.lease || entry.lease !== lease) return;
+    if (entry.renewedAt === undefined) {
+      this.jobs.delete(portalSessionId);
+      return;
+    }
+    this.set({ ...entry.job, firstAttemptAt: entry.renewedAt, notBefore: now });
+  }
+
+  pauseSite(site: string, until: number, now = epochNow()): void {
+    this.limiter.pause(site, until, now);
+  }
+
+  wakeSite(site: string, count = Infinity, now = epochNow()): number {
+    const waiting: MemoryEntry[] = [];
+    for (const entry of this.jobs.values()) {
+      const { job } = entry;
+      if ((job.site ?? '') === site && entry.lease === undefined && job.notBefore > now && !isPendingSchedule(job))
+        waiting.push(entry);
+    }
+    waiting.sort((a, b) => a.job.notBefore - b.job.notBefore);
+    const woken = waiting.slice(0, count);
+    for (const entry of woken) {
+      entry.job.notBefore = now;
+      this.index(entry);
+    }
+    return woken.length;
   }
 
   schedule(job: DeferredLogoutJob): boolean {
     const existing = this.jobs.get(job.portalSessionId);
     // A deferral under way, or a scheduled logout being tried: the portal session's logout is in hand.
-    if (existing && (existing.handedOver || !isPendingSchedule(existing.job))) return true;
+    if (existing && (existing.lease !== undefined || !isPendingSchedule(existing.job))) return true;
     if (!existing && this.jobs.size >= scheduleLimit(this.maxQueued)) return false;
-    return this.add(job);
+    this.set(copyJob(job));
+    return true;
   }
 
   postpone(portalSessionIds: readonly string[], at: number): void {
     for (const id of portalSessionIds) {
       const entry = this.jobs.get(id);
-      if (!entry || entry.handedOver || !isPendingSchedule(entry.job)) continue;
+      if (!entry || entry.lease !== undefined || !isPendingSchedule(entry.job)) continue;
       const target = Math.min(at, entry.job.latestAt ?? Infinity);
       if (target <= entry.job.notBefore) continue;
       entry.job.notBefore = target;
@@ -100,20 +162,21 @@ export class MemoryDeferredLogoutStore implements DeferredLogoutStore {
 
   cancel(portalSessionIds: readonly string[]): void {
     for (const id of portalSessionIds) {
-      if (this.jobs.get(id)?.handedOver === false) this.jobs.delete(id);
+      if (this.jobs.get(id)?.lease === undefined) this.jobs.delete(id);
     }
-  }
-
-  remove(portalSessionId: string): void {
-    this.jobs.delete(portalSessionId);
   }
 
   size(): number {
     return this.jobs.size;
   }
 
-  nextDueAt(): number | undefined {
-    return this.firstLive()?.at;
+  figures(): StoreFigures {
+    let oldest: number | undefined;
+    for (const { job } of this.jobs.values()) {
+      const since = waitingSince(job);
+      if (oldest === undefined || since < oldest) oldest = since;
+    }
+    return { jobs: this.jobs.size, oldestWaitingSince: oldest };
   }
 
   list(limit = Infinity): DeferredLogoutJob[] {
@@ -125,44 +188,72 @@ export class MemoryDeferredLogoutStore implements DeferredLogoutStore {
     return jobs;
   }
 
-  oldestFirstAttemptAt(): number | undefined {
-    let oldest: number | undefined;
-    for (const { job } of this.jobs.values()) {
-      const since = waitingSince(job);
-      if (oldest === undefined || since < oldest) oldest = since;
-    }
-    return oldest;
+  /** The sites of the jobs kept (the queue wakes them all for a drain at shutdown). */
+  sites(): Set<string> {
+    return new Set([...this.jobs.values()].map((e) => e.job.site ?? ''));
   }
 
-  /** Puts a job in line at its `notBefore`; its earlier node, if any, goes stale. */
+  /**
+   * Takes out up to `limit` jobs not handed over, whatever their due time: the queue moves the jobs it kept
+   * here while a shared store did not answer into that store.
+   */
+  drain(limit: number): DeferredLogoutJob[] {
+    const out: DeferredLogoutJob[] = [];
+    for (const [id, entry] of this.jobs) {
+      if (out.length >= limit) break;
+      if (entry.lease !== undefined) continue;
+      this.jobs.delete(id);
+      out.push(copyJob(entry.job));
+    }
+    return out;
+  }
+
+  /** Keeps `job` (not handed over) in line at its `notBefore`. */
+  private set(job: DeferredLogoutJob): void {
+    delete job.lease;
+    const entry: MemoryEntry = { job, seq: 0 };
+    this.jobs.set(job.portalSessionId, entry);
+    this.index(entry);
+  }
+
+  /** Puts a job in its site's line at its `notBefore`; its earlier node, if any, goes stale. */
   private index(entry: MemoryEntry): void {
     entry.seq = ++this.seq;
-    this.due.push({ at: entry.job.notBefore, seq: entry.seq, id: entry.job.portalSessionId });
-    // Stale nodes are dropped when met at the top; rebuilt when they outnumber the jobs.
-    if (this.due.size > 2 * this.jobs.size + 64) {
+    const site = entry.job.site ?? '';
+    let heap = this.due.get(site);
+    if (!heap) {
+      heap = new DueHeap<MemoryNode>();
+      this.due.set(site, heap);
+    }
+    heap.push({ at: entry.job.notBefore, seq: entry.seq, id: entry.job.portalSessionId });
+    // Stale nodes are dropped when met at the top; the heap is rebuilt when they outnumber the jobs.
+    if (heap.size > 2 * this.jobs.size + 64) {
       const live: MemoryNode[] = [];
       for (const e of this.jobs.values())
-        if (!e.handedOver) live.push({ at: e.job.notBefore, seq: e.seq, id: e.job.portalSessionId });
-      this.due.rebuild(live);
+        if (e.lease === undefined && (e.job.site ?? '') === site)
+          live.push({ at: e.job.notBefore, seq: e.seq, id: e.job.portalSessionId });
+      heap.rebuild(live);
     }
   }
 
   /** The earliest node of a job that is kept and not handed over; stale ones on the way are dropped. */
-  private firstLive(): MemoryNode | undefined {
+  private firstLive(heap: DueHeap<MemoryNode>): MemoryNode | undefined {
     for (;;) {
-      const node = this.due.peek();
+      const node = heap.peek();
       if (!node) return undefined;
       const entry = this.jobs.get(node.id);
-      if (entry && !entry.handedOver && entry.seq === node.seq) return node;
-      this.due.pop();
+      if (entry && entry.lease === undefined && entry.seq === node.seq) return node;
+      heap.pop();
     }
   }
 }
 
 interface MemoryEntry {
   job: DeferredLogoutJob;
-  /** Handed over by `takeDue`: out of line until `add` puts it back or `remove` deletes it. */
-  handedOver: boolean;
+  /** Set while the job is handed over by `takeDue`: out of line until put back, removed or given up. */
+  lease?: string;
+  /** A new deferral came while the job was handed over: its first attempt, which the job takes on. */
+  renewedAt?: number;
   /** The `seq` of its live node in the due index. */
   seq: number;
 }
@@ -170,9 +261,6 @@ interface MemoryEntry {
 interface MemoryNode extends DueNode {
   id: string;
 }
-
-/** Due jobs the in-memory store looks at beyond `limit` while their site has no request left. */
-const EXTRA_LOOKS = 20;
 
 function copyJob(job: DeferredLogoutJob): DeferredLogoutJob {
   return { ...job, headers: { ...job.headers } };

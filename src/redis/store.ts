@@ -50,7 +50,6 @@ const EXTRA_SCAN = 20;
  */
 export class RedisDeferredLogoutStore implements DeferredLogoutStore {
   readonly durable = true;
-  readonly limitsRate = true;
   readonly leaseMs: number;
   readonly maxQueued: number;
   readonly prefix: string;
@@ -124,7 +123,8 @@ export class RedisDeferredLogoutStore implements DeferredLogoutStore {
     await this.run(CANCEL, [jobs, due, leases], ids);
   }
 
-  async takeDue(now: number, limit: number, rate?: DrainRate): Promise<DueJobs> {
+  async takeDue(limit: number, rate?: DrainRate): Promise<DueJobs> {
+    const now = epochNow();
     const token = randomUUID();
     const { jobs, due, leases } = this.keys;
     const reply = await this.run(
@@ -145,6 +145,14 @@ export class RedisDeferredLogoutStore implements DeferredLogoutStore {
     const later = [rateWait >= 0 ? epochNow() + rateWait : Infinity, dueIn >= 0 ? now + dueIn : Infinity];
     const nextAt = Math.min(...later);
     return Number.isFinite(nextAt) ? { jobs: taken, nextAt } : { jobs: taken };
+  }
+
+  async giveUp(portalSessionId: string, lease: string | undefined): Promise<void> {
+    await this.remove(portalSessionId, lease);
+  }
+
+  async wakeSite(): Promise<number> {
+    return 0;
   }
 
   async remove(portalSessionId: string, lease?: string): Promise<void> {

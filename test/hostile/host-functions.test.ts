@@ -21,6 +21,7 @@ import { createTestApp } from '../helpers/apps';
 import { FAST, waitFor } from '../helpers/harness';
 import { captureLogs } from '../helpers/log-capture';
 import { withOptions, type TestOptions } from '../helpers/tuned';
+import { shimStore } from '../helpers/store-shims';
 
 const API_KEY = 'test_HOSTFNKEY_77';
 const BUDGET_MS = FAST.budgetMs as number;
@@ -304,7 +305,15 @@ describe('the store of remembered portal sessions', () => {
 
 describe('the deferred-logout store', () => {
   function hangingStore(): DeferredLogoutStore {
-    return { add: never, takeDue: () => [], remove: () => undefined, size: () => 0 };
+    return {
+      add: never,
+      takeDue: () => ({ jobs: [] }),
+      remove: () => undefined,
+      giveUp: () => undefined,
+      pauseSite: () => undefined,
+      wakeSite: () => 0,
+      size: () => 0,
+    };
   }
 
   it('an add() that never settles: failed with store_timeout, within the budget', async () => {
@@ -321,13 +330,9 @@ describe('the deferred-logout store', () => {
   it('a takeDue() that never settles does not stall the queue for good', async () => {
     let hang = true;
     const memory = new MemoryDeferredLogoutStore(10);
-    const store: DeferredLogoutStore = {
-      add: (job) => memory.add(job),
-      takeDue: (now, limit) => (hang ? never() : memory.takeDue(now, limit)),
-      remove: (id) => memory.remove(id),
-      size: () => memory.size(),
-      nextDueAt: () => memory.nextDueAt(),
-    };
+    const store = shimStore(memory);
+    const takeDue = store.takeDue.bind(store);
+    store.takeDue = (limit, rate) => (hang ? never() : takeDue(limit, rate));
     const id = portal();
     emulator.injectFault({ match: { path: `/portal_sessions/${id}/logout` }, status: 503, times: 4 });
     const a = app(
