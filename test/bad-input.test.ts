@@ -15,6 +15,7 @@ import { createTestApp } from './helpers/apps';
 import { captureLogs } from './helpers/log-capture';
 import { rawUpstream, type RawUpstream } from './helpers/raw-upstream';
 import type { TestOptions } from './helpers/tuned';
+import { cookiePayload } from '../src/remembered/cookie-store';
 
 const API_KEY = 'test_BADINPUTKEY_5';
 const LOGOUT_PATH = /^\/acme-test\/api\/v2\/portal_sessions\/[A-Za-z0-9_-]{1,70}\/logout$/;
@@ -225,6 +226,7 @@ describe('portal-session IDs and session values', () => {
 });
 
 describe('cookie values', () => {
+  const ours = (list: unknown) => cookiePayload('chargebee_portal_sessions', list);
   const target = lazyApp({ store: 'cookie', cookie: { secret: 'cookie-secret' } });
   const unsigned = lazyApp({ store: 'cookie', cookie: { signed: false } });
   const cookieChar = fc.constantFrom(...'abcXYZ019:{}[]",._-%=sj\\ !#$&\'()*+/<>?@^`|~'.split(''));
@@ -233,16 +235,21 @@ describe('cookie values', () => {
     ['malformed JSON', `s:${'j:[not json'}`],
     [
       'tampered signature',
-      encodeURIComponent(signCookieValue('j:["portal_victim"]', 'cookie-secret').slice(0, -2) + 'xx'),
+      encodeURIComponent(signCookieValue(ours(['portal_victim']), 'cookie-secret').slice(0, -2) + 'xx'),
     ],
-    ['signed by another secret', encodeURIComponent(signCookieValue('j:["portal_victim"]', 'attacker'))],
-    ['unsigned with a secret set', encodeURIComponent('j:["portal_victim"]')],
-    ['wrong type inside', encodeURIComponent(signCookieValue('j:{"id":{"$gt":""}}', 'cookie-secret'))],
+    ['signed by another secret', encodeURIComponent(signCookieValue(ours(['portal_victim']), 'attacker'))],
+    ['unsigned with a secret set', encodeURIComponent(ours(['portal_victim']))],
+    ['wrong type inside', encodeURIComponent(signCookieValue(ours({ id: { $gt: '' } }), 'cookie-secret'))],
+    ['the old format, a bare list', encodeURIComponent(signCookieValue('j:["portal_victim"]', 'cookie-secret'))],
+    [
+      "another cookie's signed value",
+      encodeURIComponent(signCookieValue(cookiePayload('prefs', ['portal_victim']), 'cookie-secret')),
+    ],
     [
       'a traversal ID inside a valid signature',
-      encodeURIComponent(signCookieValue('j:["../../x","portal%2F"]', 'cookie-secret')),
+      encodeURIComponent(signCookieValue(ours(['../../x', 'portal%2F']), 'cookie-secret')),
     ],
-    ['huge (8 KB)', encodeURIComponent(signCookieValue(`j:${JSON.stringify(['x'.repeat(8000)])}`, 'cookie-secret'))],
+    ['huge (8 KB)', encodeURIComponent(signCookieValue(ours(['x'.repeat(8000)]), 'cookie-secret'))],
     ['bad percent-encoding', '%E0%A4%A'],
     ['empty', ''],
     ['quoted', '"j:[]"'],
@@ -267,7 +274,7 @@ describe('cookie values', () => {
     await fc.assert(
       fc.asyncProperty(fc.jsonValue(), async (json) => {
         carried = {};
-        const signed = signCookieValue(`j:${JSON.stringify(json)}`, 'cookie-secret');
+        const signed = signCookieValue(ours(json), 'cookie-secret');
         await logoutHolds(target(), { Cookie: `chargebee_portal_sessions=${encodeURIComponent(signed)}` });
       }),
       { numRuns: RUNS },

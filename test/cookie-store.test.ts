@@ -1,12 +1,13 @@
 /**
  * The cookie store's limits: it never writes a cookie a browser would drop (over 4096 bytes) and keeps the
  * newest portal sessions when it must drop some; with several cookies of its name (one tossed in from a
- * sibling subdomain), a valid signed one wins. Over real HTTP against the emulator.
+ * sibling subdomain), every valid signed one counts and no other; a rotated secret still reads; a signed
+ * value of another cookie cannot stand in for it. Over real HTTP against the emulator.
  */
 import request from 'supertest';
 import type { PortalLogoutMiddleware } from '../src';
 import { signCookieValue } from '../src/remembered/cookie-signature';
-import { MAX_COOKIE_BYTES } from '../src/remembered/cookie-store';
+import { cookiePayload, MAX_COOKIE_BYTES } from '../src/remembered/cookie-store';
 import { ChargebeeEmulator } from '../src/testing';
 import { createTestApp } from './helpers/apps';
 import { FAST } from './helpers/harness';
@@ -92,8 +93,8 @@ describe('cookie size', () => {
 });
 
 describe('several cookies of the same name', () => {
-  const forged = (id: string) => encodeURIComponent(signCookieValue(`j:${JSON.stringify([id])}`, 'attacker-secret'));
-  const valid = (id: string) => encodeURIComponent(signCookieValue(`j:${JSON.stringify([id])}`, SECRET));
+  const forged = (id: string) => encodeURIComponent(signCookieValue(cookiePayload(NAME, [id]), 'attacker-secret'));
+  const valid = (id: string) => encodeURIComponent(signCookieValue(cookiePayload(NAME, [id]), SECRET));
 
   it.each([
     ['the forged one first', (real: string, fake: string) => `${NAME}=${forged(fake)}; ${NAME}=${valid(real)}`],
@@ -106,5 +107,69 @@ describe('several cookies of the same name', () => {
     expect(res.body.outcome.result).toBe('ended');
     expect(emulator.getSession(real)?.status).toBe('logged_out');
     expect(emulator.getSession(fake)?.status).not.toBe('logged_out');
+  });
+});
+
+describe('secrets and names', () => {
+  const portal = () => emulator.createSession({ customerId: 'cus_rotation' }).id;
+  const signed = (ids: string[], secret: string, name = NAME) =>
+    encodeURIComponent(signCookieValue(cookiePayload(name, ids), secret));
+
+  function parserApp(secrets: string[]) {
+    const logs = captureLogs();
+    const built = createTestApp({
+      session: false,
+      cookieParser: secrets,
+      middleware: {
+        apiKey: API_KEY,
+        baseUrl: emulator.baseUrl('acme-test'),
+        ...FAST,
+        store: 'cookie',
+        logger: logs.logger,
+      },
+    });
+    open.push(built.portalLogout);
+    return { ...built, logs };
+  }
+
+  it("reads a cookie signed with cookie-parser's old secret after rotating to [new, old]", async () => {
+    const a = parserApp(['new-secret', 'old-secret']);
+    const id = portal();
+    const res = await request(a.app)
+      .post('/logout')
+      .set('Cookie', `${NAME}=${signed([id], 'old-secret')}`);
+    expect(res.body.outcome.result).toBe('ended');
+    expect(emulator.getSession(id)?.status).toBe('logged_out');
+    // A new cookie is signed with the new secret.
+    const remembered = await request(a.app)
+      .post('/remember')
+      .send({ portalSessions: [{ id: portal() }] });
+    const value = decodeURIComponent(setCookieOf(remembered).split(';')[0].split('=')[1]);
+    expect(value.startsWith('s:')).toBe(true);
+    expect(signCookieValue(value.slice(2, value.lastIndexOf('.')), 'new-secret')).toBe(value);
+  });
+
+  it('logs out the portal sessions of every valid cookie of its name, and none of an invalid one', async () => {
+    const a = app();
+    const [one, two, forged] = [portal(), portal(), portal()];
+    const header = `${NAME}=${signed([one], SECRET)}; ${NAME}=${signed([forged], 'attacker-secret')}; ${NAME}=${signed([two], SECRET)}`;
+    const res = await request(a.app).post('/logout').set('Cookie', header);
+    expect(res.body.outcome.result).toBe('ended');
+    expect(res.body.outcome.portalSessions.map((o: { id: string }) => o.id).sort()).toEqual([one, two].sort());
+    expect(emulator.getSession(one)?.status).toBe('logged_out');
+    expect(emulator.getSession(two)?.status).toBe('logged_out');
+    expect(emulator.getSession(forged)?.status).not.toBe('logged_out');
+  });
+
+  it("refuses another cookie's signed value put in its place: the name is signed too", async () => {
+    const a = app();
+    const id = portal();
+    // The app signs another cookie with the same secret, whose value the user can choose.
+    const res = await request(a.app)
+      .post('/logout')
+      .set('Cookie', `${NAME}=${signed([id], SECRET, 'prefs')}`);
+    expect(res.body.outcome.result).toBe('nothing_remembered');
+    expect(emulator.getSession(id)?.status).not.toBe('logged_out');
+    expect(a.logs.text()).toContain("or is another cookie's");
   });
 });

@@ -241,3 +241,105 @@ describe('DeferredLogoutQueue: rate and shared stores', () => {
     await queue.close(100);
   });
 });
+
+describe('DeferredLogoutQueue: review findings', () => {
+  it('when Chargebee answers again, the backed-off backlog goes at once, not after its backoff', async () => {
+    // Backoffs of a minute: without the recovery, the jobs would wait that long after the site healed.
+    let healed = false;
+    const { queue, attempts } = queueWith(
+      () => (healed ? 'done' : { error: new ChargebeeNetworkError('ECONNREFUSED') }),
+      {
+        baseDelayMs: 60_000,
+        maxDelayMs: 60_000,
+      },
+    );
+    for (let i = 0; i < 5; i++) await queue.enqueue(job(`b${i}`, { site: 'aaaa' }));
+    await waitFor(() => attempts.length >= 5, 4000);
+    healed = true;
+    const healedAt = Date.now();
+    // A probe every 2 s finds the site answering; then every backed-off job of the site is due.
+    await waitFor(() => queue.stats.done === 5, 6000);
+    expect(Date.now() - healedAt).toBeLessThan(4000);
+    await queue.close(100);
+  });
+
+  it('an inline answer of the site makes its backed-off jobs due at once', async () => {
+    let healed = false;
+    const { queue, attempts } = queueWith(
+      () => (healed ? 'done' : { error: new ChargebeeNetworkError('ECONNRESET') }),
+      {
+        baseDelayMs: 60_000,
+        maxDelayMs: 60_000,
+      },
+    );
+    await queue.enqueue(job('i0', { site: 'aaaa' }));
+    await waitFor(() => attempts.length === 1, 2000);
+    healed = true;
+    queue.siteAnswered('aaaa');
+    await waitFor(() => queue.stats.done === 1, 1500);
+    await queue.close(100);
+  });
+
+  it('a new deferral of a job being tried is not lost when that attempt gives up at its maximum age', async () => {
+    const logs = captureLogs();
+    const attempts: number[] = [];
+    const givenUp: string[] = [];
+    let enteredFirst: () => void = () => undefined;
+    const firstStarted = new Promise<void>((resolve) => (enteredFirst = resolve));
+    const queue = new DeferredLogoutQueue({
+      store: new MemoryDeferredLogoutStore(10),
+      maxAgeMs: 300,
+      baseDelayMs: 5,
+      maxDelayMs: 20,
+      concurrency: 4,
+      timeoutMs: 500,
+      attempt: async () => {
+        attempts.push(Date.now());
+        if (attempts.length > 1) return 'done';
+        enteredFirst();
+        // The first attempt takes long, and fails: by then its job is past the maximum age.
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        return { error: new ChargebeeNetworkError('ETIMEDOUT') };
+      },
+      givenUp: (j) => givenUp.push(j.portalSessionId),
+      log: logs.logger,
+    });
+    await queue.enqueue(job('r', { firstAttemptAt: Date.now() - 250 }));
+    await firstStarted;
+    // Meanwhile another logout (a sign-out everywhere, say) defers the same portal session again.
+    expect(await queue.enqueue(job('r', { firstAttemptAt: Date.now() }))).toBe('queued');
+    await waitFor(() => queue.stats.done === 1, 3000);
+    expect(attempts).toHaveLength(2); // the renewed job is made...
+    expect(givenUp).toEqual([]); // ...and the logout was never reported given up
+    await queue.close(100);
+  });
+
+  it('close() while a shared store blips deletes nothing of it: not a not-due scheduled logout, not another instance’s job', async () => {
+    const memory = new MemoryDeferredLogoutStore(10);
+    const calls: string[] = [];
+    let failing = true;
+    const shared = shimStore(memory, {
+      durable: true,
+      scheduling: true,
+      guard: (method) => {
+        calls.push(method);
+        // Writes fail; deletions would get through (a blip: some calls answer).
+        if (failing && ['add', 'schedule', 'takeDue', 'size', 'list', 'wakeSite'].includes(method))
+          throw new Error('shared store down');
+      },
+    });
+    const { queue } = queueWith(() => 'done', { store: shared });
+    const later = Date.now() + 60_000;
+    expect(
+      await queue.schedule(job('s', { attempts: 0, reason: 'idle', notBefore: later, firstAttemptAt: later })),
+    ).toBe('scheduled');
+    expect(queue.stats.inMemory).toBe(1);
+    // Meanwhile another instance deferred the same portal session's logout in the shared store.
+    memory.add(job('s', { notBefore: later }));
+    await queue.close(300);
+    failing = false;
+    expect(calls).not.toContain('remove');
+    expect(calls).not.toContain('giveUp');
+    expect(memory.list().map((j) => [j.portalSessionId, j.reason])).toEqual([['s', 'budget_exhausted']]);
+  });
+});

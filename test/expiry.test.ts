@@ -19,6 +19,7 @@ import { advance, settleReal, untilReal, useFakeClock } from './helpers/fake-clo
 import { FAST } from './helpers/harness';
 import { captureLogs } from './helpers/log-capture';
 import type { TestOptions } from './helpers/tuned';
+import { siteKey } from '../src/reliability/rate-limit';
 
 const API_KEY = 'test_EXPIRYKEY_14';
 const CUSTOMER = 'cus_expiry_1';
@@ -100,7 +101,10 @@ describe('maximum portal-session age', () => {
         chargebeePortalLogout: expect.objectContaining({ reason: 'portal_max_age', deferred: true }),
       }),
     );
-    await untilReal(() => registry.list(CUSTOMER).length === 0, 'the registry to forget it');
+    await untilReal(
+      () => registry.list(siteKey(emulator.baseUrl('acme-test')), CUSTOMER).length === 0,
+      'the registry to forget it',
+    );
     expect(store.size()).toBe(0);
   });
 });

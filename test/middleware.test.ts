@@ -6,6 +6,7 @@ import { signCookieValue } from '../src/remembered/cookie-signature';
 import { createTestApp, EXPRESS_VERSIONS, type ExpressFactory } from './helpers/apps';
 import { captureLogs } from './helpers/log-capture';
 import { withOptions, type TestOptions } from './helpers/tuned';
+import { cookiePayload } from '../src/remembered/cookie-store';
 
 const API_KEY = 'test_MIDDLEWAREKEY_41';
 let emulator: ChargebeeEmulator;
@@ -216,7 +217,9 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
         .post('/remember')
         .send({ portalSessions: [{ id: portal.id }] });
       const value = decodeURIComponent(String(res.headers['set-cookie']).split(';')[0].split('=')[1]);
-      expect(value).toBe(signCookieValue(`j:${JSON.stringify([{ id: portal.id }])}`, 'parser-secret'));
+      expect(value).toBe(
+        signCookieValue(cookiePayload('chargebee_portal_sessions', [{ id: portal.id }]), 'parser-secret'),
+      );
     });
 
     it('counts a tampered signed cookie as absent, logs it, sends nothing and clears it', async () => {
@@ -226,7 +229,10 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
         session: false,
         middleware: options({ store: 'cookie', logger: logs.logger, cookie: { secret: 's1' } }),
       });
-      const forged = signCookieValue(`j:${JSON.stringify([{ id: 'portal_victim' }])}`, 'attacker-secret');
+      const forged = signCookieValue(
+        cookiePayload('chargebee_portal_sessions', [{ id: 'portal_victim' }]),
+        'attacker-secret',
+      );
       const { outcome, setCookie } = await logout(request.agent(app), {
         Cookie: `chargebee_portal_sessions=${encodeURIComponent(forged)}`,
       });
@@ -245,7 +251,7 @@ describe.each(EXPRESS_VERSIONS)('%s', (_label, express: ExpressFactory) => {
         session: false,
         middleware: options({ store: 'cookie', cookie: { secret: 's1' } }),
       });
-      const value = encodeURIComponent(`j:${JSON.stringify(['portal_x'])}`);
+      const value = encodeURIComponent(cookiePayload('chargebee_portal_sessions', ['portal_x']));
       const { outcome } = await logout(request.agent(app), { Cookie: `chargebee_portal_sessions=${value}` });
       expect(outcome.result).toBe('nothing_remembered');
       expect(emulator.requests).toHaveLength(0);

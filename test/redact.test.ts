@@ -1,4 +1,4 @@
-import { apiKeyForms, emailsOfHeaders, Redactor, secretForms } from '../src/chargebee/redact';
+import { apiKeyForms, emailsOfHeaders, Redactor, secretForms } from '../src/base/redact';
 
 const KEY = 'live_RedactKey_9z';
 const EMAIL = 'Zoë.Person@Exämple.com';

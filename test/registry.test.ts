@@ -1,9 +1,11 @@
 import { MemoryPortalSessionRegistry } from '../src';
+import { describeRegistryContract, SITE_A } from './contracts/registry';
 import { checkCustomerId, customerIdProblem, isValidCustomerId } from '../src/base/identifiers';
 
 const entry = (id: string, customerId = 'cus_1', extra: { businessEntityId?: string; rememberedAt?: number } = {}) => ({
   id,
   customerId,
+  site: SITE_A,
   rememberedAt: extra.rememberedAt ?? Date.now(),
   ...(extra.businessEntityId === undefined ? {} : { businessEntityId: extra.businessEntityId }),
 });
@@ -33,60 +35,11 @@ describe('customer IDs', () => {
   });
 });
 
-describe('MemoryPortalSessionRegistry', () => {
-  it("lists a customer's portal sessions oldest first, with their entity, and no other customer's", () => {
-    const registry = new MemoryPortalSessionRegistry();
-    registry.add(entry('p1', 'cus_1', { businessEntityId: 'acme-us' }));
-    registry.add(entry('p2', 'cus_2'));
-    registry.add(entry('p3', 'cus_1'));
-    expect(registry.list('cus_1')).toEqual([
-      expect.objectContaining({ id: 'p1', customerId: 'cus_1', businessEntityId: 'acme-us' }),
-      { id: 'p3', customerId: 'cus_1', rememberedAt: expect.any(Number) },
-    ]);
-    expect(registry.list('cus_2').map((e) => e.id)).toEqual(['p2']);
-    expect(registry.list('cus_unknown')).toEqual([]);
-  });
-
-  it('forgets removed portal sessions by ID alone, whatever their customer', () => {
-    const registry = new MemoryPortalSessionRegistry();
-    registry.add(entry('p1', 'cus_1'));
-    registry.add(entry('p2', 'cus_2'));
-    registry.add(entry('p3', 'cus_1'));
-    registry.remove(['p1', 'p2', 'never-added']);
-    expect(registry.list('cus_1').map((e) => e.id)).toEqual(['p3']);
-    expect(registry.list('cus_2')).toEqual([]);
-    expect(registry.size).toBe(1);
-  });
-
-  it('keeps one entry per portal session: remembered again, it moves to the newest place (and customer)', () => {
-    const registry = new MemoryPortalSessionRegistry();
-    registry.add(entry('p1', 'cus_1'));
-    registry.add(entry('p2', 'cus_1'));
-    registry.add(entry('p1', 'cus_1'));
-    expect(registry.list('cus_1').map((e) => e.id)).toEqual(['p2', 'p1']);
-    registry.add(entry('p2', 'cus_2'));
-    expect(registry.list('cus_1').map((e) => e.id)).toEqual(['p1']);
-    expect(registry.list('cus_2').map((e) => e.id)).toEqual(['p2']);
-    expect(registry.size).toBe(2);
-  });
-
-  it("drops a customer's oldest portal sessions past maxPerCustomer and says which", () => {
-    const registry = new MemoryPortalSessionRegistry({ maxPerCustomer: 3 });
-    for (const id of ['p1', 'p2', 'p3']) expect(registry.add(entry(id)).dropped).toEqual([]);
-    registry.add(entry('other', 'cus_2'));
-    expect(registry.add(entry('p4')).dropped).toEqual(['p1']);
-    expect(registry.list('cus_1').map((e) => e.id)).toEqual(['p2', 'p3', 'p4']);
-    expect(registry.list('cus_2').map((e) => e.id)).toEqual(['other']);
-  });
-
-  it('drops the oldest portal sessions of any customer past maxEntries', () => {
+describe('MemoryPortalSessionRegistry (beyond the contract of test/contracts/registry.ts)', () => {
+  it('counts what it keeps', () => {
     const registry = new MemoryPortalSessionRegistry({ maxEntries: 3 });
-    registry.add(entry('a1', 'cus_a'));
-    registry.add(entry('b1', 'cus_b'));
-    registry.add(entry('a2', 'cus_a'));
-    expect(registry.add(entry('c1', 'cus_c')).dropped).toEqual(['a1']);
+    for (const id of ['a1', 'b1', 'a2', 'c1']) registry.add(entry(id));
     expect(registry.size).toBe(3);
-    expect(registry.list('cus_a').map((e) => e.id)).toEqual(['a2']);
   });
 
   it('forgets portal sessions once their time to live has passed', async () => {
@@ -94,7 +47,7 @@ describe('MemoryPortalSessionRegistry', () => {
     registry.add(entry('old'));
     await new Promise((resolve) => setTimeout(resolve, 200));
     registry.add(entry('new'));
-    expect(registry.list('cus_1').map((e) => e.id)).toEqual(['new']);
+    expect(registry.list(SITE_A, 'cus_1').map((e) => e.id)).toEqual(['new']);
     expect(registry.size).toBe(1);
   });
 
@@ -102,7 +55,7 @@ describe('MemoryPortalSessionRegistry', () => {
     const registry = new MemoryPortalSessionRegistry({ ttlMs: 60_000 });
     registry.add(entry('fresh', 'cus_1'));
     registry.add(entry('stale', 'cus_1', { rememberedAt: Date.now() - 61_000 })); // a clock stepped back
-    expect(registry.list('cus_1').map((e) => e.id)).toEqual(['fresh']);
+    expect(registry.list(SITE_A, 'cus_1').map((e) => e.id)).toEqual(['fresh']);
   });
 
   it('hands out copies: changing a listed entry changes nothing kept', () => {
@@ -110,8 +63,8 @@ describe('MemoryPortalSessionRegistry', () => {
     const added = entry('p1');
     registry.add(added);
     added.id = 'changed';
-    registry.list('cus_1')[0].id = 'changed-too';
-    expect(registry.list('cus_1')[0].id).toBe('p1');
+    registry.list(SITE_A, 'cus_1')[0].id = 'changed-too';
+    expect(registry.list(SITE_A, 'cus_1')[0].id).toBe('p1');
   });
 
   it.each([
@@ -125,4 +78,8 @@ describe('MemoryPortalSessionRegistry', () => {
       new RegExp(`^MemoryPortalSessionRegistry: option ${name} must be a whole number`),
     );
   });
+});
+
+describeRegistryContract('MemoryPortalSessionRegistry', {
+  make: (options) => new MemoryPortalSessionRegistry(options),
 });

@@ -4,6 +4,7 @@ import { chargebeePortalLogout, type ChargebeePortalLogoutOptions } from '../src
 import { ChargebeeEmulator } from '../src/testing';
 import { createTestApp } from './helpers/apps';
 import { captureLogs } from './helpers/log-capture';
+import { cookiePayload } from '../src/remembered/cookie-store';
 
 const API_KEY = 'test_SAFEDEFAULTS_13';
 let emulator: ChargebeeEmulator;
@@ -46,7 +47,7 @@ describe('the cookie store needs a secret unless told otherwise', () => {
       middleware: options({ store: 'cookie', logger: logs.logger }),
     });
     const portal = emulator.createSession({ customerId: 'cus_1' });
-    const forged = encodeURIComponent(`j:${JSON.stringify([{ id: portal.id }])}`);
+    const forged = encodeURIComponent(cookiePayload('chargebee_portal_sessions', [{ id: portal.id }]));
     const res = await request(app).post('/logout').set('Cookie', `chargebee_portal_sessions=${forged}`);
     expect(res.body.outcome.result).toBe('nothing_remembered');
     expect(handlerCalls()).toBe(1);

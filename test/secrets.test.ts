@@ -16,6 +16,7 @@ import { captureLogs } from './helpers/log-capture';
 import { waitFor } from './helpers/harness';
 import { otelSuite } from './helpers/otel';
 import { QUIET_QUEUE, tunedPortalLogout, type TestOptions } from './helpers/tuned';
+import { cookiePayload } from '../src/remembered/cookie-store';
 
 const API_KEY = 'live_RECOGNISABLE_SECRET_KEY_7f3a9c';
 const WRONG_KEY = 'live_RECOGNISABLE_WRONG_KEY_1b2c';
@@ -183,7 +184,7 @@ it('no log line, no error reaching the app, no span and no metric contains the A
 
   // The cookie store, with a tampered cookie, and remember() with bad input.
   const cookieApp = app({ store: 'cookie', cookie: { secret: 'cookie-secret' } });
-  const forged = signCookieValue(`j:${JSON.stringify([newPortal()])}`, 'not-the-secret');
+  const forged = signCookieValue(cookiePayload('chargebee_portal_sessions', [newPortal()]), 'not-the-secret');
   await request(cookieApp.app)
     .post('/logout')
     .set('Cookie', `chargebee_portal_sessions=${encodeURIComponent(forged)}`);

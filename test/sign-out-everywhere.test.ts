@@ -7,6 +7,7 @@ import {
 } from '../src';
 import { ChargebeeEmulator } from '../src/testing';
 import { OpenPortalSessions } from '../src/registry/open-portal-sessions';
+import { siteKey } from '../src/reliability/rate-limit';
 import { createEverywhereApp } from './helpers/everywhere-app';
 import { FAST, waitFor } from './helpers/harness';
 import { captureLogs } from './helpers/log-capture';
@@ -17,7 +18,9 @@ let emulator: ChargebeeEmulator;
 const closing: Array<{ close: (o?: { timeoutMs?: number }) => Promise<void> }> = [];
 
 beforeAll(async () => {
-  emulator = await ChargebeeEmulator.start({ sites: { 'acme-test': { apiKey: API_KEY } } });
+  emulator = await ChargebeeEmulator.start({
+    sites: { 'acme-test': { apiKey: API_KEY }, 'acme-eu': { apiKey: API_KEY } },
+  });
 });
 afterEach(async () => {
   emulator.clearFaults();
@@ -64,13 +67,15 @@ async function device(
 }
 
 const statusAt = (id: string) => emulator.getSession(id)?.status;
+/** The registry's tag of the emulator's site. */
+const site = () => siteKey(emulator.baseUrl('acme-test'));
 
 describe('sign out everywhere over HTTP', () => {
   it("ends both devices' portal sessions, and the other app session's list still works afterwards", async () => {
     const { app, registry, handlerCalls } = setup();
     const laptop = await device(app, CUSTOMER, [{}], 'Laptop/1.0');
     const phone = await device(app, CUSTOMER, [{}], 'Phone/1.0');
-    expect(registry.list(CUSTOMER).map((e) => e.id)).toEqual([laptop.ids[0], phone.ids[0]]);
+    expect(registry.list(site(), CUSTOMER).map((e) => e.id)).toEqual([laptop.ids[0], phone.ids[0]]);
 
     const res = await laptop.agent.post('/logout/everywhere').set('User-Agent', 'Laptop/1.0').expect(200);
     expect(handlerCalls()).toBe(1);
@@ -84,13 +89,13 @@ describe('sign out everywhere over HTTP', () => {
     expect(statusAt(phone.ids[0])).toBe('logged_out');
     // The logout of the phone's portal session carries the origin of the request that asked for it.
     expect(emulator.logoutRequests(phone.ids[0])[0].headers['chargebee-request-origin-device']).toBe('Laptop/1.0');
-    expect(registry.list(CUSTOMER)).toEqual([]);
+    expect(registry.list(site(), CUSTOMER)).toEqual([]);
 
     // The phone's app session still remembers its portal session; its own logout finds it over already
     // (Chargebee answers a repeated logout normally; within seconds it reads as just logged out).
     const loggedOutAt = emulator.getSession(phone.ids[0])?.logout_at;
     const remembered = await phone.agent.get('/remembered').expect(200);
-    expect(remembered.body.remembered).toEqual([{ id: phone.ids[0], customerId: CUSTOMER }]);
+    expect(remembered.body.remembered).toEqual([{ id: phone.ids[0] }]);
     const later = await phone.agent.post('/logout').expect(200);
     expect(later.body.outcome.result).toBe('ended');
     expect(later.body.outcome.portalSessions).toEqual([
@@ -99,7 +104,7 @@ describe('sign out everywhere over HTTP', () => {
     expect(emulator.getSession(phone.ids[0])?.logout_at).toBe(loggedOutAt);
     // And it can open a new portal session, which a later sign-out everywhere finds.
     const again = await device(app, CUSTOMER, [{}], 'Phone/1.0');
-    expect(registry.list(CUSTOMER).map((e) => e.id)).toEqual(again.ids);
+    expect(registry.list(site(), CUSTOMER).map((e) => e.id)).toEqual(again.ids);
   });
 
   it("a plain logout ends only this app session's portal sessions and takes them out of the registry", async () => {
@@ -110,7 +115,7 @@ describe('sign out everywhere over HTTP', () => {
     expect(res.body.outcome.portalSessions.map((o: PortalSessionOutcome) => o.id)).toEqual(laptop.ids);
     expect(statusAt(laptop.ids[0])).toBe('logged_out');
     expect(statusAt(phone.ids[0])).toBe('logged_in');
-    expect(registry.list(CUSTOMER).map((e) => e.id)).toEqual(phone.ids);
+    expect(registry.list(site(), CUSTOMER).map((e) => e.id)).toEqual(phone.ids);
   });
 
   it("leaves another customer's portal sessions open", async () => {
@@ -119,11 +124,11 @@ describe('sign out everywhere over HTTP', () => {
     const theirs = await device(app, 'cus_someone_else');
     await mine.agent.post('/logout/everywhere').expect(200);
     expect(statusAt(theirs.ids[0])).toBe('logged_in');
-    expect(registry.list('cus_someone_else').map((e) => e.id)).toEqual(theirs.ids);
+    expect(registry.list(site(), 'cus_someone_else').map((e) => e.id)).toEqual(theirs.ids);
   });
 
   it('with customerId(req), a device that opened no portal session ends the other devices’ ones', async () => {
-    const { app } = setup({ customerId: (req) => req.session.everywhereUser?.customerId });
+    const { app } = setup();
     const laptop = await device(app);
     const phone = await device(app, CUSTOMER, []);
     const res = await phone.agent.post('/logout/everywhere').expect(200);
@@ -135,20 +140,63 @@ describe('sign out everywhere over HTTP', () => {
   });
 
   it('records a portal session remembered as a bare ID under customerId(req)', async () => {
-    const { app, registry } = setup({ customerId: (req) => req.session.everywhereUser?.customerId });
+    const { app, registry } = setup();
     const laptop = await device(app, CUSTOMER, [{ bareId: true }]);
-    expect(registry.list(CUSTOMER).map((e) => e.id)).toEqual(laptop.ids);
+    expect(registry.list(site(), CUSTOMER).map((e) => e.id)).toEqual(laptop.ids);
   });
 
-  it('without a known customer, ends this app session’s portal sessions and warns', async () => {
-    const { app, logs } = setup();
+  it('without a known customer (customerId gives none), ends this app session’s portal sessions and warns', async () => {
+    const signedIn = { customer: CUSTOMER as string | undefined };
+    const { app, logs } = setup({ customerId: () => signedIn.customer });
     const laptop = await device(app);
-    const phone = await device(app, CUSTOMER, []);
+    signedIn.customer = undefined; // say, a user whose Chargebee customer was deleted
+    const phone = await device(app, CUSTOMER, [{}]);
     const res = await phone.agent.post('/logout/everywhere').expect(200);
-    expect(res.body.outcome.result).toBe('nothing_remembered');
+    expect(res.body.outcome.portalSessions.map((o: PortalSessionOutcome) => o.id)).toEqual(phone.ids);
     expect(statusAt(laptop.ids[0])).toBe('logged_in');
-    expect(logs.text()).toContain('sign-out everywhere without a known customer');
-    expect(logs.text()).toContain('everywhere is on without a customerId option');
+    expect(logs.text()).toContain('sign-out everywhere without a known customer (customerId gave none)');
+  });
+
+  it("never takes the customer from the user's own store: an entry naming another customer ends none of theirs", async () => {
+    // A store the user can write (as an unsigned cookie is): here a header the test sets, else the session.
+    const { app, registry } = setup({
+      store: {
+        read: (req) => {
+          const written = req.get('x-remembered');
+          return written === undefined
+            ? ((req.session as { mine?: unknown }).mine ?? [])
+            : (JSON.parse(written) as unknown);
+        },
+        write: (req, _res, list) => void ((req.session as { mine?: unknown }).mine = list),
+      },
+    });
+    const victim = await device(app, CUSTOMER);
+    expect(registry.list(site(), CUSTOMER).map((e) => e.id)).toEqual(victim.ids);
+    // Mallory has no Chargebee customer (customerId gives none), and names the victim's in her entries.
+    const agent = request.agent(app);
+    await agent.post('/login').send({ email: 'mallory@example.com' }).expect(200);
+    const out = await agent
+      .post('/logout/everywhere')
+      .set('X-Remembered', JSON.stringify([{ id: 'portal_mine', customerId: CUSTOMER }]))
+      .expect(200);
+    expect(out.body.outcome.portalSessions.some((o: PortalSessionOutcome) => o.elsewhere)).toBe(false);
+    expect(statusAt(victim.ids[0])).toBe('logged_in');
+    expect(registry.list(site(), CUSTOMER).map((e) => e.id)).toEqual(victim.ids);
+  });
+
+  it('leaves a customer of another site with the same customer ID alone', async () => {
+    const { app, portalLogout, registry } = setup({
+      businessEntities: { 'acme-eu': { baseUrl: emulator.baseUrl('acme-eu') } },
+    });
+    const us = await device(app, CUSTOMER);
+    const eu = await device(app, CUSTOMER, [{ businessEntityId: 'acme-eu' }]);
+    const outcome = await portalLogout.logoutCustomer(CUSTOMER);
+    expect(outcome.portalSessions.map((o) => o.id)).toEqual(us.ids);
+    expect(statusAt(eu.ids[0])).toBe('logged_in');
+    expect(registry.list(siteKey(emulator.baseUrl('acme-eu')), CUSTOMER).map((e) => e.id)).toEqual(eu.ids);
+    const euOutcome = await portalLogout.logoutCustomer(CUSTOMER, { businessEntityId: 'acme-eu' });
+    expect(euOutcome.portalSessions.map((o) => o.id)).toEqual(eu.ids);
+    expect(statusAt(eu.ids[0])).toBe('logged_out');
   });
 });
 
@@ -168,7 +216,7 @@ describe('logoutCustomer', () => {
       expect(Object.keys(sent.headers).filter((h) => h.startsWith('chargebee-request-origin'))).toEqual([]);
       expect(sent.headers['chargebee-idempotency-key']).toEqual(expect.any(String));
     }
-    expect(registry.list(CUSTOMER)).toEqual([]);
+    expect(registry.list(site(), CUSTOMER)).toEqual([]);
     expect(outcomes.map((o) => o.withRequest)).toEqual([false, false, false]);
     expect(logs.lines.some((l) => l.msg === 'chargebee portal logout: ended')).toBe(true);
     expect(logs.text()).not.toContain(laptop.ids[0]);
@@ -198,7 +246,7 @@ describe('logoutCustomer', () => {
     expect(outcome.portalSessions.map((o) => [o.id, o.businessEntityId])).toEqual([[us.ids[0], 'acme-us']]);
     expect(emulator.logoutRequests(us.ids[0])[0].headers['chargebee-business-entity-id']).toBe('acme-us');
     expect(statusAt(eu.ids[0])).toBe('logged_in');
-    expect(registry.list(CUSTOMER).map((e) => e.id)).toEqual(eu.ids);
+    expect(registry.list(site(), CUSTOMER).map((e) => e.id)).toEqual(eu.ids);
   });
 
   it('records the default business entity with the portal session, for a logout without a request', async () => {
@@ -250,7 +298,7 @@ describe('logoutCustomer', () => {
       name: 'TypeError',
       message: 'remember: the customer ID must not contain whitespace (a Chargebee customer ID)',
     });
-    expect(registry.list(CUSTOMER)).toEqual([]);
+    expect(registry.list(site(), CUSTOMER)).toEqual([]);
   });
 
   it('is unavailable without a registry, and everywhere cannot be set then', () => {
@@ -290,9 +338,9 @@ describe('bounds and expiry', () => {
     emulator.injectFault({ status: 503, apiErrorCode: 'site_not_ready', times: 4 });
     const outcome = await portalLogout.logoutCustomer(CUSTOMER);
     expect(outcome.result).toBe('deferred');
-    expect(registry.list(CUSTOMER).map((e) => e.id)).toEqual(laptop.ids);
+    expect(registry.list(site(), CUSTOMER).map((e) => e.id)).toEqual(laptop.ids);
     await waitFor(() => statusAt(laptop.ids[0]) === 'logged_out', 8000, 'the deferred logout');
-    await waitFor(() => registry.list(CUSTOMER).length === 0, 2000, 'the registry to forget it');
+    await waitFor(() => registry.list(site(), CUSTOMER).length === 0, 2000, 'the registry to forget it');
   });
 });
 
@@ -336,9 +384,7 @@ describe('an unreachable registry', () => {
     };
     const { app, portalLogout, logs } = setup({ registry: broken });
     const laptop = await device(app);
-    expect((await laptop.agent.get('/remembered')).body.remembered).toEqual([
-      { id: laptop.ids[0], customerId: CUSTOMER },
-    ]);
+    expect((await laptop.agent.get('/remembered')).body.remembered).toEqual([{ id: laptop.ids[0] }]);
     expect(logs.text()).toContain('could not record the portal session in the registry');
     const outcome = await portalLogout.logoutCustomer(CUSTOMER);
     expect(outcome).toMatchObject({ result: 'failed', reason: 'registry_error', portalSessions: [] });
@@ -356,10 +402,11 @@ describe('what a registry gives back', () => {
       add: () => ({ dropped: [] }),
       list: () =>
         [
-          { id: portal.id, customerId: CUSTOMER, rememberedAt: 1, businessEntityId: 'acme-us' },
-          { id: '../admin', customerId: CUSTOMER, rememberedAt: 1 },
-          { id: 'portal_other_customer', customerId: 'cus_other', rememberedAt: 1 },
-          { id: 'portal_bad_entity', customerId: CUSTOMER, rememberedAt: 1, businessEntityId: 'a\r\nb' },
+          { id: portal.id, customerId: CUSTOMER, site: site(), rememberedAt: 1, businessEntityId: 'acme-us' },
+          { id: '../admin', customerId: CUSTOMER, site: site(), rememberedAt: 1 },
+          { id: 'portal_other_customer', customerId: 'cus_other', site: site(), rememberedAt: 1 },
+          { id: 'portal_other_site', customerId: CUSTOMER, site: 'ffffffffffffffff', rememberedAt: 1 },
+          { id: 'portal_bad_entity', customerId: CUSTOMER, site: site(), rememberedAt: 1, businessEntityId: 'a\r\nb' },
           null,
           'portal_a_string',
         ] as never,
@@ -374,20 +421,22 @@ describe('what a registry gives back', () => {
       `/acme-test/api/v2/portal_sessions/${portal.id}/logout`,
     ]);
     const warning = logs.lines.find((l) => String(l.msg).includes('not valid portal sessions'));
-    expect(warning?.chargebeePortalLogout).toEqual({ invalid: 5 });
+    expect(warning?.chargebeePortalLogout).toEqual({ invalid: 6 });
   });
 
   it('ends at most the newest 1000 portal sessions of a customer a registry lists', async () => {
     const many = Array.from({ length: 1005 }, (_, i) => ({
       id: `portal_n${i}`,
       customerId: CUSTOMER,
+      site: site(),
       rememberedAt: i,
     }));
     const open = new OpenPortalSessions(
       { add: () => ({ dropped: [] }), list: () => many, remove: () => undefined },
       captureLogs().logger,
+      (id) => id,
     );
-    const found = await open.ofCustomers([CUSTOMER], performance.now() + 1000);
+    const found = await open.ofCustomer([site()], CUSTOMER, performance.now() + 1000);
     expect(found.entries).toHaveLength(1000);
     expect(found.entries[0].id).toBe('portal_n5');
   });
@@ -405,9 +454,9 @@ describe('setup', () => {
     expect(() => setup({ customerId: 'cus_1' as never })).toThrow('option customerId must be a function');
   });
 
-  it('refuses everywhere with an unsigned cookie store unless customerId is set', () => {
-    const unsigned = { store: 'cookie' as const, cookie: { signed: false }, everywhere: true };
-    expect(() => setup(unsigned)).toThrow(/a user could edit the cookie/);
-    expect(() => setup({ ...unsigned, customerId: () => 'cus_1' })).not.toThrow();
+  it('refuses everywhere without customerId: the customer is never read from what the user holds', () => {
+    expect(() => setup({ customerId: undefined })).toThrow(
+      /option everywhere needs customerId: \(req\) => the signed-in user's Chargebee customer ID/,
+    );
   });
 });

@@ -32,9 +32,7 @@ describe('public types', () => {
     const check = (req: Request, _res: Response) => {
       assertType<Equal<typeof _res.locals.chargebeePortalLogout, PortalLogoutOutcome | undefined>>();
       const _remembered = req.session.chargebeePortalSessions?.[0];
-      assertType<
-        Equal<typeof _remembered, { id: string; businessEntityId?: string; customerId?: string } | undefined>
-      >();
+      assertType<Equal<typeof _remembered, { id: string; businessEntityId?: string } | undefined>>();
     };
     expect(typeof check).toBe('function');
   });

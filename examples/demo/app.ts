@@ -235,7 +235,7 @@ export function createDemoApp(options: DemoAppOptions): DemoApp {
     let registered: Array<{ id: string; businessEntityId?: string }> = [];
     if (user) {
       try {
-        registered = (await registry.list(user.customerId)).filter((entry) => !here.has(entry.id));
+        registered = (await portalLogout.openPortalSessions(user.customerId)).filter((entry) => !here.has(entry.id));
       } catch (error) {
         registryError = error instanceof Error ? error.message : 'the registry failed';
       }

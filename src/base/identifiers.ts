@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 
 /** Longest portal-session ID Chargebee issues. */
 export const PORTAL_SESSION_ID_MAX_LENGTH = 70;
@@ -60,9 +60,15 @@ export function hashPortalSessionId(value: unknown): string {
     .slice(0, 12);
 }
 
-/** A short tag for a customer ID, for logs: apps often use their own user IDs or emails as customer IDs. */
-export function hashCustomerId(value: string): string {
-  return hashPortalSessionId(`customer:${value}`);
+/**
+ * A function giving a short tag of a customer ID, for logs: apps often use their own user IDs or emails as
+ * customer IDs, which a dictionary of plain hashes would give back, so the tag is keyed by a secret of the
+ * deployment (`secret`: the API key, never stored here as is). The same customer gets the same tag within a
+ * deployment, another one elsewhere.
+ */
+export function customerHasher(secret: string): (customerId: string) => string {
+  const key = createHash('sha256').update(`chargebee-portal-logout customer tag\n${secret}`).digest();
+  return (customerId) => createHmac('sha256', key).update(customerId).digest('hex').slice(0, 16);
 }
 
 /** Any stored value as text, for hashing only: never throws (BigInt, cycles, objects without a prototype). */

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { PortalSessionOutcome } from './outcome';
+import { boundedText, scrub } from './redact';
 
 /** Every line this package writes starts with this. */
 export const LOG_PREFIX = 'chargebee portal logout';
@@ -55,12 +56,6 @@ function loggerFailed(logger: object, error: unknown): void {
   }
 }
 
-/** Printable ASCII, runs of anything else as one space, at most `max` characters. */
-export function boundedText(text: string, max = MAX_LOGGED_TEXT): string {
-  const cleaned = text.replace(/[^\u0020-\u007e]+/g, ' ');
-  return cleaned.length > max ? `${cleaned.slice(0, max)}...` : cleaned;
-}
-
 /**
  * An error as log fields: its type and a bounded message. The errors of this package carry no secret; a
  * function of the app may have thrown anything, so `redact` (when given) scrubs what this logout knows.
@@ -76,7 +71,11 @@ export function errorFields(error: unknown, redact?: (text: string) => string): 
   } catch {
     return { type: 'unknown', message: '' };
   }
-  return { type: boundedText(type, 60), message: boundedText(redact ? redact(message) : message) };
+  // A message may come from the app's code (a function, a store, a registry): no email address is logged.
+  return {
+    type: boundedText(type, 60),
+    message: boundedText(scrub(redact ? redact(message) : message), MAX_LOGGED_TEXT),
+  };
 }
 
 /** The safe fields of a portal session's outcome, for a log line: no raw ID, no email, no key. */

@@ -1,10 +1,10 @@
-import { boundedText } from '../base/logging';
-
 /**
- * Redaction of what Chargebee (or a proxy in front of it) sends back. An error answer may quote what it
- * was sent: the API key, the Authorization header, the portal-session ID, the customer's email. Every
- * string taken from an answer goes through {@link Redactor.clean} before it reaches an error or a log:
- * each secret is removed in any casing, percent-encoded and Base64-encoded, and the text is bounded.
+ * Redaction of what comes from outside before it reaches an error or a log. An error answer of Chargebee
+ * (or a proxy in front of it) may quote what it was sent: the API key, the Authorization header, the
+ * portal-session ID, the customer's email; every string taken from an answer goes through
+ * {@link Redactor.clean}: each secret is removed in any casing, percent-encoded and Base64-encoded, and the
+ * text is bounded. An error of the app's own functions, stores or registries may hold emails or customer
+ * IDs: {@link scrub} removes email addresses and what the caller knows of.
  */
 
 /** Text replacing a secret. */
@@ -14,6 +14,7 @@ export const MAX_MESSAGE_LENGTH = 300;
 /** Longest code, type or parameter name taken from an answer. */
 export const MAX_FIELD_LENGTH = 100;
 /** Only this much of a string is ever searched: enough for any message worth reading, bounded work. */
+const EMAIL = /[^\s@"'<>(),;:]+@[^\s@"'<>(),;:]+/g;
 const SEARCH_WINDOW = 64 * 1024;
 
 const REGEXP_SYNTAX = /[\\^$.*+?()[\]{}|/]/g;
@@ -87,4 +88,20 @@ export class Redactor {
     const cleaned = boundedText(this.redact(text), max).trim();
     return cleaned === '' ? undefined : cleaned;
   }
+}
+
+/** Printable ASCII, runs of anything else as one space, at most `max` characters. */
+export function boundedText(text: string, max: number): string {
+  const cleaned = text.replace(/[^\u0020-\u007e]+/g, ' ');
+  return cleaned.length > max ? `${cleaned.slice(0, max)}...` : cleaned;
+}
+
+/**
+ * `text` from outside (an error of the app's function, store or registry) without email addresses and
+ * without any of `known` (IDs this call is about), in any of their forms.
+ */
+export function scrub(text: string, known: ReadonlyArray<string | undefined> = []): string {
+  const forms = known.flatMap((secret) => secretForms(secret));
+  const cleaned = forms.length > 0 ? new Redactor(forms).redact(text) : text;
+  return cleaned.replace(EMAIL, REDACTED);
 }

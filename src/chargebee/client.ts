@@ -10,7 +10,14 @@ import {
   ChargebeeResponseTooLargeError,
   ChargebeeTimeoutError,
 } from '../base/errors';
-import { apiKeyForms, emailsOfHeaders, MAX_FIELD_LENGTH, MAX_MESSAGE_LENGTH, Redactor, secretForms } from './redact';
+import {
+  apiKeyForms,
+  emailsOfHeaders,
+  MAX_FIELD_LENGTH,
+  MAX_MESSAGE_LENGTH,
+  Redactor,
+  secretForms,
+} from '../base/redact';
 import { isValidPortalSessionId } from '../base/identifiers';
 import { isSafeHeaderValue } from '../base/origin-headers';
 import { DeadlineError, deadlineIn, epochNow, runUntil } from '../base/time';

@@ -59,7 +59,7 @@ export interface LogoutCall {
  * (`now()`).
  */
 export type EndedHook = (
-  outcomes: ReadonlyArray<Pick<PortalSessionOutcome, 'status' | 'id'>>,
+  outcomes: ReadonlyArray<Pick<PortalSessionOutcome, 'status' | 'id' | 'businessEntityId'>>,
   waitUntil: number,
   log: Log,
   fromQueue?: boolean,
@@ -127,7 +127,9 @@ export class LogoutCore {
   ): Promise<PortalSessionOutcome> {
     const started = now();
     const { id } = entry;
-    const businessEntityId = entry.businessEntityId ?? call.defaultEntityId;
+    // A portal session another app session opened was registered with its entity, or for the default site:
+    // this request's default entity is not its own.
+    const businessEntityId = entry.businessEntityId ?? (entry.elsewhere ? undefined : call.defaultEntityId);
     const done = (fields: PortalSessionResult): PortalSessionOutcome =>
       portalSessionOutcome({
         ...fields,

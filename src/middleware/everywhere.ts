@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import { isValidCustomerId } from '../base/identifiers';
+import { isValidBusinessEntityId, isValidCustomerId } from '../base/identifiers';
 import type { Log } from '../base/logging';
 import type { Settings } from '../options/build';
 import type { OpenPortalSessions } from '../registry/open-portal-sessions';
@@ -22,18 +22,20 @@ export async function customerOfRequest(
 }
 
 /**
- * At a logout with `everywhere`, the customer's portal sessions registered by other app sessions: the
- * customer is the app's `customerId(req)`, else every customer this app session remembered a portal session
- * for. `own` are this app session's IDs, left out. `undefined` when this logout is not one for everywhere.
+ * At a logout with `everywhere`, the customer's portal sessions registered by other app sessions. The
+ * customer is only ever the app's `customerId(req)`: never one named by what the user's own store holds (a
+ * cookie the user may edit or replay). The sites are those of this app session's portal sessions and of the
+ * request's default entity. `own` (this app session's entries) are left out. `undefined` when this logout
+ * is not one for everywhere.
  */
 export async function othersToEnd(
   settings: Settings,
   open: OpenPortalSessions,
   req: Request,
-  own: ReadonlyArray<{ id: unknown; customerId?: string }>,
+  own: ReadonlyArray<{ id: unknown; businessEntityId?: string }>,
   deadline: number,
   log: Log,
-): Promise<Awaited<ReturnType<OpenPortalSessions['ofCustomers']>> | undefined> {
+): Promise<Awaited<ReturnType<OpenPortalSessions['ofCustomer']>> | undefined> {
   if (!settings.everywhere) return undefined;
   const wanted = await appValue(
     settings.everywhere,
@@ -45,17 +47,23 @@ export async function othersToEnd(
     "this logout ends only this app session's portal sessions",
   );
   if (wanted !== true) return undefined;
-  const named = await customerOfRequest(settings, req, deadline, log);
-  const customers = named !== undefined ? [named] : [...new Set(own.flatMap((e) => e.customerId ?? []))];
-  if (customers.length === 0) {
+  const [customer, entity] = await Promise.all([
+    customerOfRequest(settings, req, deadline, log),
+    appValue(settings.defaultEntity, req, deadline, log, 'businessEntityId', false),
+  ]);
+  if (customer === undefined) {
     log.warn(
       {},
-      'sign-out everywhere without a known customer (no customerId option, and no portal ' +
-        "session of this app session names one); only this app session's portal sessions are ended",
+      "sign-out everywhere without a known customer (customerId gave none); only this app session's portal sessions are ended",
     );
     return { entries: [] };
   }
+  const requestEntity = isValidBusinessEntityId(entity) ? entity : undefined;
+  const sites = new Set([
+    settings.siteFor(requestEntity),
+    ...own.map((e) => settings.siteFor(e.businessEntityId ?? requestEntity)),
+  ]);
   const ownIds = new Set(own.map((e) => e.id));
-  const found = await open.ofCustomers(customers, deadline, log);
+  const found = await open.ofCustomer([...sites], customer, deadline, log);
   return { ...found, entries: found.entries.filter((e) => !ownIds.has(e.id)) };
 }

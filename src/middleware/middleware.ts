@@ -13,6 +13,7 @@ import { DEFAULT_TUNING, type Tuning } from '../options/tuning';
 import { validateOptions } from '../options/validate';
 import type { ChargebeePortalLogoutOptions } from '../options/types';
 import { OpenPortalSessions } from '../registry/open-portal-sessions';
+import type { RegisteredPortalSession } from '../registry/registry';
 import { addRemembered, rememberedEntry } from '../remembered/list';
 import { forgetEnded, loadRemembered, logDropped, validEntries } from '../remembered/load-and-forget';
 import { createHealthCheck, type HealthCheckHandler, type HealthCheckOptions } from '../observability/health';
@@ -23,6 +24,10 @@ import { TRUST_PROXY_WARNING, trustsEveryProxy } from './trust-proxy';
 import { PortalSessionExpiry } from '../logout/expiry';
 import { activityHook } from './activity';
 import { epochNow, now } from '../base/time';
+
+const NO_REGISTRY =
+  'needs the registry of open portal sessions: set the option registry: true (this process), ' +
+  'or pass a shared one (RedisPortalSessionRegistry, PostgresPortalSessionRegistry)';
 
 /** Default time `close()` gives the deferred queue to drain. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
@@ -54,6 +59,14 @@ export interface PortalLogoutMiddleware extends RequestHandler {
    * registry fault (those are in the outcome and the log).
    */
   logoutCustomer(customerId: string, options?: LogoutCustomerOptions): Promise<PortalLogoutOutcome>;
+  /**
+   * The registered open portal sessions of a customer on the site of a business entity (the default site
+   * without one), oldest first: for an account page that lists the customer's devices. Rejects with a
+   * `TypeError` without a registry or for an implausible customer ID, and with a
+   * `PortalSessionRegistryError` (its message names no customer or ID) when the registry fails or does not
+   * answer within the budget.
+   */
+  openPortalSessions(customerId: string, options?: { businessEntityId?: string }): Promise<RegisteredPortalSession[]>;
   /**
    * The activity hook of idle expiry (option `expiry.idleMs`): mount it on your authenticated routes,
    * after the session middleware, such as `app.use('/account', requireAuth, portalLogout.activity)`. Each
@@ -103,7 +116,9 @@ export function createPortalLogout(
   // A binding, not pino's `name`: a child's name would repeat the key when the app's logger has one.
   const baseLogger = settings.logger.child({ component: 'chargebee-portal-logout' });
   const baseLog = safeLog(baseLogger);
-  const open = settings.registry ? new OpenPortalSessions(settings.registry, baseLog) : undefined;
+  const open = settings.registry
+    ? new OpenPortalSessions(settings.registry, baseLog, settings.hashCustomer)
+    : undefined;
   // The one place told when portal sessions end, whichever way (a logout, everywhere, logoutCustomer, the
   // queue): whatever keeps track of open portal sessions is updated here.
   // A deferred logout's end (`fromQueue`) cancels nothing: the queue forgets its own job.
@@ -111,9 +126,18 @@ export function createPortalLogout(
   const ended: EndedHook | undefined =
     open || settings.expiry
       ? async (outcomes, waitUntil, log, fromQueue) => {
-          const ids = outcomes.flatMap((o) => (ENDED_STATUSES.has(o.status) && o.id !== undefined ? [o.id] : []));
-          if (ids.length === 0) return;
-          await Promise.all([open?.ended(ids, waitUntil, log), fromQueue ? undefined : expiry?.ended(ids, waitUntil)]);
+          // By site: a not_found from one site says nothing of a portal session of another.
+          const bySite = new Map<string, string[]>();
+          for (const o of outcomes) {
+            if (!ENDED_STATUSES.has(o.status) || o.id === undefined) continue;
+            const site = settings.siteFor(o.businessEntityId);
+            bySite.set(site, [...(bySite.get(site) ?? []), o.id]);
+          }
+          if (bySite.size === 0) return;
+          await Promise.all([
+            open?.ended(bySite, waitUntil, log),
+            fromQueue ? undefined : expiry?.ended([...bySite.values()].flat(), waitUntil),
+          ]);
         }
       : undefined;
   const core = new LogoutCore(settings, baseLogger, ended);
@@ -176,9 +200,9 @@ export function createPortalLogout(
       throw new TypeError('remember: the configured store has no write(req, res, list) method');
     const log = requestLog(req, baseLog);
     const deadline = now() + settings.budgetMs;
-    const customerId = given ?? (await customerOfRequest(settings, req, deadline, log));
+    const customerId = open ? (given ?? (await customerOfRequest(settings, req, deadline, log))) : undefined;
     const current = await settings.store.read(req);
-    const entry = rememberedEntry(id, entity, customerId);
+    const entry = rememberedEntry(id, entity);
     const list = addRemembered(validEntries(current.value), entry, settings.maxRemembered);
     logDropped(await settings.store.write(req, res, list), settings.store, log);
     const registering = open !== undefined && customerId !== undefined;
@@ -193,6 +217,7 @@ export function createPortalLogout(
           {
             id,
             customerId,
+            site: settings.siteFor(registeredEntity),
             ...(registeredEntity === undefined ? {} : { businessEntityId: registeredEntity }),
             rememberedAt: epochNow(),
           },
@@ -206,17 +231,14 @@ export function createPortalLogout(
   middleware.logoutCustomer = async (customerId, customerOptions = {}) => {
     checkLogoutCustomerId(customerId);
     const headers = customerLogoutHeaders(settings.suppressEvents, customerOptions);
-    if (!open)
-      throw new TypeError(
-        'logoutCustomer needs the registry of open portal sessions: set the option registry: true (this process), ' +
-          'or pass a shared one (RedisPortalSessionRegistry, PostgresPortalSessionRegistry)',
-      );
+    if (!open) throw new TypeError(`logoutCustomer ${NO_REGISTRY}`);
     const startedAt = now();
     const deadline = startedAt + settings.budgetMs;
     const entity = customerOptions.businessEntityId;
     // Its own span and counts, like a logout's.
     return observer.logout(async () => {
-      const found = await open.ofCustomers([customerId], deadline);
+      // The customer of the entity's site (the default site without one): customer IDs are a site's own.
+      const found = await open.ofCustomer([settings.siteFor(entity)], customerId, deadline);
       return core.logout({
         portalSessions:
           entity === undefined ? found.entries : found.entries.filter((e) => e.businessEntityId === entity),
@@ -226,6 +248,16 @@ export function createPortalLogout(
         ...(found.failure ? { failure: found.failure } : {}),
       });
     });
+  };
+  middleware.openPortalSessions = async (customerId, listOptions = {}) => {
+    checkCustomerId(customerId, 'openPortalSessions');
+    const entity = listOptions?.businessEntityId;
+    if (entity !== undefined && !isValidBusinessEntityId(entity))
+      throw new TypeError('openPortalSessions: businessEntityId must be letters, digits, "_" or "-" (at most 100)');
+    if (!open) throw new TypeError(`openPortalSessions: ${NO_REGISTRY}`);
+    const found = await open.ofCustomer([settings.siteFor(entity)], customerId, now() + settings.budgetMs);
+    if (found.failure) throw found.failure.error;
+    return found.entries;
   };
   middleware.clientFor = (entityId) => settings.clientFor(entityId);
   middleware.stats = () => observer.stats();

@@ -1,6 +1,8 @@
 import type { Request } from 'express';
 import pino, { type Logger } from 'pino';
+import { customerHasher } from '../base/identifiers';
 import type { EventSuppression } from '../base/origin-headers';
+import { siteKey } from '../reliability/rate-limit';
 import { ChargebeeClient } from '../chargebee/client';
 import type { CoreSettings, ExpirySettings } from '../logout/settings';
 import { LogoutObserver } from '../observability/observer';
@@ -43,6 +45,10 @@ export interface Settings extends CoreSettings {
   customerId: ((req: Request) => unknown) | undefined;
   /** Scheduled logouts (maximum age, idle expiry); `undefined` when off. */
   expiry: ExpirySettings | undefined;
+  /** The drain-rate and registry tag of a business entity's Chargebee site (see `siteKey`). */
+  siteFor: (entityId: string | undefined) => string;
+  /** The keyed tag of a customer ID for log lines (keyed by the API key: see `customerHasher`). */
+  hashCustomer: (customerId: string) => string;
 }
 
 /** Builds the settings from validated options; `tuning` holds the figures an app cannot set. */
@@ -62,8 +68,13 @@ export function buildSettings(o: ValidatedOptions, tuning: Tuning): Settings {
   const entityClients = new Map([...o.entities].map(([id, e]) => [id, clientOf(e.baseUrl, e.apiKey)]));
 
   const ratePerMinute = o.deferred === false ? undefined : o.deferred.ratePerMinute;
+  const clientFor = (entityId: string | undefined): ChargebeeClient =>
+    (entityId !== undefined && entityClients.get(entityId)) || defaultClient;
+  const sites = new Map([...clients.values()].map((client) => [client, siteKey(client.baseUrl)]));
   return {
-    clientFor: (entityId) => (entityId !== undefined && entityClients.get(entityId)) || defaultClient,
+    clientFor,
+    siteFor: (entityId) => sites.get(clientFor(entityId)) as string,
+    hashCustomer: customerHasher(o.apiKey),
     clients: [...clients.values()],
     timeoutMs: tuning.attemptTimeoutMs ?? o.budgetMs,
     retry:

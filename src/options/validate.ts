@@ -147,7 +147,7 @@ export function validateOptions(options: ChargebeePortalLogoutOptions): Validate
   const deferred = validateDeferred(o.deferred, failClosed);
   const expiry = validateExpiry(o.expiry, deferred);
   const store = validateStore(o, warnings);
-  const registry = validateRegistry(o, store.kind === 'cookie' && store.cookie.signed === false, warnings);
+  const registry = validateRegistry(o);
 
   return {
     apiKey: o.apiKey,
@@ -366,8 +366,6 @@ function validateSuppression(value: unknown): EventSuppression {
 
 function validateRegistry(
   o: ChargebeePortalLogoutOptions,
-  unsignedStore: boolean,
-  warnings: string[],
 ): Pick<ValidatedOptions, 'registry' | 'everywhere' | 'customerId'> {
   const customerId = check.func(o.customerId, 'customerId', 'a function (req) => customer ID') as
     ((req: Request) => unknown) | undefined;
@@ -392,17 +390,11 @@ function validateRegistry(
 
   if (everywhere && registry === false)
     check.fail("can't pass everywhere and registry: false together: signing out everywhere reads the registry");
-  if (everywhere && !customerId) {
-    if (unsignedStore)
-      check.fail(
-        "can't pass everywhere with an unsigned cookie store and no customerId: a user could edit the cookie " +
-          'to name another customer; set customerId: (req) => ..., or sign the cookie',
-      );
-    warnings.push(
-      'everywhere is on without a customerId option: the customer is read from the portal sessions this app ' +
-        'session remembered, so a sign-in that opened none ends nothing elsewhere; set customerId: (req) => ...',
+  if (everywhere && !customerId)
+    check.fail(
+      "option everywhere needs customerId: (req) => the signed-in user's Chargebee customer ID; the customer " +
+        "is never taken from what the user's own store holds (a cookie can be edited or replayed)",
     );
-  }
   return { registry, everywhere, customerId };
 }
 

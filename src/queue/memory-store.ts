@@ -110,14 +110,15 @@ export class MemoryDeferredLogoutStore implements DeferredLogoutStore {
     this.jobs.delete(portalSessionId);
   }
 
-  giveUp(portalSessionId: string, lease: string | undefined, now = epochNow()): void {
+  giveUp(portalSessionId: string, lease: string | undefined, now = epochNow()): boolean {
     const entry = this.jobs.get(portalSessionId);
-    if (!entry?.lease || entry.lease !== lease) return;
+    if (!entry?.lease || entry.lease !== lease) return false;
     if (entry.renewedAt === undefined) {
       this.jobs.delete(portalSessionId);
-      return;
+      return true;
     }
     this.set({ ...entry.job, firstAttemptAt: entry.renewedAt, notBefore: now });
+    return false;
   }
 
   pauseSite(site: string, until: number, now = epochNow()): void {

@@ -266,7 +266,8 @@ export class Pump {
   }
 
   private async expire(job: DeferredLogoutJob, source: Source, lastError: unknown): Promise<void> {
-    await this.link.givenUp(job, source);
+    // A new deferral renewed the job meanwhile: it goes on, nothing is given up.
+    if (!(await this.link.givenUp(job, source))) return this.wakeAt(epochNow());
     this.options.counts.expired += 1;
     this.options.givenUp(job, 'max_age', lastError);
   }

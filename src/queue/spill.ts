@@ -128,14 +128,18 @@ export class StoreLink {
   }
 
   /**
-   * The queue gives a taken job up (its maximum age): it goes from where it was taken, unless renewed there.
-   * A copy in the store of a job given up in the spill is left alone: it may be another instance's.
+   * The queue gives a taken job up (its maximum age): it goes from where it was taken, unless renewed there
+   * (then `false`: the logout is not given up). A copy in the store of a job given up in the spill is left
+   * alone: it may be another instance's. A store that does not answer counts as gone (reported given up).
    */
-  async givenUp(job: DeferredLogoutJob, source: Source): Promise<void> {
+  async givenUp(job: DeferredLogoutJob, source: Source): Promise<boolean> {
     try {
-      await this.call(() => source.giveUp(job.portalSessionId, job.lease));
+      const went: unknown = await this.call(() => source.giveUp(job.portalSessionId, job.lease));
+      // A store of the app's may answer nothing: only an explicit `false` keeps the logout going.
+      return went !== false;
     } catch (error) {
       this.failed(error);
+      return true;
     }
   }
 

@@ -130,9 +130,10 @@ export interface DeferredLogoutStore {
   /**
    * The taker gives its job up without an answer (it reached the maximum age): the job goes, unless a new
    * deferral renewed it meanwhile, in which case it is due again at once. Nothing happens when `lease` is
-   * no longer the job's.
+   * no longer the job's. Resolves `true` when the job went, `false` when it stays (renewed, or not the
+   * taker's any more): the queue reports the logout given up only in the first case.
    */
-  giveUp(portalSessionId: string, lease: string | undefined): void | Promise<void>;
+  giveUp(portalSessionId: string, lease: string | undefined): boolean | Promise<boolean>;
   /** Chargebee answered 429 with `Retry-After`: no job of `site` is handed over until `until`. */
   pauseSite(site: string, until: number): void | Promise<void>;
   /**

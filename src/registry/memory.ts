@@ -1,3 +1,4 @@
+import { epochNow } from '../base/time';
 import {
   registryBounds,
   type PortalSessionRegistry,
@@ -5,7 +6,6 @@ import {
   type RegistryAddResult,
   type RegistryBounds,
 } from './registry';
-import { epochNow } from '../base/time';
 
 /** Options of {@link MemoryPortalSessionRegistry}. */
 export interface MemoryPortalSessionRegistryOptions extends RegistryBounds {
@@ -17,15 +17,17 @@ export interface MemoryPortalSessionRegistryOptions extends RegistryBounds {
 export const DEFAULT_MEMORY_REGISTRY_MAX_ENTRIES = 100_000;
 
 /**
- * The default registry: in this process's memory, bounded per customer and in all, each entry kept for a
- * time to live. It sees only the portal sessions this process remembered and forgets them at a restart;
- * an app with several instances uses `RedisPortalSessionRegistry` from `chargebee-portal-logout/redis`.
+ * The in-memory registry (`registry: true`): this process's memory, bounded per customer and in all, each
+ * entry kept for a time to live. It sees only the portal sessions this process remembered and forgets them
+ * at a restart; an app with several instances uses a shared one (`RedisPortalSessionRegistry`,
+ * `PostgresPortalSessionRegistry`).
  */
 export class MemoryPortalSessionRegistry implements PortalSessionRegistry {
   readonly maxPerCustomer: number;
   readonly maxEntries: number;
   readonly ttlMs: number;
   // Both maps keep insertion order, which is the order of remembering: the first entry is the oldest.
+  // Keys hold the site first: a site's portal-session IDs and customer IDs are its own.
   private readonly byId = new Map<string, RegisteredPortalSession>();
   private readonly byCustomer = new Map<string, Map<string, RegisteredPortalSession>>();
 
@@ -36,46 +38,48 @@ export class MemoryPortalSessionRegistry implements PortalSessionRegistry {
     this.ttlMs = bounds.ttlMs;
   }
 
-  /** Portal sessions kept, all customers together (expired ones not yet swept included). */
+  /** Portal sessions kept, all sites and customers together (expired ones not yet swept included). */
   get size(): number {
     return this.byId.size;
   }
 
   add(entry: RegisteredPortalSession): RegistryAddResult {
     this.sweep(epochNow());
-    this.forget(entry.id);
+    const key = idKey(entry.site, entry.id);
+    this.forget(key);
     const kept: RegisteredPortalSession = copy(entry);
-    this.byId.set(kept.id, kept);
-    let mine = this.byCustomer.get(kept.customerId);
+    this.byId.set(key, kept);
+    const customer = customerKey(kept.site, kept.customerId);
+    let mine = this.byCustomer.get(customer);
     if (!mine) {
       mine = new Map();
-      this.byCustomer.set(kept.customerId, mine);
+      this.byCustomer.set(customer, mine);
     }
-    mine.set(kept.id, kept);
+    mine.set(key, kept);
     const dropped: string[] = [];
-    for (const id of mine.keys()) {
+    for (const [old, e] of mine) {
       if (mine.size <= this.maxPerCustomer) break;
-      this.forget(id);
-      dropped.push(id);
+      this.forget(old);
+      dropped.push(e.id);
     }
-    for (const id of this.byId.keys()) {
+    for (const [old, e] of this.byId) {
       if (this.byId.size <= this.maxEntries) break;
-      this.forget(id);
-      dropped.push(id);
+      this.forget(old);
+      dropped.push(e.id);
     }
     return { dropped };
   }
 
-  list(customerId: string): RegisteredPortalSession[] {
+  list(site: string, customerId: string): RegisteredPortalSession[] {
     const now = epochNow();
     this.sweep(now);
-    const mine = this.byCustomer.get(customerId);
+    const mine = this.byCustomer.get(customerKey(site, customerId));
     if (!mine) return [];
     return [...mine.values()].filter((entry) => !this.expired(entry, now)).map(copy);
   }
 
-  remove(portalSessionIds: readonly string[]): void {
-    for (const id of portalSessionIds) this.forget(id);
+  remove(site: string, portalSessionIds: readonly string[]): void {
+    for (const id of portalSessionIds) this.forget(idKey(site, id));
   }
 
   private expired(entry: RegisteredPortalSession, now: number): boolean {
@@ -84,25 +88,30 @@ export class MemoryPortalSessionRegistry implements PortalSessionRegistry {
 
   /** Forgets the expired entries at the front (the oldest); a later one behind a clock step back waits its turn. */
   private sweep(now: number): void {
-    for (const entry of this.byId.values()) {
+    for (const [key, entry] of this.byId) {
       if (!this.expired(entry, now)) break;
-      this.forget(entry.id);
+      this.forget(key);
     }
   }
 
-  private forget(id: string): void {
-    const entry = this.byId.get(id);
+  private forget(key: string): void {
+    const entry = this.byId.get(key);
     if (!entry) return;
-    this.byId.delete(id);
-    const mine = this.byCustomer.get(entry.customerId);
-    mine?.delete(id);
-    if (mine?.size === 0) this.byCustomer.delete(entry.customerId);
+    this.byId.delete(key);
+    const customer = customerKey(entry.site, entry.customerId);
+    const mine = this.byCustomer.get(customer);
+    mine?.delete(key);
+    if (mine?.size === 0) this.byCustomer.delete(customer);
   }
 }
 
+// IDs, sites and customer IDs hold no spaces: a space separates them.
+const idKey = (site: string, id: string) => `${site} ${id}`;
+const customerKey = (site: string, customerId: string) => `${site} ${customerId}`;
+
 function copy(entry: RegisteredPortalSession): RegisteredPortalSession {
-  const { id, customerId, businessEntityId, rememberedAt } = entry;
+  const { id, customerId, site, businessEntityId, rememberedAt } = entry;
   return businessEntityId === undefined
-    ? { id, customerId, rememberedAt }
-    : { id, customerId, businessEntityId, rememberedAt };
+    ? { id, customerId, site, rememberedAt }
+    : { id, customerId, site, businessEntityId, rememberedAt };
 }

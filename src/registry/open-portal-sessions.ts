@@ -1,12 +1,8 @@
 import { errorFields, type Log } from '../base/logging';
 import type { PortalLogoutReason } from '../base/outcome';
 import { deadlineIn, settleWithin } from '../base/time';
-import {
-  hashCustomerId,
-  hashPortalSessionId,
-  isValidBusinessEntityId,
-  isValidPortalSessionId,
-} from '../base/identifiers';
+import { hashPortalSessionId, isValidBusinessEntityId, isValidPortalSessionId } from '../base/identifiers';
+import { scrub } from '../base/redact';
 import { MAX_PER_CUSTOMER_LIMIT, type PortalSessionRegistry, type RegisteredPortalSession } from './registry';
 
 /**
@@ -44,7 +40,11 @@ async function ask<T>(what: string, fn: () => T | PromiseLike<T>, deadline: numb
 }
 
 /** Reads what a registry gave back into entries that are safe to send; anything else is left out. */
-function checkedEntries(customerId: string, value: unknown): { entries: RegisteredPortalSession[]; invalid: number } {
+function checkedEntries(
+  site: string,
+  customerId: string,
+  value: unknown,
+): { entries: RegisteredPortalSession[]; invalid: number } {
   const entries: RegisteredPortalSession[] = [];
   let invalid = 0;
   for (const item of Array.isArray(value) ? (value as unknown[]) : []) {
@@ -54,6 +54,7 @@ function checkedEntries(customerId: string, value: unknown): { entries: Register
       e === null ||
       !isValidPortalSessionId(e.id) ||
       e.customerId !== customerId ||
+      e.site !== site ||
       (e.businessEntityId !== undefined && !isValidBusinessEntityId(e.businessEntityId))
     ) {
       invalid += 1;
@@ -62,8 +63,8 @@ function checkedEntries(customerId: string, value: unknown): { entries: Register
     const rememberedAt = typeof e.rememberedAt === 'number' ? e.rememberedAt : 0;
     entries.push(
       e.businessEntityId === undefined
-        ? { id: e.id, customerId, rememberedAt }
-        : { id: e.id, customerId, businessEntityId: e.businessEntityId, rememberedAt },
+        ? { id: e.id, customerId, site, rememberedAt }
+        : { id: e.id, customerId, site, businessEntityId: e.businessEntityId, rememberedAt },
     );
   }
   if (!Array.isArray(value)) invalid += 1;
@@ -76,6 +77,8 @@ export class OpenPortalSessions {
   constructor(
     readonly registry: PortalSessionRegistry,
     private readonly log: Log,
+    /** The keyed tag of a customer ID for log lines. */
+    private readonly hashCustomer: (customerId: string) => string,
   ) {}
 
   /**
@@ -86,7 +89,12 @@ export class OpenPortalSessions {
     const added = await ask('record a portal session', () => this.registry.add(entry), deadline);
     if (!added.ok) {
       log.error(
-        { chargebeePortalLogout: { idHash: hashPortalSessionId(entry.id), reason: added.error.message } },
+        {
+          chargebeePortalLogout: {
+            idHash: hashPortalSessionId(entry.id),
+            reason: scrub(added.error.message, [entry.customerId, entry.id]),
+          },
+        },
         'could not record the portal session in the registry; a sign-out everywhere will miss it',
       );
       return;
@@ -96,7 +104,7 @@ export class OpenPortalSessions {
       log.warn(
         {
           chargebeePortalLogout: {
-            customerHash: hashCustomerId(entry.customerId),
+            customerHash: this.hashCustomer(entry.customerId),
             dropped: dropped.length,
             droppedIdHashes: dropped.slice(0, 20).map(hashPortalSessionId),
           },
@@ -106,11 +114,12 @@ export class OpenPortalSessions {
   }
 
   /**
-   * The registered portal sessions of these customers, each customer's oldest first. An error when the
-   * registry could not answer for one of them by `deadline` (the others' entries are still given).
+   * The registered portal sessions of a customer on these sites, each site's oldest first. An error when
+   * the registry could not answer for one of them by `deadline` (the others' entries are still given).
    */
-  async ofCustomers(
-    customerIds: readonly string[],
+  async ofCustomer(
+    sites: readonly string[],
+    customerId: string,
     deadline: number,
     log: Log = this.log,
   ): Promise<{
@@ -118,8 +127,8 @@ export class OpenPortalSessions {
     failure?: { error: PortalSessionRegistryError; reason: PortalLogoutReason };
   }> {
     const answers = await Promise.all(
-      customerIds.map((customerId) =>
-        ask('list the portal sessions of a customer', () => this.registry.list(customerId), deadline),
+      sites.map((site) =>
+        ask('list the portal sessions of a customer', () => this.registry.list(site, customerId), deadline),
       ),
     );
     const entries: RegisteredPortalSession[] = [];
@@ -130,20 +139,29 @@ export class OpenPortalSessions {
         failure ??= { error: answer.error, reason: answer.reason };
         return;
       }
-      const checked = checkedEntries(customerIds[i], answer.value);
+      const checked = checkedEntries(sites[i], customerId, answer.value);
       entries.push(...checked.entries);
       invalid += checked.invalid;
     });
     if (invalid > 0)
       log.warn(
         { chargebeePortalLogout: { invalid } },
-        `the registry gave back entries that are not valid portal sessions, or more than ${MAX_PER_CUSTOMER_LIMIT} for a customer; they were ignored`,
+        `the registry gave back entries that are not valid portal sessions of the customer asked for, or more than ${MAX_PER_CUSTOMER_LIMIT}; they were ignored`,
       );
-    if (failure)
+    if (failure) {
+      // The registry's own message may quote the customer it was asked for.
+      failure = { ...failure, error: new PortalSessionRegistryError(scrub(failure.error.message, [customerId])) };
       log.error(
-        { chargebeePortalLogout: { reason: failure.reason, error: failure.error.message } },
+        {
+          chargebeePortalLogout: {
+            customerHash: this.hashCustomer(customerId),
+            reason: failure.reason,
+            error: failure.error.message,
+          },
+        },
         "could not read the customer's portal sessions from the registry",
       );
+    }
     return failure ? { entries, failure } : { entries };
   }
 
@@ -151,20 +169,23 @@ export class OpenPortalSessions {
    * Portal sessions that ended (logged out, already out, unknown to Chargebee) leave the registry. Waits at most until `waitUntil` (on `now()`); the call itself goes
    * on in the background a little longer when that is too short, and a failure is logged.
    */
-  async ended(portalSessionIds: readonly string[], waitUntil: number, log: Log = this.log): Promise<void> {
-    if (portalSessionIds.length === 0) return;
-    const ids = [...new Set(portalSessionIds)];
-    const forgetting = ask(
-      'forget ended portal sessions',
-      () => this.registry.remove(ids),
-      Math.max(waitUntil, deadlineIn(FORGET_MIN_MS)),
-    ).then((removed) => {
-      if (!removed.ok)
-        log.warn(
-          { chargebeePortalLogout: { portalSessions: ids.length, reason: removed.error.message } },
-          'could not forget ended portal sessions in the registry; they expire there later',
+  async ended(bySite: ReadonlyMap<string, readonly string[]>, waitUntil: number, log: Log = this.log): Promise<void> {
+    if (bySite.size === 0) return;
+    const forgetting = Promise.all(
+      [...bySite].map(async ([site, portalSessionIds]) => {
+        const ids = [...new Set(portalSessionIds)];
+        const removed = await ask(
+          'forget ended portal sessions',
+          () => this.registry.remove(site, ids),
+          Math.max(waitUntil, deadlineIn(FORGET_MIN_MS)),
         );
-    });
+        if (!removed.ok)
+          log.warn(
+            { chargebeePortalLogout: { portalSessions: ids.length, reason: scrub(removed.error.message, ids) } },
+            'could not forget ended portal sessions in the registry; they expire there later',
+          );
+      }),
+    );
     await settleWithin(() => forgetting, waitUntil);
   }
 }

@@ -13,6 +13,11 @@ export interface RegisteredPortalSession {
   id: string;
   /** The Chargebee customer the portal session is for. */
   customerId: string;
+  /**
+   * The Chargebee site of the customer and the portal session, as a short hash of its base URL (see
+   * `siteKey`): business entities may point at different sites, whose customer IDs may collide.
+   */
+  site: string;
   /** The business entity its logout is sent for, when the site has several. */
   businessEntityId?: string;
   /** When it was remembered, in milliseconds since the epoch. */
@@ -34,14 +39,14 @@ export interface RegistryAddResult {
  */
 export interface PortalSessionRegistry {
   /**
-   * Records `entry` under its customer. A portal session recorded again (under the same or another
-   * customer) replaces its earlier entry.
+   * Records `entry` under its site and customer. A portal session recorded again on its site (under the
+   * same or another customer) replaces its earlier entry.
    */
   add(entry: RegisteredPortalSession): RegistryAddResult | Promise<RegistryAddResult>;
-  /** The customer's portal sessions that are still kept (not ended, not expired), oldest first. */
-  list(customerId: string): RegisteredPortalSession[] | Promise<RegisteredPortalSession[]>;
-  /** Forgets these portal sessions (they ended), whatever customer they were recorded under. */
-  remove(portalSessionIds: readonly string[]): void | Promise<void>;
+  /** The portal sessions of a customer of a site that are still kept (not ended, not expired), oldest first. */
+  list(site: string, customerId: string): RegisteredPortalSession[] | Promise<RegisteredPortalSession[]>;
+  /** Forgets these portal sessions of a site (they ended), whatever customer they were recorded under. */
+  remove(site: string, portalSessionIds: readonly string[]): void | Promise<void>;
 }
 
 /** The methods every registry has. */

@@ -9,9 +9,10 @@ export interface PortalSessionCookieOptions {
   /** Cookie name. Default `chargebee_portal_sessions`. */
   name?: string;
   /**
-   * Secret(s) that sign the cookie (the first signs, all verify, for rotation). Default: the secret given
-   * to cookie-parser (`req.secret`). With neither, the store refuses to write (`remember()` throws) and
-   * reads no cookie (logged), unless `signed: false`.
+   * Secret(s) that sign the cookie (the first signs, all verify, for rotation). Default: the secrets given
+   * to cookie-parser (`cookieParser([newSecret, oldSecret])`: the first signs, a cookie signed with any of
+   * them is read). With neither, the store refuses to write (`remember()` throws) and reads no cookie
+   * (logged), unless `signed: false`.
    */
   secret?: string | string[];
   /**
@@ -55,6 +56,16 @@ export function cookieStore(options: PortalSessionCookieOptions): InternalStore 
     const fromParser = (req as unknown as { secret?: unknown }).secret;
     return typeof fromParser === 'string' && fromParser !== '' ? [fromParser] : [];
   };
+  /**
+   * What cookie-parser verified of the first cookie of this name, with every secret it was given (it
+   * exposes only the first as `req.secret`): the payload, parsed, or `undefined`.
+   */
+  const verifiedByParser = (req: Request): unknown => {
+    if (configuredSecrets || !signed) return undefined;
+    const verified = (req as unknown as { signedCookies?: Record<string, unknown> }).signedCookies?.[name];
+    if (typeof verified === 'string') return parsePayload(verified);
+    return typeof verified === 'object' && verified !== null ? verified : undefined;
+  };
   const attributes = (req: Request): string => {
     let text = `; Path=${options.path ?? '/'}; HttpOnly; SameSite=Lax`;
     if (options.domain) text += `; Domain=${options.domain}`;
@@ -63,10 +74,12 @@ export function cookieStore(options: PortalSessionCookieOptions): InternalStore 
   };
 
   /** One cookie value read: the list it holds, or why it is unusable. */
-  const judge = (raw: string, secrets: string[]): StoreRead => {
+  const judge = (raw: string, secrets: string[], parsed: unknown): StoreRead => {
     let payload: string | false = raw;
-    if (signed && secrets.length === 0) return { value: undefined, problem: MISSING_SECRET };
-    if (raw.startsWith('s:')) {
+    if (parsed === undefined && signed && secrets.length === 0) return { value: undefined, problem: MISSING_SECRET };
+    if (parsed !== undefined) {
+      // cookie-parser checked the signature with all of its secrets.
+    } else if (raw.startsWith('s:')) {
       if (secrets.length === 0) return { value: undefined, problem: 'cookie is signed but cookie.signed is false' };
       payload = unsignCookieValue(raw, secrets);
       if (payload === false)
@@ -74,17 +87,20 @@ export function cookieStore(options: PortalSessionCookieOptions): InternalStore 
     } else if (secrets.length > 0) {
       return { value: undefined, problem: 'cookie is not signed although a secret is configured' };
     }
-    if (!payload.startsWith('j:')) return { value: undefined, problem: 'cookie value is not in the expected format' };
-    try {
-      return { value: JSON.parse(payload.slice(2)) };
-    } catch {
-      return { value: undefined, problem: 'cookie value is not valid JSON' };
-    }
+    if (parsed === undefined && !payload.startsWith('j:'))
+      return { value: undefined, problem: 'cookie value is not in the expected format' };
+    const body = parsed ?? parsePayload(payload);
+    if (body === undefined) return { value: undefined, problem: 'cookie value is not valid JSON' };
+    // The name is part of what is signed: a signed value of another cookie of the app cannot be put in this one.
+    const { n, p } = body as { n?: unknown; p?: unknown };
+    if (n !== name || !Array.isArray(p))
+      return { value: undefined, problem: "cookie value is not in the expected format (or is another cookie's)" };
+    return { value: p };
   };
   const serialize = (req: Request, portalSessions: RememberedPortalSession[]): string => {
     if (portalSessions.length === 0)
       return `${name}=${attributes(req)}; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT`;
-    const payload = `j:${JSON.stringify(portalSessions)}`;
+    const payload = cookiePayload(name, portalSessions);
     const secret = secretsFor(req)[0];
     if (signed && secret === undefined) throw new TypeError(`remember: ${MISSING_SECRET}`);
     const value = secret === undefined ? payload : signCookieValue(payload, secret);
@@ -101,15 +117,20 @@ export function cookieStore(options: PortalSessionCookieOptions): InternalStore 
       if (pending.has(req)) return { value: pending.get(req) };
       const values = readCookies(req.headers.cookie, name);
       if (values.length === 0) return { value: undefined };
-      // Several cookies of this name (one tossed in from a sibling subdomain): the first usable one wins.
+      // Several cookies of this name (another path or domain, one tossed in from a sibling subdomain): the
+      // portal sessions of every valid one are logged out; an invalid one is ignored.
       const secrets = secretsFor(req);
+      const parsed = verifiedByParser(req);
       let first: StoreRead | undefined;
-      for (const raw of values) {
-        const read = judge(raw, secrets);
-        if (read.problem === undefined) return read;
-        first ??= read;
-      }
-      return first as StoreRead;
+      const lists: unknown[][] = [];
+      values.forEach((raw, i) => {
+        // cookie-parser keeps the first cookie of a name: what it verified is that one.
+        const read = judge(raw, secrets, i === 0 ? parsed : undefined);
+        if (read.problem === undefined) lists.push(read.value as unknown[]);
+        else first ??= read;
+      });
+      if (lists.length === 0) return first as StoreRead;
+      return { value: lists.length === 1 ? lists[0] : lists.flat() };
     },
     write(req, res, portalSessions): StoreWrite | undefined {
       // The oldest entries go first when the cookie would be too large for a browser to keep.
@@ -131,4 +152,21 @@ function setCookie(res: Response, name: string, cookie: string): void {
   const existing = res.getHeader('Set-Cookie');
   const list = existing === undefined ? [] : Array.isArray(existing) ? existing : [String(existing)];
   res.setHeader('Set-Cookie', [...list.filter((c) => !c.startsWith(`${name}=`)), cookie]);
+}
+
+/**
+ * The value this store writes before signing: `j:` and JSON of the cookie's name and its list (a value
+ * cookie-parser reads as JSON too). The name makes the signature the cookie's own.
+ */
+export function cookiePayload(name: string, portalSessions: unknown): string {
+  return `j:${JSON.stringify({ n: name, p: portalSessions })}`;
+}
+
+function parsePayload(payload: string): unknown {
+  if (!payload.startsWith('j:')) return undefined;
+  try {
+    return JSON.parse(payload.slice(2));
+  } catch {
+    return undefined;
+  }
 }

@@ -1,4 +1,4 @@
-import { isValidBusinessEntityId, isValidCustomerId } from '../base/identifiers';
+import { isValidBusinessEntityId } from '../base/identifiers';
 
 /** A portal session the app remembered for the current user, as kept in the session or cookie. */
 export interface RememberedPortalSession {
@@ -6,15 +6,12 @@ export interface RememberedPortalSession {
   id: string;
   /** The business entity the portal session was created for, when the site has several. */
   businessEntityId?: string;
-  /** The Chargebee customer it was opened for, when known: a sign-out everywhere ends that customer's others. */
-  customerId?: string;
 }
 
 /** An entry with only the fields that are set (no `undefined` values, for stores that serialise). */
-export function rememberedEntry(id: string, businessEntityId?: string, customerId?: string): RememberedPortalSession {
+export function rememberedEntry(id: string, businessEntityId?: string): RememberedPortalSession {
   const entry: RememberedPortalSession = { id };
   if (businessEntityId !== undefined) entry.businessEntityId = businessEntityId;
-  if (customerId !== undefined) entry.customerId = customerId;
   return entry;
 }
 
@@ -22,7 +19,6 @@ export function rememberedEntry(id: string, businessEntityId?: string, customerI
 export interface RememberedEntry {
   id: unknown;
   businessEntityId?: string;
-  customerId?: string;
 }
 
 /** What a store held, read into entries; `skipped` counts the items of a list that were not entries at all. */
@@ -34,15 +30,9 @@ export interface RememberedRead {
 function toEntry(item: unknown): RememberedEntry | undefined {
   if (typeof item === 'string') return { id: item };
   if (typeof item !== 'object' || item === null || Array.isArray(item) || !('id' in item)) return undefined;
-  const { businessEntityId: entity, customerId: customer } = item as {
-    businessEntityId?: unknown;
-    customerId?: unknown;
-  };
-  return {
-    id: item.id,
-    ...(isValidBusinessEntityId(entity) ? { businessEntityId: entity } : {}),
-    ...(isValidCustomerId(customer) ? { customerId: customer } : {}),
-  };
+  // Nothing else is read: what the user's own store holds (a cookie they may replay) names no customer.
+  const entity = (item as { businessEntityId?: unknown }).businessEntityId;
+  return { id: item.id, ...(isValidBusinessEntityId(entity) ? { businessEntityId: entity } : {}) };
 }
 
 /**
@@ -83,6 +73,6 @@ export function addRemembered(
   max: number,
 ): RememberedPortalSession[] {
   const next = list.filter((item) => item.id !== entry.id);
-  next.push(rememberedEntry(entry.id, entry.businessEntityId, entry.customerId));
+  next.push(rememberedEntry(entry.id, entry.businessEntityId));
   return next.slice(-max);
 }

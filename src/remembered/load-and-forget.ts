@@ -75,7 +75,7 @@ export async function loadRemembered(
 export function validEntries(value: unknown): RememberedPortalSession[] {
   return (readRememberedList(value)?.entries ?? [])
     .filter((entry): entry is RememberedPortalSession => isValidPortalSessionId(entry.id))
-    .map((entry) => rememberedEntry(entry.id, entry.businessEntityId, entry.customerId));
+    .map((entry) => rememberedEntry(entry.id, entry.businessEntityId));
 }
 
 /** Logs the oldest entries a store dropped to fit (the cookie store's size limit). */

@@ -99,7 +99,7 @@ export function describeStoreContract(name: string, factory: StoreFactory, descr
       expect(again.lease).not.toBe(taken.lease);
       // The first taker comes back late: its lease is no longer the job's.
       await store.add({ ...taken, attempts: 9, notBefore: Date.now() - 10 });
-      await store.giveUp('p_put', taken.lease);
+      expect(await store.giveUp('p_put', taken.lease)).toBe(false);
       expect(await store.size()).toBe(1);
       expect((await take(store)).jobs).toEqual([]);
     });
@@ -112,8 +112,8 @@ export function describeStoreContract(name: string, factory: StoreFactory, descr
       const lease = (id: string) => taken.find((j) => j.portalSessionId === id)?.lease;
       // Another logout of the same portal session while its job is being tried.
       expect(await store.add(job('p_renewed', { firstAttemptAt: Date.now() }))).toBe(true);
-      await store.giveUp('p_gone', lease('p_gone'));
-      await store.giveUp('p_renewed', lease('p_renewed'));
+      expect(await store.giveUp('p_gone', lease('p_gone'))).toBe(true);
+      expect(await store.giveUp('p_renewed', lease('p_renewed'))).toBe(false);
       expect(await store.size()).toBe(1);
       const [again] = (await take(store)).jobs;
       expect(again.portalSessionId).toBe('p_renewed');
@@ -202,6 +202,23 @@ export function describeStoreContract(name: string, factory: StoreFactory, descr
         expect(Math.abs((figures.oldestWaitingSince ?? 0) - (now - 50_000))).toBeLessThan(1000);
       }
       expect(await store.size()).toBe(3);
+    });
+
+    it('takes times and rates with fractions of a millisecond: every call keeps its job', async () => {
+      const store = await make();
+      const now = Date.now();
+      expect(await store.add(job('p_frac', { firstAttemptAt: now - 1000.5, notBefore: now - 500.25 }))).toBe(true);
+      expect(await store.schedule?.(scheduled('p_frac_sched', 2500.5, { latestAt: now + HOUR + 0.5 }))).toBe(true);
+      await store.postpone?.(['p_frac_sched'], now + 5000.75);
+      await store.pauseSite('bbbb', now + 100.5);
+      expect(await store.size()).toBe(store.schedule ? 2 : 1);
+      const [taken] = (await take(store, 10, drainRate(0.5))).jobs;
+      expect(taken.portalSessionId).toBe('p_frac');
+      expect(Math.abs(taken.firstAttemptAt - (now - 1000.5))).toBeLessThan(1000);
+      expect(await store.add({ ...taken, attempts: 2, notBefore: Date.now() + HOUR + 0.5 })).toBe(true);
+      expect(await store.wakeSite('aaaa')).toBe(1);
+      expect(ids(await take(store))).toEqual(['p_frac']);
+      expect(await store.size()).toBe(store.schedule ? 2 : 1);
     });
 
     if (factory.shared) {

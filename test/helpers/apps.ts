@@ -22,7 +22,7 @@ export interface TestAppOptions {
   /** Mount express-session (default true). */
   session?: boolean;
   /** Mount cookie-parser, with this secret when a string (default: not mounted). */
-  cookieParser?: boolean | string;
+  cookieParser?: boolean | string | string[];
   /** Express `trust proxy` setting. */
   trustProxy?: boolean | string | number;
   /** Runs before the middleware, e.g. to set req.user. */
@@ -47,7 +47,7 @@ export function createTestApp(options: TestAppOptions): {
     app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false }));
   }
   if (options.cookieParser)
-    app.use(typeof options.cookieParser === 'string' ? cookieParser(options.cookieParser) : cookieParser());
+    app.use(options.cookieParser === true ? cookieParser() : cookieParser(options.cookieParser));
   const portalLogout = tunedPortalLogout(options.middleware);
 
   app.use((req, _res, next) => {

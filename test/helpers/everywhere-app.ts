@@ -33,6 +33,7 @@ export function createEverywhereApp(
 ): { app: Express; portalLogout: PortalLogoutMiddleware; handlerCalls: () => number } {
   const portalLogout = tunedPortalLogout({
     everywhere: (req) => req.path === '/logout/everywhere',
+    customerId: (req) => req.session.everywhereUser?.customerId,
     ...options,
   });
   const app = express();

@@ -309,7 +309,7 @@ describe('the deferred-logout store', () => {
       add: never,
       takeDue: () => ({ jobs: [] }),
       remove: () => undefined,
-      giveUp: () => undefined,
+      giveUp: () => true,
       pauseSite: () => undefined,
       wakeSite: () => 0,
       size: () => 0,
