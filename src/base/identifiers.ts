@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import crypto, { createHash, createHmac } from 'node:crypto';
 
 /** Longest portal-session ID Chargebee issues. */
 export const PORTAL_SESSION_ID_MAX_LENGTH = 70;
@@ -54,10 +54,13 @@ export function checkCustomerId(value: unknown, where: string): asserts value is
  * reference to a customer's portal and never goes to a log.
  */
 export function hashPortalSessionId(value: unknown): string {
-  return createHash('sha256')
-    .update(typeof value === 'string' ? value : describe(value))
-    .digest('hex')
-    .slice(0, 12);
+  return sha256Hex(typeof value === 'string' ? value : describe(value)).slice(0, 12);
+}
+
+/** `crypto.hash` where Node has it (20.12+: one call, no Hash object), else a Hash. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: string) => string }).hash;
+function sha256Hex(text: string): string {
+  return oneShot ? oneShot('sha256', text) : createHash('sha256').update(text).digest('hex');
 }
 
 /**

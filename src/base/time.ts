@@ -145,17 +145,27 @@ export type Settled<T> =
  * a timeout already). A plain value is returned without waiting.
  */
 export async function settleWithin<T>(fn: () => T | PromiseLike<T>, deadline: number): Promise<Settled<T>> {
-  let pending: T | Promise<T>;
+  return settle(fn, deadline);
+}
+
+/**
+ * {@link settleWithin} without a turn of the event loop for a plain value: the result at once when `fn`
+ * returns a value or throws (the common case of the built-in stores and the default origin rules), a
+ * promise of it otherwise.
+ */
+export function settle<T>(fn: () => T | PromiseLike<T>, deadline: number): Settled<T> | Promise<Settled<T>> {
+  let value: T | PromiseLike<T>;
   try {
-    pending = within(fn(), deadline, 'an outside function');
+    value = fn();
+    if (!isThenable(value)) return { status: 'ok', value };
   } catch (error) {
     return { status: 'threw', error };
   }
-  try {
-    return { status: 'ok', value: await pending };
-  } catch (error) {
-    return error instanceof DeadlineError ? { status: 'timeout' } : { status: 'rejected', error };
-  }
+  return race(value, deadline, 'an outside function').then(
+    (resolved): Settled<T> => ({ status: 'ok', value: resolved }),
+    (error: unknown): Settled<T> =>
+      error instanceof DeadlineError ? { status: 'timeout' } : { status: 'rejected', error },
+  );
 }
 
 /**

@@ -162,8 +162,11 @@ export class ChargebeeClient {
   readonly timeoutMs: number;
   private readonly http: AxiosInstance;
   private readonly agent: http.Agent;
+  // Private fields (#): neither util.inspect nor a logger that prints the client shows the key they hold.
   /** The forms of the API key to remove from what Chargebee sends back. */
-  private readonly keyForms: string[];
+  readonly #keyForms: string[];
+  /** The headers of every call, the Basic credentials of the key computed once; a call adds its own. */
+  readonly #headers: Readonly<Record<string, string>>;
 
   constructor(options: ChargebeeClientOptions) {
     if (typeof options !== 'object' || options === null)
@@ -186,18 +189,19 @@ export class ChargebeeClient {
     const secure = this.baseUrl.startsWith('https:');
     const agentOptions = { keepAlive: true, maxSockets };
     this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
-    // The key lives only inside this closure-held instance; axios adds the Basic header per request.
     const apiKey = options.apiKey;
-    this.keyForms = apiKeyForms(apiKey);
+    this.#keyForms = apiKeyForms(apiKey);
+    this.#headers = {
+      Accept: 'application/json',
+      'Accept-Encoding': 'gzip, deflate',
+      'User-Agent': `chargebee-portal-logout/${VERSION} node/${process.version}`,
+      // HTTP Basic: the key as the user name, no password.
+      Authorization: `Basic ${Buffer.from(`${apiKey}:`).toString('base64')}`,
+    };
+    // Every default of the instance is merged into each call by axios: only what a call cannot do without.
     this.http = axios.create({
       baseURL: this.baseUrl,
       [secure ? 'httpsAgent' : 'httpAgent']: this.agent,
-      auth: { username: apiKey, password: '' },
-      headers: {
-        Accept: 'application/json',
-        'Accept-Encoding': 'gzip, deflate',
-        'User-Agent': `chargebee-portal-logout/${VERSION} node/${process.version}`,
-      },
       // The body is read by readBody, which bounds it before and after decompression; axios's own
       // maxContentLength counts decompressed bytes only, and its timeout stops once headers arrive.
       responseType: 'stream',
@@ -263,8 +267,7 @@ export class ChargebeeClient {
     options: CallOptions,
     secrets: Array<string | undefined> = [],
   ): Promise<Answer> {
-    const requestHeaders = checkHeaders(headers);
-    if (method === 'post') requestHeaders['Content-Type'] = 'application/x-www-form-urlencoded; charset=utf-8';
+    const requestHeaders = checkHeaders(headers, this.#headers, method === 'post');
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     let answer: Answer;
     let aborted = false;
@@ -307,7 +310,7 @@ export class ChargebeeClient {
   /** An error answer as an error whose every string from Chargebee is redacted and bounded. */
   private apiError(answer: Answer, secrets: Array<string | undefined>, headers: ChargebeeHeaders): ChargebeeApiError {
     const redactor = new Redactor([
-      ...this.keyForms,
+      ...this.#keyForms,
       ...[...secrets, ...emailsOfHeaders(headers)].flatMap((secret) => secretForms(secret)),
     ]);
     const parsed = parseJson(answer.text);
@@ -378,8 +381,14 @@ function checkPortalSessionId(id: unknown): string {
   return id;
 }
 
-function checkHeaders(headers: ChargebeeHeaders): Record<string, string> {
-  const out: Record<string, string> = {};
+/** `base`, with the form's content type for a POST, and the call's `chargebee-*` headers, each checked. */
+function checkHeaders(
+  headers: ChargebeeHeaders,
+  base: Readonly<Record<string, string>>,
+  post: boolean,
+): Record<string, string> {
+  const out: Record<string, string> = { ...base };
+  if (post) out['Content-Type'] = 'application/x-www-form-urlencoded; charset=utf-8';
   for (const [name, value] of Object.entries(headers ?? {})) {
     if (value === undefined) continue;
     const lower = name.toLowerCase();

@@ -27,6 +27,7 @@ export class CircuitBreaker {
   private probing = false;
   /** Grows when the breaker opens or closes: a permit from another generation reports stale news. */
   private generation = 0;
+  private closedPermit: CallPermit = { probe: false, generation: 0 };
 
   constructor(
     options: CircuitBreakerOptions = {},
@@ -60,7 +61,12 @@ export class CircuitBreaker {
    */
   acquire(): CallPermit | undefined {
     const state = this.state;
-    if (state === 'closed') return { probe: false, generation: this.generation };
+    if (state === 'closed') {
+      // One permit per generation while closed: a healthy call allocates nothing.
+      if (this.closedPermit.generation !== this.generation)
+        this.closedPermit = { probe: false, generation: this.generation };
+      return this.closedPermit;
+    }
     if (state === 'open' || this.probing) return undefined;
     this.probing = true;
     return { probe: true, generation: this.generation };

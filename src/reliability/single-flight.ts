@@ -9,14 +9,15 @@ export class SingleFlight<T> {
   run(key: string, work: () => Promise<T>): Promise<T> {
     const running = this.inFlight.get(key);
     if (running) return running;
-    const promise = (async () => {
-      try {
-        return await work();
-      } finally {
-        this.inFlight.delete(key);
-      }
-    })();
+    const forget = () => this.inFlight.delete(key);
+    let promise: Promise<T>;
+    try {
+      promise = work();
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     this.inFlight.set(key, promise);
+    promise.then(forget, forget);
     return promise;
   }
 

@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import { isValidPortalSessionId } from '../base/identifiers';
 import { errorFields, type Log } from '../base/logging';
 import type { PortalLogoutReason } from '../base/outcome';
-import { settleWithin, type Settled } from '../base/time';
+import { settle, type Settled } from '../base/time';
 import { readRememberedList, rememberedEntry, type RememberedEntry, type RememberedPortalSession } from './list';
 import type { InternalStore, StoreRead, StoreWrite } from './store';
 
@@ -34,7 +34,8 @@ export async function loadRemembered(
   maxRemembered: number,
   log: Log,
 ): Promise<RememberedLoad> {
-  const settled = await settleWithin<StoreRead>(() => store.read(req), deadline);
+  const reading = settle<StoreRead>(() => store.read(req), deadline);
+  const settled = reading instanceof Promise ? await reading : reading;
   if (settled.status !== 'ok') {
     const { reason, error } = failure(settled);
     log.error(
@@ -104,14 +105,16 @@ export async function forgetEnded(
 ): Promise<PortalLogoutReason | undefined> {
   const write = store.write?.bind(store);
   if (!write) return undefined;
-  const current = await settleWithin<StoreRead>(() => store.read(req), deadline);
+  const reading = settle<StoreRead>(() => store.read(req), deadline);
+  const current = reading instanceof Promise ? await reading : reading;
   let settled: Settled<unknown> = current;
   if (current.status === 'ok') {
     // An unreadable value (a tampered cookie) is replaced: what survives is only what reads as valid.
     const remaining = validEntries(current.value?.problem ? undefined : current.value?.value)
       .filter((entry) => !ended.has(entry.id))
       .slice(-maxRemembered);
-    settled = await settleWithin(() => write(req, res, remaining), deadline);
+    const writing = settle(() => write(req, res, remaining), deadline);
+    settled = writing instanceof Promise ? await writing : writing;
     if (settled.status === 'ok') {
       logDropped(settled.value, store, log);
       return undefined;
