@@ -24,8 +24,14 @@ export interface DemoConfig {
    */
   redisUrl?: string;
   /**
-   * `SESSION_SECRET`: signs the session cookie. Default: {@link DEV_SESSION_SECRET} with `REDIS_URL` (so
-   * that every demo process accepts the others' cookies), otherwise random at each start.
+   * `DATABASE_URL` (`postgres://` or `postgresql://`), default none: sessions (connect-pg-simple), deferred
+   * logouts and the registry of open portal sessions (the PostgreSQL store and registry) in that database,
+   * so that several demo processes share sign-ins and the queue. Not with `REDIS_URL`.
+   */
+  databaseUrl?: string;
+  /**
+   * `SESSION_SECRET`: signs the session cookie. Default: {@link DEV_SESSION_SECRET} with `REDIS_URL` or
+   * `DATABASE_URL` (so that every demo process accepts the others' cookies), otherwise random at each start.
    */
   sessionSecret?: string;
   /**
@@ -36,7 +42,7 @@ export interface DemoConfig {
   expiry?: { maxAgeMs?: number; idleMs?: number };
 }
 
-/** The development default of `SESSION_SECRET` when `REDIS_URL` is set. Never use it outside a demo. */
+/** The development default of `SESSION_SECRET` when `REDIS_URL` or `DATABASE_URL` is set. Never use it outside a demo. */
 export const DEV_SESSION_SECRET = 'chargebee-portal-logout-demo-development-secret';
 
 export class ConfigError extends Error {
@@ -110,7 +116,23 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
     if (protocol !== 'redis:' && protocol !== 'rediss:')
       throw new ConfigError('REDIS_URL: use a redis:// or rediss:// URL, such as redis://127.0.0.1:6379');
   }
-  const sessionSecret = get('SESSION_SECRET') ?? (redisUrl === undefined ? undefined : DEV_SESSION_SECRET);
+  const databaseUrl = get('DATABASE_URL');
+  if (databaseUrl !== undefined) {
+    let protocol = '';
+    try {
+      protocol = new URL(databaseUrl).protocol;
+    } catch {
+      // reported below
+    }
+    if (protocol !== 'postgres:' && protocol !== 'postgresql:')
+      throw new ConfigError(
+        'DATABASE_URL: use a postgres:// or postgresql:// URL, such as postgres://user:password@127.0.0.1:5432/app',
+      );
+    if (redisUrl !== undefined)
+      throw new ConfigError('DATABASE_URL: set REDIS_URL or DATABASE_URL, not both (one shared store for the demo)');
+  }
+  const shared = redisUrl !== undefined || databaseUrl !== undefined;
+  const sessionSecret = get('SESSION_SECRET') ?? (shared ? DEV_SESSION_SECRET : undefined);
   const duration = (name: string): number | undefined => {
     const text = get(name);
     if (text === undefined) return undefined;
@@ -124,5 +146,14 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
     maxAgeMs === undefined && idleMs === undefined
       ? undefined
       : { ...(maxAgeMs === undefined ? {} : { maxAgeMs }), ...(idleMs === undefined ? {} : { idleMs }) };
-  return { port, trustProxy, chargebee, businessEntityId, redisUrl, sessionSecret, ...(expiry ? { expiry } : {}) };
+  return {
+    port,
+    trustProxy,
+    chargebee,
+    businessEntityId,
+    redisUrl,
+    ...(databaseUrl === undefined ? {} : { databaseUrl }),
+    sessionSecret,
+    ...(expiry ? { expiry } : {}),
+  };
 }

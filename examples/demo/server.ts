@@ -4,9 +4,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import connectPgSimple from 'connect-pg-simple';
 import { RedisStore } from 'connect-redis';
+import session from 'express-session';
+import { Pool } from 'pg';
 import pino, { type Logger } from 'pino';
 import { createClient } from 'redis';
+import { PostgresDeferredLogoutStore, PostgresPortalSessionRegistry } from '../../src/postgres';
 import { RedisDeferredLogoutStore, RedisPortalSessionRegistry } from '../../src/redis';
 import { ChargebeeEmulator } from '../../src/testing';
 import { createDemoApp } from './app';
@@ -44,6 +49,10 @@ async function main(): Promise<void> {
   }
   const { site, baseUrl, apiKey } = chargebee;
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
+  const postgres = config.databaseUrl ? await connectPostgres(config.databaseUrl, logger) : undefined;
+  const sessionStore = postgres
+    ? new (connectPgSimple(session))({ pool: postgres, createTableIfMissing: false })
+    : undefined;
   const demo = createDemoApp({
     chargebee: { site, baseUrl, apiKey },
     businessEntityId: config.businessEntityId,
@@ -59,6 +68,15 @@ async function main(): Promise<void> {
           sessionStore: new RedisStore({ client: redis, prefix: 'demo:sess:' }),
           deferredStore: new RedisDeferredLogoutStore(redis),
           registry: new RedisPortalSessionRegistry(redis),
+        }
+      : {}),
+    // One pool for all: sessions through connect-pg-simple, deferred logouts and the registry through this
+    // package (their tables are made on first use, safely when several processes start at once).
+    ...(postgres && sessionStore
+      ? {
+          sessionStore,
+          deferredStore: new PostgresDeferredLogoutStore(postgres),
+          registry: new PostgresPortalSessionRegistry(postgres),
         }
       : {}),
   });
@@ -78,6 +96,8 @@ async function main(): Promise<void> {
     else lines.push(`Chargebee: ${site ? `site ${site}` : baseUrl}`);
     if (redis)
       lines.push(`Sessions, deferred logouts, open portal sessions: Redis at ${redactedUrl(config.redisUrl!)}`);
+    if (postgres)
+      lines.push(`Sessions, deferred logouts, open portal sessions: PostgreSQL at ${redactedUrl(config.databaseUrl!)}`);
     if (config.expiry)
       lines.push(
         `Portal sessions end by themselves:${config.expiry.maxAgeMs ? ` ${config.expiry.maxAgeMs / 1000} s after opening` : ''}${config.expiry.maxAgeMs && config.expiry.idleMs ? ',' : ''}${config.expiry.idleMs ? ` ${config.expiry.idleMs / 1000} s idle` : ''}`,
@@ -94,6 +114,8 @@ async function main(): Promise<void> {
     server.closeAllConnections(); // browsers keep idle connections open; they would hold close() up
     void Promise.all([demo.close(), emulator?.close()])
       .then(() => redis?.close())
+      .then(() => sessionStore?.close())
+      .then(() => postgres?.end())
       .then(() => logger.flush(() => process.exit(0)));
   };
   process.once('SIGINT', stop);
@@ -114,6 +136,38 @@ async function connectRedis(url: string, logger: Logger) {
   });
   await client.connect();
   return client;
+}
+
+/**
+ * The demo's one PostgreSQL pool; its errors (an idle connection lost when the database restarts) are
+ * logged, never thrown (pg's Pool emits 'error' for them: without a listener the process would exit). The
+ * session table of connect-pg-simple is made here, once, before any request: its own createTableIfMissing
+ * races when several processes start at once, so this takes a transaction-level advisory lock around it.
+ */
+async function connectPostgres(url: string, logger: Logger): Promise<Pool> {
+  const pool = new Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+  let reported = false;
+  pool.on('error', (error: Error) => {
+    if (reported) return;
+    reported = true;
+    logger.warn({ err: { type: error.name, message: error.message } }, 'demo: a PostgreSQL connection failed');
+  });
+  pool.on('connect', () => {
+    reported = false;
+  });
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query("SELECT pg_advisory_xact_lock(hashtext('chargebee-portal-logout-demo:session-table'))");
+    const { rows } = await client.query<{ found: boolean }>(`SELECT to_regclass('"session"') IS NOT NULL AS found`);
+    if (!rows[0].found) await client.query(readFileSync(require.resolve('connect-pg-simple/table.sql'), 'utf8'));
+    await client.query('COMMIT');
+    client.release();
+  } catch (error) {
+    client.release(error as Error);
+    throw error;
+  }
+  return pool;
 }
 
 /** The URL without its password, for the start banner. */

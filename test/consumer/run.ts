@@ -56,6 +56,12 @@ const APPS: ConsumerApp[] = [
     dependencies: ['express', 'redis', '@types/express', '@types/node'],
     emits: /require\("chargebee-portal-logout\/redis"\)/,
   },
+  {
+    name: 'postgres',
+    shared: [],
+    dependencies: ['express', 'pg', '@types/express', '@types/node', '@types/pg'],
+    emits: /require\("chargebee-portal-logout\/postgres"\)/,
+  },
 ];
 
 /** Files the tarball must hold; `src/` and `test/` must not be in it. */
@@ -71,6 +77,8 @@ const PACKED_FILES = [
   'dist/testing/index.d.ts',
   'dist/redis/index.js',
   'dist/redis/index.d.ts',
+  'dist/postgres/index.js',
+  'dist/postgres/index.d.ts',
 ];
 
 interface Ran {

