@@ -133,6 +133,7 @@ const compilerOptions: ts.CompilerOptions = {
   paths: {
     'chargebee-portal-logout': [path.join(root, 'src/index.ts')],
     'chargebee-portal-logout/redis': [path.join(root, 'src/redis/index.ts')],
+    'chargebee-portal-logout/postgres': [path.join(root, 'src/postgres/index.ts')],
     'chargebee-portal-logout/testing': [path.join(root, 'src/testing/index.ts')],
   },
 };
