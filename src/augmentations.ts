@@ -10,7 +10,7 @@ import type { RememberedPortalSession } from './remembered/list';
 
 declare module 'express-session' {
   interface SessionData {
-    /** Portal sessions remembered by chargebee-portal-logout (the default `sessionKey`). */
+    /** Portal sessions remembered by chargebee-portal-logout's session store. */
     chargebeePortalSessions?: RememberedPortalSession[];
   }
 }

@@ -71,7 +71,7 @@ export interface PortalLogoutMiddleware extends RequestHandler {
    * The activity hook of idle expiry (option `expiry.idleMs`): mount it on your authenticated routes,
    * after the session middleware, such as `app.use('/account', requireAuth, portalLogout.activity)`. Each
    * request keeps the app session's portal sessions from being logged out as idle; at most one store write
-   * per app session per `expiry.activityIntervalMs` (in this process), made after `next()`. It never
+   * per app session per tenth of `expiry.idleMs` (at most a minute, in this process), made after `next()`. It never
    * fails a request. Without `expiry.idleMs` it does nothing (logged once).
    */
   activity: RequestHandler;

@@ -195,7 +195,7 @@ export interface ChargebeePortalLogoutOptions {
   onOutcome?: (outcome: PortalSessionOutcome, req: Request | undefined) => unknown;
   /**
    * OpenTelemetry spans and metrics, through `@opentelemetry/api` when the app has it installed (an optional
-   * peer dependency): a span per logout and per background attempt, and the metrics listed in the README.
+   * peer dependency): a span per logout and per background attempt, and the metrics listed in docs/observability.md.
    * Nothing is recorded until the app registers an OpenTelemetry SDK. Attributes carry ID hashes, never an
    * ID, an email or the key. `false`: none at all. `{ tracerProvider, meterProvider }`: use these instead of
    * the global ones. Default `{}` (the global providers).

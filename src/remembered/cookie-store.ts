@@ -18,7 +18,7 @@ export interface PortalSessionCookieOptions {
   /**
    * `false` keeps the list in an unsigned cookie, with a warning logged at setup. Default `true`.
    * Warning: unsigned, a user can edit the list and make your server send logouts for portal-session IDs
-   * of their choosing (up to `maxRemembered` per request) under their own origin headers.
+   * of their choosing (up to 10 per request) under their own origin headers.
    */
   signed?: boolean;
   /** Lifetime in milliseconds (`Max-Age`). Default none: a browser-session cookie. */

@@ -64,7 +64,7 @@ export async function loadRemembered(
   if (entries.length > maxRemembered) {
     log.warn(
       { chargebeePortalLogout: { remembered: entries.length, max: maxRemembered } },
-      'more portal sessions remembered than maxRemembered; the oldest are ignored',
+      'more portal sessions remembered than are kept per app session; the oldest are ignored',
     );
     entries = entries.slice(-maxRemembered);
     rewrite = true;

@@ -20,7 +20,7 @@ export function sessionStore(key: string): InternalStore {
     },
     write(req, _res, portalSessions) {
       const session = sessionOf(req);
-      // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- the key is the sessionKey option
+      // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- the key is the store's own
       if (portalSessions.length === 0) delete session[key];
       else session[key] = portalSessions;
     },
