@@ -146,7 +146,7 @@ async function deferralTime(client: RedisClient) {
   };
   const memory = await measure(new MemoryDeferredLogoutStore(DEFERRALS + 1000));
   const redis = await measure(new RedisDeferredLogoutStore(client, { prefix: '{bench-deferral}:' }));
-  await client.del(['{bench-deferral}:jobs', '{bench-deferral}:due', '{bench-deferral}:leases']);
+  await client.del(await client.keys('{bench-deferral}:*'));
   return { deferrals: DEFERRALS, memory, redis };
 }
 
@@ -178,9 +178,10 @@ async function drain(redisUrl: string, client: RedisClient) {
       await Promise.all(ids.slice(i, i + 200).map((id) => store.add(job(id, now, { site }))));
     }
     const after = await usedMemory(client);
-    const keyBytes =
-      Number((await client.memoryUsage(`${prefix}jobs`)) ?? 0) +
-      Number((await client.memoryUsage(`${prefix}due`)) ?? 0);
+    // Every key of the store: the jobs, the site's lane, and the indexes (sites, since).
+    let keyBytes = 0;
+    for (const key of await client.keys(`${prefix}*`))
+      keyBytes += Number((await client.memoryUsage(key, { SAMPLES: 0 })) ?? 0);
 
     const env = { REDIS_URL: redisUrl, PREFIX: prefix, BASE_URL: emulator.baseUrl('acme-test'), API_KEY: apiKey };
     instances.push(startInstance('test/fixtures/redis-instance.ts', { ...env, RATE: String(RATE) }));

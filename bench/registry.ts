@@ -14,6 +14,7 @@ import pino from 'pino';
 import { createClient } from 'redis';
 import type { PortalSessionRegistry, RegisteredPortalSession } from '../src';
 import { RedisPortalSessionRegistry } from '../src/redis';
+import { siteKey } from '../src/reliability/rate-limit';
 import { startRedisServer } from '../test/helpers/redis-server';
 import { library, libraryKind, testing } from './library';
 
@@ -26,6 +27,8 @@ const LOGOUT_ROUNDS = 30;
 const ENTRIES = CUSTOMERS * PER_CUSTOMER;
 const TIMED_CALLS = 2_000;
 const API_KEY = 'test_BENCH_REGISTRY';
+/** The Chargebee site of the population (the registry keeps entries per site). */
+const SITE = siteKey('https://acme-bench.chargebee.com/api/v2');
 
 interface RegistryFigures {
   entries: number;
@@ -52,6 +55,7 @@ const customerId = (i: number) => `cus_${(1_000_000 + i).toString(36)}_${(i * 26
 const entryOf = (n: number): RegisteredPortalSession => ({
   id: portalId(),
   customerId: customerId(Math.floor(n / PER_CUSTOMER)),
+  site: SITE,
   rememberedAt: Date.now(),
 });
 
@@ -69,6 +73,7 @@ const someCustomer = (i: number) => customerId((i * 7919) % CUSTOMERS);
 const freshEntry = (i: number): RegisteredPortalSession => ({
   id: portalId(),
   customerId: `cus_fresh_${i}`,
+  site: SITE,
   rememberedAt: Date.now(),
 });
 
@@ -96,6 +101,8 @@ async function timeLogoutCustomer(
     logger: pino({ level: 'silent' }),
   });
   const target = 'cus_bench_ten_sessions';
+  // The site the middleware reads the registry on: its Chargebee client's.
+  const site = siteKey(emulator.baseUrl('acme-test'));
   const times: number[] = [];
   let allEnded = true;
   try {
@@ -104,7 +111,7 @@ async function timeLogoutCustomer(
       for (let i = 0; i < TARGET_SESSIONS; i++) {
         const portal = emulator.createSession({ customerId: target });
         emulator.openSession(portal.id);
-        await registry.add({ id: portal.id, customerId: target, rememberedAt: Date.now() });
+        await registry.add({ id: portal.id, customerId: target, site, rememberedAt: Date.now() });
         ids.push(portal.id);
       }
       const started = performance.now();
@@ -132,10 +139,10 @@ async function memoryFigures(emulator: Emulator): Promise<RegistryFigures> {
   const registry = new library.MemoryPortalSessionRegistry({ maxEntries: ENTRIES + 10_000 });
   await fill(registry, 1);
   const after = gcHeapBytes();
-  const listed = registry.list(someCustomer(1)).length;
+  const listed = registry.list(SITE, someCustomer(1)).length;
   if (listed !== PER_CUSTOMER) throw new Error(`the in-memory registry listed ${listed} portal sessions`);
   const addUs = await timePerCall(TIMED_CALLS, (i) => registry.add(freshEntry(i)));
-  const listUs = await timePerCall(TIMED_CALLS, (i) => registry.list(someCustomer(i)));
+  const listUs = await timePerCall(TIMED_CALLS, (i) => registry.list(SITE, someCustomer(i)));
   return {
     entries: ENTRIES,
     bytesPerEntry: Math.round((after - before) / ENTRIES),
@@ -160,10 +167,10 @@ async function redisFigures(emulator: Emulator): Promise<RegistryFigures & { red
     let keyBytes = 0;
     for (const key of await client.keys(`${registry.prefix}*`))
       keyBytes += (await client.memoryUsage(key, { SAMPLES: 0 })) ?? 0;
-    const listed = (await registry.list(someCustomer(1))).length;
+    const listed = (await registry.list(SITE, someCustomer(1))).length;
     if (listed !== PER_CUSTOMER) throw new Error(`the Redis registry listed ${listed} portal sessions`);
     const addUs = await timePerCall(TIMED_CALLS, (i) => registry.add(freshEntry(i)));
-    const listUs = await timePerCall(TIMED_CALLS, (i) => registry.list(someCustomer(i)));
+    const listUs = await timePerCall(TIMED_CALLS, (i) => registry.list(SITE, someCustomer(i)));
     return {
       redisVersion,
       entries: ENTRIES,

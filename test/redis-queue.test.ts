@@ -5,6 +5,8 @@
  */
 import { createClient } from 'redis';
 import { RedisDeferredLogoutStore, type RedisClientLike } from '../src/redis';
+import { FIGURES } from '../src/redis/scripts/store/figures-2';
+import { LIST } from '../src/redis/scripts/store/list-7';
 import { emulatorSuite, FAST, waitFor } from './helpers/harness';
 import { startRedisServer, type RedisServer } from './helpers/redis-server';
 import { describeWithServer } from './helpers/servers';
@@ -33,8 +35,9 @@ afterAll(async () => {
 /** A middleware on a Redis store of its own prefix; `calls` counts the store's Redis round trips. */
 function setup(storeOptions: ConstructorParameters<typeof RedisDeferredLogoutStore>[1] = {}) {
   let calls = 0;
+  const scripts: string[] = [];
   const counting: RedisClientLike = {
-    evalSha: (sha, options) => (calls++, client.evalSha(sha, options)),
+    evalSha: (sha, options) => (calls++, scripts.push(sha), client.evalSha(sha, options)),
     eval: (source, options) => (calls++, client.eval(source, options)),
   };
   const prefix = `{queue${++prefixCount}}:`;
@@ -47,7 +50,7 @@ function setup(storeOptions: ConstructorParameters<typeof RedisDeferredLogoutSto
   });
   // Retries while Chargebee is down spend the drain's rate too: a high one keeps these tests short.
   const h = suite.setup({ deferred: { ...FAST.deferred, store, ratePerMinute: 6000 } });
-  return { ...h, store, prefix, calls: () => calls };
+  return { ...h, store, prefix, calls: () => calls, scripts };
 }
 
 function openPortal(customerId: string): string {
@@ -148,6 +151,25 @@ describeRedis('the deferred queue on Redis', () => {
     await waitFor(() => new Set(h.finals.map((f) => f.id)).size === ids.length, 15_000, 'every final result');
     expect(h.finals.every((f) => f.status === 'logged_out')).toBe(true);
     for (const id of ids) expect(suite.emulator.getSession(id)?.status).toBe('logged_out');
+  });
+
+  it("stats() reads the queue's depth and oldest age from Redis's index: no job is read", async () => {
+    const h = setup();
+    logoutFault();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push(openPortal(`cus_stats${i}`));
+      h.remember([ids[i]]);
+      expect((await h.logout()).outcome.result).toBe('deferred');
+    }
+    const before = h.scripts.length;
+    const stats = await h.portalLogout.stats();
+    const during = h.scripts.slice(before);
+    expect(stats.queue).toMatchObject({ depth: 3, durable: true });
+    expect(stats.queue?.oldestJobAgeMs).toBeGreaterThanOrEqual(0);
+    expect(stats.queue?.oldestJobAgeMs).toBeLessThan(10_000);
+    expect(during).toContain(FIGURES.sha);
+    expect(during).not.toContain(LIST.sha);
   });
 
   it('refuses a deferral past maxQueued with the same outcome and log line as the memory store', async () => {

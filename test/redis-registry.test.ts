@@ -1,9 +1,15 @@
 /**
- * The registry of open portal sessions on a real redis-server: what it keeps and drops, that no key holds
- * a customer ID, expiry, a Redis that stops answering, and two app instances (child processes) sharing it.
+ * The registry of open portal sessions on a real redis-server: the shared registry contract
+ * (test/contracts/registry.ts) with node-redis 6 and once with node-redis 5, then what is Redis's own: what
+ * it keeps and drops, sites and customers apart, that no key holds a customer ID, expiry, a Redis that
+ * stops answering, and two app instances (child processes) sharing it.
  */
 import request from 'supertest';
+import { createClient as createClient5 } from 'redis5';
 import { RedisPortalSessionRegistry } from '../src/redis';
+import type { RegisteredPortalSession } from '../src/registry/registry';
+import { siteKey } from '../src/reliability/rate-limit';
+import { describeRegistryContract, SITE_A, SITE_B } from './contracts/registry';
 import { createEverywhereApp } from './helpers/everywhere-app';
 import { FAST } from './helpers/harness';
 import { startInstance, type Instance } from './helpers/instances';
@@ -18,15 +24,42 @@ jest.setTimeout(40_000);
 const API_KEY = 'test_REDIS_REGISTRY_11';
 const suite = redisEmulatorSuite(API_KEY, 'reg');
 
-const entry = (id: string, customerId = 'cus_1', extra: { businessEntityId?: string; rememberedAt?: number } = {}) => ({
+const entry = (
+  id: string,
+  customerId = 'cus_1',
+  extra: { businessEntityId?: string; rememberedAt?: number; site?: string } = {},
+): RegisteredPortalSession => ({
   id,
   customerId,
+  site: extra.site ?? SITE_A,
   rememberedAt: extra.rememberedAt ?? Date.now(),
   ...(extra.businessEntityId === undefined ? {} : { businessEntityId: extra.businessEntityId }),
 });
 
-const ids = async (registry: RedisPortalSessionRegistry, customerId = 'cus_1') =>
-  (await registry.list(customerId)).map((e) => e.id);
+const ids = async (registry: RedisPortalSessionRegistry, customerId = 'cus_1', site = SITE_A) =>
+  (await registry.list(site, customerId)).map((e) => e.id);
+
+let count = 0;
+describeRedis('the registry contract on Redis', () => {
+  describeRegistryContract('RedisPortalSessionRegistry (node-redis 6)', {
+    make: (bounds) => new RedisPortalSessionRegistry(suite.client, { prefix: `{regc${++count}}:`, ...bounds }),
+  });
+
+  describe('with node-redis 5', () => {
+    let v5: ReturnType<typeof createClient5>;
+    beforeAll(async () => {
+      v5 = createClient5({ url: suite.redis.url });
+      v5.on('error', () => undefined);
+      await v5.connect();
+    });
+    afterAll(async () => {
+      await v5.close();
+    });
+    describeRegistryContract('RedisPortalSessionRegistry (node-redis 5)', {
+      make: (bounds) => new RedisPortalSessionRegistry(v5, { prefix: `{regc${++count}}:`, ...bounds }),
+    });
+  });
+});
 
 describeRedis('RedisPortalSessionRegistry', () => {
   it("lists a customer's portal sessions oldest first, with entity and time, and forgets removed ones by ID", async () => {
@@ -35,26 +68,35 @@ describeRedis('RedisPortalSessionRegistry', () => {
     await registry.add(entry('p1', 'cus_1', { businessEntityId: 'acme-us', rememberedAt: at - 2 }));
     await registry.add(entry('p2', 'cus_2'));
     await registry.add(entry('p3', 'cus_1', { rememberedAt: at }));
-    expect(await registry.list('cus_1')).toEqual([
-      { id: 'p1', customerId: 'cus_1', businessEntityId: 'acme-us', rememberedAt: at - 2 },
-      { id: 'p3', customerId: 'cus_1', rememberedAt: at },
+    expect(await registry.list(SITE_A, 'cus_1')).toEqual([
+      { id: 'p1', customerId: 'cus_1', site: SITE_A, businessEntityId: 'acme-us', rememberedAt: at - 2 },
+      { id: 'p3', customerId: 'cus_1', site: SITE_A, rememberedAt: at },
     ]);
-    await registry.remove(['p1', 'p2', 'never-added']);
+    await registry.remove(SITE_A, ['p1', 'p2', 'never-added']);
     expect(await ids(registry)).toEqual(['p3']);
     expect(await ids(registry, 'cus_2')).toEqual([]);
     expect(await registry.size()).toBe(1);
   });
 
-  it('keeps customers whose IDs share a beginning apart', async () => {
+  it('keeps customers whose IDs share a beginning apart, on every site', async () => {
     const registry = new RedisPortalSessionRegistry(suite.client, { prefix: suite.prefix });
     const customers = ['cus_1', 'cus_10', 'cus_1!', 'cus_1-', 'cus', '[cus_1', '(cus_1', 'a@b.c', '%d+'];
-    for (const [i, customerId] of customers.entries()) await registry.add(entry(`p${i}`, customerId));
-    for (const [i, customerId] of customers.entries()) expect(await ids(registry, customerId)).toEqual([`p${i}`]);
+    for (const site of [SITE_A, SITE_B])
+      for (const [i, customerId] of customers.entries()) await registry.add(entry(`p${i}`, customerId, { site }));
+    for (const site of [SITE_A, SITE_B])
+      for (const [i, customerId] of customers.entries())
+        expect(await ids(registry, customerId, site)).toEqual([`p${i}`]);
+    // Sites whose tags share a beginning are apart too.
+    await registry.add(entry('p_short', 'cus_1', { site: 'aaaa' }));
+    await registry.add(entry('p_long', 'cus_1', { site: 'aaaa0' }));
+    expect(await ids(registry, 'cus_1', 'aaaa')).toEqual(['p_short']);
+    expect(await ids(registry, 'cus_1', 'aaaa0')).toEqual(['p_long']);
   });
 
   it('puts no customer ID in a key, and every key expires with the newest entry', async () => {
     const registry = new RedisPortalSessionRegistry(suite.client, { prefix: suite.prefix, ttlMs: 3_600_000 });
     await registry.add(entry('p1', 'cus_secret_customer'));
+    await registry.add(entry('p2', 'cus_secret_customer', { site: SITE_B }));
     const keys = await suite.client.keys(`${suite.prefix}*`);
     expect(keys.sort()).toEqual([`${suite.prefix}by-customer`, `${suite.prefix}by-time`, `${suite.prefix}entries`]);
     for (const key of keys) {
@@ -109,7 +151,10 @@ describeRedis('RedisPortalSessionRegistry', () => {
     const registry = new RedisPortalSessionRegistry(suite.client, { prefix: suite.prefix });
     await expect(registry.add(entry('p 1'))).rejects.toThrow(TypeError);
     await expect(registry.add(entry('p1', 'cus 1'))).rejects.toThrow(/customer ID must not contain whitespace/);
-    await expect(registry.list('')).rejects.toThrow(/customer ID must not be empty/);
+    await expect(registry.add(entry('p1', 'cus_1', { site: 'has space' }))).rejects.toThrow(/the site must be/);
+    await expect(registry.add(entry('p1', 'cus_1', { site: '' }))).rejects.toThrow(TypeError);
+    await expect(registry.list(SITE_A, '')).rejects.toThrow(/customer ID must not be empty/);
+    await expect(registry.list('a b', 'cus_1')).rejects.toThrow(/the site must be/);
     expect(() => new RedisPortalSessionRegistry(suite.client, { prefix: 'has space' })).toThrow(/option prefix/);
     expect(() => new RedisPortalSessionRegistry({} as never)).toThrow(/pass a node-redis client/);
     expect(await suite.client.keys(`${suite.prefix}*`)).toEqual([]);
@@ -121,7 +166,7 @@ describeRedis('RedisPortalSessionRegistry', () => {
     suite.redis.freeze();
     try {
       const started = Date.now();
-      await expect(registry.list('cus_1')).rejects.toThrow(/did not answer within 200 ms|aborted/i);
+      await expect(registry.list(SITE_A, 'cus_1')).rejects.toThrow(/did not answer within 200 ms|aborted/i);
       expect(Date.now() - started).toBeLessThan(2000);
     } finally {
       suite.redis.thaw();
@@ -178,11 +223,14 @@ describeRedis('two instances sharing one Redis (child processes)', () => {
     await device.post('/login').send({ email: 'a@example.com', customerId: 'cus_shared' }).expect(200);
     const { id } = (await device.post('/portal').send({}).expect(200)).body as { id: string };
     suite.emulator.openSession(id);
+    const site = siteKey(suite.emulator.baseUrl('acme-test'));
+    const registry = new RedisPortalSessionRegistry(suite.client, { prefix: suite.prefix });
+    expect(await ids(registry, 'cus_shared', site)).toEqual([id]);
 
     const res = await request(otherUrl).post('/admin/logout-customer').send({ customerId: 'cus_shared' }).expect(200);
     expect(res.body.outcome).toMatchObject({ result: 'ended', portalSessions: [{ id, status: 'logged_out' }] });
     expect(suite.emulator.getSession(id)?.status).toBe('logged_out');
-    expect(await new RedisPortalSessionRegistry(suite.client, { prefix: suite.prefix }).list('cus_shared')).toEqual([]);
+    expect(await registry.list(site, 'cus_shared')).toEqual([]);
   });
 
   it('"sign out of all devices" on one instance ends the portal session another device opened through the other', async () => {

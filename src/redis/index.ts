@@ -1,7 +1,8 @@
 /**
  * `chargebee-portal-logout/redis`: what an app with several instances keeps in Redis: the deferred-logout
- * queue and the registry of open portal sessions by customer. Needs the `redis` package (node-redis 5 or
- * 6), an optional peer dependency of this package.
+ * queue and the registry of open portal sessions by site and customer. Needs the `redis` package
+ * (node-redis 5 or 6), an optional peer dependency of this package; works on a plain Redis and on Redis
+ * Cluster.
  */
 export {
   RedisDeferredLogoutStore,

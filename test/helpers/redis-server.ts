@@ -44,29 +44,7 @@ export async function startRedisServer(options: { persistent?: boolean } = {}): 
   const start = async (): Promise<void> => {
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--protected-mode', 'no'];
     args.push('--appendonly', options.persistent ? 'yes' : 'no', '--appendfsync', 'always');
-    const started = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child = started;
-    await new Promise<void>((resolve, reject) => {
-      let output = '';
-      const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${output}`)), 10_000);
-      started.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('Ready to accept connections')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      started.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`redis-server exited with ${code}: ${output}`));
-      });
-      started.once('error', (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-    });
-    started.stdout!.resume();
-    started.stderr!.resume();
+    child = await spawnRedisServer(args);
   };
 
   const stop = async (signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> => {
@@ -92,4 +70,31 @@ export async function startRedisServer(options: { persistent?: boolean } = {}): 
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Starts `redis-server` with `args`; resolves once it accepts connections (its output drained from then on). */
+export async function spawnRedisServer(args: string[]): Promise<ChildProcess> {
+  const started = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${output}`)), 10_000);
+    started.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    started.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server exited with ${code}: ${output}`));
+    });
+    started.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+  started.stdout!.resume();
+  started.stderr!.resume();
+  return started;
 }
