@@ -9,8 +9,9 @@
  *   node --expose-gc --import tsx bench/memory.ts http|stub [logouts]
  */
 import type { Request, Response } from 'express';
-import type { AxiosAdapter, AxiosInstance } from 'axios';
-import { library, testing } from './library';
+import { Readable } from 'node:stream';
+import type { AxiosAdapter } from 'axios';
+import { internals, library, testing } from './library';
 
 export type MemoryTransport = 'http' | 'stub';
 
@@ -63,7 +64,9 @@ function stubTransport(): AxiosAdapter {
         object: 'portal_session',
       },
     });
-    return { data, status: 200, statusText: 'OK', headers: {}, config };
+    // Our client asks for the answer as a stream, as a socket gives it.
+    const answer = config.responseType === 'stream' ? Readable.from([Buffer.from(data)], { objectMode: false }) : data;
+    return { data: answer, status: 200, statusText: 'OK', headers: {}, config };
   };
 }
 
@@ -71,8 +74,7 @@ export async function runMemory(transport: MemoryTransport, LOGOUTS: number): Pr
   const emulator = await testing.ChargebeeEmulator.start({ recordLimit: 0 });
   const middleware = library.chargebeePortalLogout({ baseUrl: emulator.baseUrl(), apiKey: emulator.apiKey() });
   // The client keeps its axios instance private; the stub replaces only the transport under it.
-  if (transport === 'stub')
-    (middleware.clientFor() as unknown as { http: AxiosInstance }).http.defaults.adapter = stubTransport();
+  if (transport === 'stub') internals.client.transportOf(middleware.clientFor()).defaults.adapter = stubTransport();
   let notEnded = 0;
 
   const logout = (id: string) =>

@@ -6,10 +6,10 @@
 import http from 'node:http';
 import { Readable } from 'node:stream';
 import type { Request, Response } from 'express';
-import axios, { type AxiosAdapter, type AxiosInstance } from 'axios';
+import axios, { type AxiosAdapter } from 'axios';
 import pino from 'pino';
 import type { PortalSession } from '../src';
-import { library } from './library';
+import { internals, library } from './library';
 
 /** Microseconds per logout, the harness's own time (request objects, one event-loop turn) subtracted. */
 export interface MicroResult {
@@ -53,11 +53,18 @@ const body = JSON.stringify({ portal_session: session });
  * The harness pays the same turn, and its time is subtracted.
  */
 export const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
-/** The client reads answers as a stream (it bounds their size): the stub answers with one. */
-const stubAdapter: AxiosAdapter = async (config) => {
+/**
+ * The transport under both axios routes: the answer arrives as a stream, as from a socket. Our client asks
+ * for the stream (it bounds the body itself); for any other `responseType` the stub reads the stream into
+ * text first, as axios's own http adapter does, so that both routes pay for the body.
+ */
+export const stubAdapter: AxiosAdapter = async (config) => {
   await nextTurn();
-  const data = config.responseType === 'stream' ? Readable.from([Buffer.from(body)], { objectMode: false }) : body;
-  return { data, status: 200, statusText: 'OK', headers: {}, config };
+  const stream = Readable.from([Buffer.from(body)], { objectMode: false });
+  if (config.responseType === 'stream') return { data: stream, status: 200, statusText: 'OK', headers: {}, config };
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return { data: Buffer.concat(chunks).toString('utf8'), status: 200, statusText: 'OK', headers: {}, config };
 };
 
 export type Middleware = (req: Request, res: Response, next: (err?: unknown) => void) => void;
@@ -105,7 +112,7 @@ export function withStubbedClient(options: { logger?: pino.Logger }): Middleware
 function withStubbedTransport(): Middleware {
   const middleware = library.chargebeePortalLogout({ baseUrl: BASE_URL, apiKey: 'test_key' });
   // The client keeps its axios instance private; the stub replaces only the transport under it.
-  (middleware.clientFor() as unknown as { http: AxiosInstance }).http.defaults.adapter = stubAdapter;
+  internals.client.transportOf(middleware.clientFor()).defaults.adapter = stubAdapter;
   return middleware;
 }
 

@@ -150,6 +150,9 @@ export function resolveBaseUrl(site: string | undefined, baseUrl: string | undef
   return `https://${site.toLowerCase()}.chargebee.com/api/v2`;
 }
 
+/** The axios instance of each client, for the benchmarks and tests that stub its transport. */
+const transports = new WeakMap<ChargebeeClient, AxiosInstance>();
+
 /**
  * A small client for Chargebee's portal-session endpoints, usable without Express. One keep-alive agent
  * per client; errors are {@link ChargebeeApiError}, {@link ChargebeeTimeoutError} or
@@ -160,13 +163,12 @@ export class ChargebeeClient {
   readonly baseUrl: string;
   /** Default time allowed for one call, in milliseconds. */
   readonly timeoutMs: number;
-  private readonly http: AxiosInstance;
   private readonly agent: http.Agent;
   // Private fields (#): neither util.inspect nor a logger that prints the client shows the key they hold.
+  /** The axios instance, whose defaults hold the Basic credentials. */
+  readonly #http: AxiosInstance;
   /** The forms of the API key to remove from what Chargebee sends back. */
   readonly #keyForms: string[];
-  /** The headers of every call, the Basic credentials of the key computed once; a call adds its own. */
-  readonly #headers: Readonly<Record<string, string>>;
 
   constructor(options: ChargebeeClientOptions) {
     if (typeof options !== 'object' || options === null)
@@ -191,16 +193,18 @@ export class ChargebeeClient {
     this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
     const apiKey = options.apiKey;
     this.#keyForms = apiKeyForms(apiKey);
-    this.#headers = {
-      Accept: 'application/json',
-      'Accept-Encoding': 'gzip, deflate',
-      'User-Agent': `chargebee-portal-logout/${VERSION} node/${process.version}`,
-      // HTTP Basic: the key as the user name, no password.
-      Authorization: `Basic ${Buffer.from(`${apiKey}:`).toString('base64')}`,
-    };
-    // Every default of the instance is merged into each call by axios: only what a call cannot do without.
-    this.http = axios.create({
+    // The headers of every call are defaults of the instance (axios handles them far more cheaply than a
+    // call's own), the Basic credentials of the key computed once.
+    this.#http = axios.create({
       baseURL: this.baseUrl,
+      headers: {
+        Accept: 'application/json',
+        'Accept-Encoding': 'gzip, deflate',
+        'User-Agent': `chargebee-portal-logout/${VERSION} node/${process.version}`,
+        // HTTP Basic: the key as the user name, no password.
+        Authorization: `Basic ${Buffer.from(`${apiKey}:`).toString('base64')}`,
+        post: { 'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8' },
+      },
       [secure ? 'httpsAgent' : 'httpAgent']: this.agent,
       // The body is read by readBody, which bounds it before and after decompression; axios's own
       // maxContentLength counts decompressed bytes only, and its timeout stops once headers arrive.
@@ -213,6 +217,7 @@ export class ChargebeeClient {
       maxRedirects: 0,
       proxy: false,
     });
+    transports.set(this, this.#http);
   }
 
   /**
@@ -267,7 +272,7 @@ export class ChargebeeClient {
     options: CallOptions,
     secrets: Array<string | undefined> = [],
   ): Promise<Answer> {
-    const requestHeaders = checkHeaders(headers, this.#headers, method === 'post');
+    const requestHeaders = checkHeaders(headers);
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     let answer: Answer;
     let aborted = false;
@@ -277,7 +282,7 @@ export class ChargebeeClient {
         'Chargebee',
         async (signal) => {
           signal.addEventListener('abort', () => (aborted = true));
-          const response = await this.http.request<Readable>({
+          const response = await this.#http.request<Readable>({
             method,
             url: path,
             data: body,
@@ -381,14 +386,9 @@ function checkPortalSessionId(id: unknown): string {
   return id;
 }
 
-/** `base`, with the form's content type for a POST, and the call's `chargebee-*` headers, each checked. */
-function checkHeaders(
-  headers: ChargebeeHeaders,
-  base: Readonly<Record<string, string>>,
-  post: boolean,
-): Record<string, string> {
-  const out: Record<string, string> = { ...base };
-  if (post) out['Content-Type'] = 'application/x-www-form-urlencoded; charset=utf-8';
+/** The call's `chargebee-*` headers, each checked. */
+function checkHeaders(headers: ChargebeeHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers ?? {})) {
     if (value === undefined) continue;
     const lower = name.toLowerCase();
@@ -414,4 +414,9 @@ function parseJson(text: unknown): unknown {
 function toClientError(error: unknown): ChargebeeError {
   const code = (error as { code?: unknown } | undefined)?.code;
   return new ChargebeeNetworkError(typeof code === 'string' && /^[A-Z0-9_]{1,40}$/.test(code) ? code : undefined);
+}
+
+/** The axios instance under a client (not exported by the package): its `defaults.adapter` can be stubbed. */
+export function transportOf(client: ChargebeeClient): AxiosInstance {
+  return transports.get(client) as AxiosInstance;
 }

@@ -86,7 +86,9 @@ export function transaction<T>(
     const release = (error?: Error) => {
       if (released) return;
       released = true;
-      client.removeListener('error', ignore);
+      // A client handed back with an error is closed by the pool, and may still report the lost connection
+      // after this: it keeps the listener. A healthy one goes back to the pool, whose own listener takes over.
+      if (!error) client.removeListener('error', ignore);
       client.release(error);
     };
     // At the deadline the query under way may never be answered: the connection goes, with it.

@@ -14,7 +14,8 @@ export class SingleFlight<T> {
     try {
       promise = work();
     } catch (error) {
-      return Promise.reject(error as Error);
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the work's own throw, passed on
+      return Promise.reject(error);
     }
     this.inFlight.set(key, promise);
     promise.then(forget, forget);

@@ -14,8 +14,9 @@ export async function startChildApp(
   config: unknown,
   env: Record<string, string> = {},
 ): Promise<{ url: string; child: ChildProcessWithoutNullStreams; stop: () => Promise<void> }> {
-  const tsx = join(__dirname, '../../node_modules/.bin/tsx');
-  const child = spawn(tsx, [fixture], {
+  // tsx as a loader of this node (its CLI would start a second node process).
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
+    cwd: join(__dirname, '../..'),
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, [envName]: JSON.stringify(config) },
   });
   let stderr = '';
