@@ -1,6 +1,7 @@
 import request from 'supertest';
 import {
   MemoryPortalSessionRegistry,
+  PortalSessionRegistryError,
   type ChargebeePortalLogoutOptions,
   type PortalSessionOutcome,
   type PortalSessionRegistry,
@@ -306,6 +307,62 @@ describe('logoutCustomer', () => {
     return expect(portalLogout.logoutCustomer(CUSTOMER)).rejects.toThrow(
       /logoutCustomer needs the registry of open portal sessions: set the option registry: true/,
     );
+  });
+});
+
+describe('openPortalSessions', () => {
+  it("lists the customer's open portal sessions, oldest first, and no longer the ones a logout ended", async () => {
+    const { app, portalLogout } = setup();
+    const laptop = await device(app, CUSTOMER, [{}], 'Laptop/1.0');
+    const phone = await device(app, CUSTOMER, [{}], 'Phone/1.0');
+    await device(app, 'cus_someone_else');
+    const open = await portalLogout.openPortalSessions(CUSTOMER);
+    expect(open.map((e) => [e.id, e.customerId, e.site])).toEqual([
+      [laptop.ids[0], CUSTOMER, site()],
+      [phone.ids[0], CUSTOMER, site()],
+    ]);
+    expect(open[0].rememberedAt).toBeLessThanOrEqual(open[1].rememberedAt);
+    await phone.agent.post('/logout').expect(200);
+    expect((await portalLogout.openPortalSessions(CUSTOMER)).map((e) => e.id)).toEqual(laptop.ids);
+  });
+
+  it('lists the portal sessions of the business entity it is given: the ones logoutCustomer would end', async () => {
+    const { app, portalLogout } = setup();
+    const us = await device(app, CUSTOMER, [{ businessEntityId: 'acme-us' }]);
+    const plain = await device(app, CUSTOMER);
+    expect((await portalLogout.openPortalSessions(CUSTOMER, { businessEntityId: 'acme-us' })).map((e) => e.id)).toEqual(
+      us.ids,
+    );
+    expect((await portalLogout.openPortalSessions(CUSTOMER)).map((e) => e.id)).toEqual([...us.ids, ...plain.ids]);
+    const outcome = await portalLogout.logoutCustomer(CUSTOMER, { businessEntityId: 'acme-us' });
+    expect(outcome.portalSessions.map((o) => o.id)).toEqual(us.ids);
+    expect((await portalLogout.openPortalSessions(CUSTOMER)).map((e) => e.id)).toEqual(plain.ids);
+  });
+
+  it('rejects with a TypeError without a registry, for a bad customer ID and for a bad business entity', async () => {
+    const { portalLogout } = setup();
+    await expect(portalLogout.openPortalSessions('cus 1')).rejects.toThrow(/^openPortalSessions: the customer ID/);
+    await expect(portalLogout.openPortalSessions(CUSTOMER, { businessEntityId: 'acme us' })).rejects.toThrow(
+      /^openPortalSessions: businessEntityId/,
+    );
+    const without = setup({ registry: false, everywhere: false });
+    await expect(without.portalLogout.openPortalSessions(CUSTOMER)).rejects.toThrow(
+      /^openPortalSessions: .*needs the registry/,
+    );
+  });
+
+  it('rejects with a PortalSessionRegistryError naming no customer when the registry fails', async () => {
+    const memory = new MemoryPortalSessionRegistry();
+    const { portalLogout } = setup({
+      registry: {
+        add: (e) => memory.add(e),
+        list: () => Promise.reject(new Error(`no list for ${CUSTOMER}`)),
+        remove: () => undefined,
+      },
+    });
+    const failure = await portalLogout.openPortalSessions(CUSTOMER).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(PortalSessionRegistryError);
+    expect(String((failure as Error).message)).not.toContain(CUSTOMER);
   });
 });
 

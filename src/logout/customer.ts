@@ -12,7 +12,10 @@ import type { EventSuppression } from '../base/origin-headers';
 
 /** Options of `logoutCustomer()`. */
 export interface LogoutCustomerOptions {
-  /** End only the portal sessions of this business entity. Default: every entity's. */
+  /**
+   * End only the portal sessions registered with this business entity. Default: every portal session of the
+   * customer on the default site (the site of `baseUrl`), whatever its entity.
+   */
   businessEntityId?: string;
   /**
    * Origin headers to send, when the logout has an origin (an admin's or the customer's request). Default

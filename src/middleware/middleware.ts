@@ -60,9 +60,10 @@ export interface PortalLogoutMiddleware extends RequestHandler {
    */
   logoutCustomer(customerId: string, options?: LogoutCustomerOptions): Promise<PortalLogoutOutcome>;
   /**
-   * The registered open portal sessions of a customer on the site of a business entity (the default site
-   * without one), oldest first: for an account page that lists the customer's devices. Rejects with a
-   * `TypeError` without a registry or for an implausible customer ID, and with a
+   * The registered open portal sessions of a customer, oldest first, for an account page that lists the
+   * customer's devices: those of the business entity when one is given, else all on the default site (the
+   * site of `baseUrl`), the same ones `logoutCustomer()` would end. Rejects with a `TypeError` without a
+   * registry or for an implausible customer ID, and with a
    * `PortalSessionRegistryError` (its message names no customer or ID) when the registry fails or does not
    * answer within the budget.
    */
@@ -240,8 +241,7 @@ export function createPortalLogout(
       // The customer of the entity's site (the default site without one): customer IDs are a site's own.
       const found = await open.ofCustomer([settings.siteFor(entity)], customerId, deadline);
       return core.logout({
-        portalSessions:
-          entity === undefined ? found.entries : found.entries.filter((e) => e.businessEntityId === entity),
+        portalSessions: ofEntity(found.entries, entity),
         headers,
         deadline,
         startedAt,
@@ -257,7 +257,7 @@ export function createPortalLogout(
     if (!open) throw new TypeError(`openPortalSessions: ${NO_REGISTRY}`);
     const found = await open.ofCustomer([settings.siteFor(entity)], customerId, now() + settings.budgetMs);
     if (found.failure) throw found.failure.error;
-    return found.entries;
+    return ofEntity(found.entries, entity);
   };
   middleware.clientFor = (entityId) => settings.clientFor(entityId);
   middleware.stats = () => observer.stats();
@@ -269,6 +269,11 @@ export function createPortalLogout(
     await core.close(timeoutMs);
   };
   return middleware;
+}
+
+/** The registry entries of a business entity, or all of them (the site's) without one. */
+function ofEntity<T extends { businessEntityId?: string }>(entries: T[], entity: string | undefined): T[] {
+  return entity === undefined ? entries : entries.filter((e) => e.businessEntityId === entity);
 }
 
 /** pino-http's `req.log` when there is one, else the middleware's logger; either way, calls that cannot throw. */

@@ -214,8 +214,8 @@ export interface ChargebeePortalLogoutOptions {
   /**
    * At this logout, also end every other portal session of the signed-in customer (other devices, other
    * browsers, expired app sessions), found in the registry: `true`, or a function of the request such as
-   * `(req) => req.path === '/logout/everywhere'`. The customer comes from `customerId`, else from the
-   * portal sessions this app session remembered. Default false: a logout ends this app session's portal
+   * `(req) => req.path === '/logout/everywhere'`. The customer comes from `customerId`, which `everywhere`
+   * requires (a `TypeError` at setup without it). Default false: a logout ends this app session's portal
    * sessions only.
    */
   everywhere?: boolean | ((req: Request) => boolean | Promise<boolean>);
