@@ -4,6 +4,7 @@
  * session, the leases of a killed instance, the jobs of a killed instance ended by a later one, a shared
  * drain rate and 429 pause, and a scheduled logout of a killed instance made on time by another.
  */
+import { paceAfter, worstOverRate } from './helpers/rate';
 import { Pool } from 'pg';
 import { hashPortalSessionId } from '../src';
 import { PostgresDeferredLogoutStore } from '../src/postgres';
@@ -171,21 +172,24 @@ describePostgres('several instances on one PostgreSQL queue', () => {
     for (const id of ids) expect(emulator.getSession(id)?.status).toBe('logged_out');
   });
 
-  it('two instances share one drain rate per site: the emulator sees the configured rate', async () => {
-    const RATE = 600; // per minute: 10 a second, up to 10 at once after a quiet time
+  it('two instances share one drain rate per site: the emulator never sees more than the rate allows', async () => {
+    const RATE = 600; // per minute: 10 a second, and a burst of 10 (ten seconds' worth, at most 10)
     const ids = await seed(60);
     const both = [instance({ RATE: String(RATE) }), instance({ RATE: String(RATE) })];
     await ready(...both);
     await allEnded(both, ids, 30_000);
-    const times = emulator
-      .logoutRequests()
-      .map((r) => r.at)
-      .sort((a, b) => a - b);
+    const times = emulator.logoutRequests().map((r) => r.at);
     expect(times).toHaveLength(60);
-    const steady = times.slice(10);
-    const perMinute = ((steady.length - 1) * 60_000) / (steady[steady.length - 1] - steady[0]);
-    process.stdout.write(`shared drain rate on PostgreSQL: ${perMinute.toFixed(0)}/min for ${RATE}/min configured\n`);
-    expect(Math.abs(perMinute - RATE) / RATE).toBeLessThan(0.1);
+    const pace = paceAfter(times, 10);
+    process.stdout.write(
+      `shared drain rate on PostgreSQL: ${pace.toFixed(0)}/min after the burst, ${RATE}/min configured\n`,
+    );
+    // Never faster than the shared limit, in any stretch of the drain, whichever instance sent them. The
+    // store times when a call may go, the emulator when it arrived: an instance's busy event loop may hold
+    // one call back a few hundred ms more than the next (the store contract checks the limit exactly) ...
+    expect(worstOverRate(times, RATE, 10, 300)).toBeUndefined();
+    // ... and not much slower either: two instances do not wait for each other.
+    expect(pace).toBeGreaterThan(RATE * 0.8);
   });
 
   it('a 429 with Retry-After pauses the drain of that site on every instance', async () => {

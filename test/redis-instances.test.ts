@@ -3,6 +3,7 @@
  * redis-server and the emulator: shared draining without double attempts, leases of a killed instance,
  * jobs of a killed instance ended by a later one, a 429 that pauses every instance, a shared rate.
  */
+import { paceAfter, worstOverRate } from './helpers/rate';
 import { hashPortalSessionId } from '../src';
 import { RedisDeferredLogoutStore } from '../src/redis';
 import type { DeferredLogoutJob } from '../src/queue/store';
@@ -146,22 +147,22 @@ describeRedis('several instances on one Redis queue', () => {
     expect(finals(both).every((l) => l.status === 'logged_out')).toBe(true);
   });
 
-  it('two instances share one drain rate per site: the emulator sees the configured rate', async () => {
-    const RATE = 600; // per minute: 10 a second, up to 10 at once after a quiet time
+  it('two instances share one drain rate per site: the emulator never sees more than the rate allows', async () => {
+    const RATE = 600; // per minute: 10 a second, and a burst of 10 (ten seconds' worth, at most 10)
     const ids = await seed(60);
     const both = [instance({ RATE: String(RATE) }), instance({ RATE: String(RATE) })];
     await ready(...both);
     await allEnded(both, ids, 25_000);
-    const times = suite.emulator
-      .logoutRequests()
-      .map((r) => r.at)
-      .sort((a, b) => a - b);
+    const times = suite.emulator.logoutRequests().map((r) => r.at);
     expect(times).toHaveLength(60);
-    // After the first burst of 10, the pace is the rate's: 50 requests in about 5 s.
-    const steady = times.slice(10);
-    const perMinute = ((steady.length - 1) * 60_000) / (steady[steady.length - 1] - steady[0]);
-    process.stdout.write(`shared drain rate: ${perMinute.toFixed(0)}/min for ${RATE}/min configured\n`);
-    expect(Math.abs(perMinute - RATE) / RATE).toBeLessThan(0.1);
+    const pace = paceAfter(times, 10);
+    process.stdout.write(`shared drain rate: ${pace.toFixed(0)}/min after the burst, ${RATE}/min configured\n`);
+    // Never faster than the shared limit, in any stretch of the drain, whichever instance sent them. The
+    // store times when a call may go, the emulator when it arrived: an instance's busy event loop may hold
+    // one call back a few hundred ms more than the next (the store contract checks the limit exactly) ...
+    expect(worstOverRate(times, RATE, 10, 300)).toBeUndefined();
+    // ... and not much slower either: two instances do not wait for each other.
+    expect(pace).toBeGreaterThan(RATE * 0.8);
   });
 
   it("a drain under the site's limit gets no 429 from the emulator's rate limit", async () => {

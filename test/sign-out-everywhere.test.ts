@@ -9,6 +9,7 @@ import {
 import { ChargebeeEmulator } from '../src/testing';
 import { OpenPortalSessions } from '../src/registry/open-portal-sessions';
 import { siteKey } from '../src/reliability/rate-limit';
+import { safeLog } from '../src/base/logging';
 import { createEverywhereApp } from './helpers/everywhere-app';
 import { FAST, waitFor } from './helpers/harness';
 import { captureLogs } from './helpers/log-capture';
@@ -490,7 +491,7 @@ describe('what a registry gives back', () => {
     }));
     const open = new OpenPortalSessions(
       { add: () => ({ dropped: [] }), list: () => many, remove: () => undefined },
-      captureLogs().logger,
+      safeLog(captureLogs().logger),
       (id) => id,
     );
     const found = await open.ofCustomer([site()], CUSTOMER, performance.now() + 1000);

@@ -17,6 +17,8 @@ export interface Log {
   info(fields: object, text: string): void;
   warn(fields: object, text: string): void;
   error(fields: object, text: string): void;
+  /** Whether a line of this level would be written: a line's fields need not be built when it would not. */
+  enabled(level: 'info' | 'warn' | 'error'): boolean;
 }
 
 const reported = new WeakSet();
@@ -40,6 +42,15 @@ export function safeLog(logger: Logger, scope?: string): Log {
     info: (fields, text) => write('info', fields, text),
     warn: (fields, text) => write('warn', fields, text),
     error: (fields, text) => write('error', fields, text),
+    enabled: (level) => {
+      try {
+        // Only a plain `false` turns a line off: a logger that answers anything else gets its lines.
+        const on: unknown = typeof logger.isLevelEnabled === 'function' ? logger.isLevelEnabled(level) : true;
+        return on !== false;
+      } catch {
+        return true;
+      }
+    },
   };
 }
 

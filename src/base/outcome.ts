@@ -129,13 +129,12 @@ export function summarize(portalSessions: PortalSessionOutcome[], error?: Error)
 }
 
 /**
- * Finishes a portal session's outcome: the raw ID becomes a non-enumerable property, so that an app that
- * answers `res.json(res.locals.chargebeePortalLogout)` or logs the outcome as JSON does not write it out.
+ * Gives a portal session's outcome (a new object) its raw ID as a non-enumerable property, so that an app
+ * that answers `res.json(res.locals.chargebeePortalLogout)` or logs the outcome as JSON does not write it out.
  */
-export function portalSessionOutcome(fields: Omit<PortalSessionOutcome, 'id'> & { id?: string }): PortalSessionOutcome {
-  const { id, ...rest } = fields;
-  if (id !== undefined) Object.defineProperty(rest, 'id', { value: id, enumerable: false, writable: false });
-  return rest;
+export function hideId<T extends object>(outcome: T, id: string | undefined): T {
+  if (id !== undefined) Object.defineProperty(outcome, 'id', { value: id, enumerable: false, writable: false });
+  return outcome;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
+import type { DeadlineSignal } from '../base/time';
 
 /**
  * Reading an answer's body within bounds. A portal-session answer is about 1 KB; a proxy or a hostile
@@ -44,7 +45,7 @@ export function readBody(
   contentEncoding: unknown,
   declaredLength: unknown,
   limit: number,
-  signal: AbortSignal,
+  signal: DeadlineSignal,
 ): Promise<BodyResult> {
   const encoding = typeof contentEncoding === 'string' ? contentEncoding.trim().toLowerCase() : '';
   const decoder = decoderFor(encoding);
@@ -79,7 +80,7 @@ export function readBody(
       else chunks.push(chunk);
     };
     const done = (): void => {
-      const text = Buffer.concat(chunks).toString('utf8');
+      const text = (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8');
       settle({ kind: 'text', text: text.charCodeAt(0) === 0xfeff ? text.slice(1) : text });
     };
 

@@ -20,7 +20,7 @@ import {
 } from '../base/redact';
 import { isValidPortalSessionId } from '../base/identifiers';
 import { isSafeHeaderValue } from '../base/origin-headers';
-import { DeadlineError, deadlineIn, epochNow, runUntil } from '../base/time';
+import { DeadlineError, deadlineIn, epochNow, runUntil, type DeadlineSignal } from '../base/time';
 import { VERSION } from '../base/version';
 
 /** Default time allowed for one call: a person is waiting on logout, so seconds, not the SDK's 80 s. */
@@ -275,19 +275,19 @@ export class ChargebeeClient {
     const requestHeaders = checkHeaders(headers);
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     let answer: Answer;
-    let aborted = false;
+    let signal: DeadlineSignal | undefined;
     try {
       answer = await runUntil(
         deadlineIn(timeoutMs),
         'Chargebee',
-        async (signal) => {
-          signal.addEventListener('abort', () => (aborted = true));
+        async (deadline) => {
+          signal = deadline;
           const response = await this.#http.request<Readable>({
             method,
             url: path,
             data: body,
             headers: requestHeaders,
-            signal,
+            signal: deadline,
           });
           const status = response.status;
           const retryAfterSeconds = parseRetryAfter(response.headers?.['retry-after']);
@@ -296,7 +296,7 @@ export class ChargebeeClient {
             response.headers?.['content-encoding'],
             response.headers?.['content-length'],
             MAX_RESPONSE_BYTES,
-            signal,
+            deadline,
           );
           if (read.kind === 'too_large')
             throw new ChargebeeResponseTooLargeError(status, MAX_RESPONSE_BYTES, retryAfterSeconds);
@@ -306,7 +306,9 @@ export class ChargebeeClient {
       );
     } catch (error) {
       if (error instanceof ChargebeeError) throw error;
-      throw aborted || error instanceof DeadlineError ? new ChargebeeTimeoutError(timeoutMs) : toClientError(error);
+      throw signal?.aborted || error instanceof DeadlineError
+        ? new ChargebeeTimeoutError(timeoutMs)
+        : toClientError(error);
     }
     if (answer.status >= 200 && answer.status < 300) return answer;
     throw this.apiError(answer, secrets, requestHeaders);

@@ -12,7 +12,7 @@ import type { DeferredLogoutQueue } from '../queue/queue';
 import { SingleFlight } from '../reliability/single-flight';
 import type { RememberedEntry } from '../remembered/list';
 import {
-  portalSessionOutcome,
+  hideId,
   summarize,
   type PortalLogoutOutcome,
   type PortalLogoutReason,
@@ -97,7 +97,12 @@ export class LogoutCore {
   /** Logs the portal sessions out and reports the outcome. Never rejects. */
   async logout(call: LogoutCall): Promise<PortalLogoutOutcome> {
     const log = call.log ?? this.log;
-    const portalSessions = await Promise.all(call.portalSessions.map((entry) => this.logoutOne(entry, call, log)));
+    const entries = call.portalSessions;
+    // One portal session, the common case, without Promise.all's bookkeeping.
+    const portalSessions =
+      entries.length === 1
+        ? [await this.logoutOne(entries[0], call, log)]
+        : await Promise.all(entries.map((entry) => this.logoutOne(entry, call, log)));
     if (this.ended) await this.ended(portalSessions, call.deadline, log);
     const outcome: PortalLogoutOutcome = {
       result: summarize(portalSessions, call.failure?.error),
@@ -130,42 +135,52 @@ export class LogoutCore {
     // A portal session another app session opened was registered with its entity, or for the default site:
     // this request's default entity is not its own.
     const businessEntityId = entry.businessEntityId ?? (entry.elsewhere ? undefined : call.defaultEntityId);
-    const done = (fields: PortalSessionResult): PortalSessionOutcome =>
-      portalSessionOutcome({
-        ...fields,
-        idHash: hashPortalSessionId(id),
-        ...(businessEntityId === undefined ? {} : { businessEntityId }),
-        ...(entry.elsewhere ? { elsewhere: true as const } : {}),
-        durationMs: since(started),
-      });
-    if (!isValidPortalSessionId(id)) return done({ status: 'invalid_id' });
-
-    const headers =
-      businessEntityId === undefined
-        ? call.headers
-        : { ...call.headers, [ORIGIN_HEADERS.businessEntity]: businessEntityId };
-    // A double click logs the same portal session out twice at once: one upstream call, one shared result.
-    const key = `${this.clientIds.get(this.settings.clientFor(businessEntityId))}\n${businessEntityId ?? ''}\n${id}`;
-    try {
-      return done(
-        await this.flights.run(key, () => this.sessions.inline(id, businessEntityId, headers, call.deadline)),
-      );
-    } catch (error) {
-      // Not Chargebee's doing: a bug. The portal session is reported failed, and the logout goes on.
-      log.error({ err: errorFields(error) }, 'unexpected error');
-      return done({ status: 'failed', id, error: new ChargebeeError('The logout failed unexpectedly', false) });
+    const valid = isValidPortalSessionId(id);
+    let result: PortalSessionResult;
+    if (!valid) result = { status: 'invalid_id' };
+    else {
+      const headers =
+        businessEntityId === undefined
+          ? call.headers
+          : { ...call.headers, [ORIGIN_HEADERS.businessEntity]: businessEntityId };
+      try {
+        // A double click logs the same portal session out twice at once: one upstream call, one shared result.
+        result = await this.flights.run(this.flightKey(businessEntityId, id), () =>
+          this.sessions.inline(id, businessEntityId, headers, call.deadline),
+        );
+      } catch (error) {
+        // Not Chargebee's doing: a bug. The portal session is reported failed, and the logout goes on.
+        log.error({ err: errorFields(error) }, 'unexpected error');
+        result = { status: 'failed', error: new ChargebeeError('The logout failed unexpectedly', false) };
+      }
     }
+    // A result may be shared by two logouts (single flight): each gets an outcome of its own.
+    const outcome = { ...result, idHash: hashPortalSessionId(id) } as PortalSessionOutcome;
+    if (businessEntityId !== undefined) outcome.businessEntityId = businessEntityId;
+    if (entry.elsewhere) outcome.elsewhere = true;
+    outcome.durationMs = since(started);
+    return hideId(outcome, valid ? id : undefined);
+  }
+
+  /** The single-flight key of a portal session: its client (site and key), entity and ID. */
+  private flightKey(businessEntityId: string | undefined, id: string): string {
+    // The common case, one client and no entity, keys by the ID alone: no new string to hash.
+    if (businessEntityId === undefined && this.clientIds.size === 1) return id;
+    return `${this.clientIds.get(this.settings.clientFor(businessEntityId))}\n${businessEntityId ?? ''}\n${id}`;
   }
 
   /** The final result of a deferred logout: one log line and `onOutcome` without a request. */
   private reportDeferred(job: DeferredLogoutJob, result: PortalSessionResult): void {
-    const outcome = portalSessionOutcome({
-      ...result,
-      idHash: hashPortalSessionId(job.portalSessionId),
-      ...(job.businessEntityId === undefined ? {} : { businessEntityId: job.businessEntityId }),
-      deferred: true,
-      durationMs: Math.max(0, epochNow() - job.firstAttemptAt),
-    });
+    const outcome: PortalSessionOutcome = hideId(
+      {
+        ...result,
+        idHash: hashPortalSessionId(job.portalSessionId),
+        ...(job.businessEntityId === undefined ? {} : { businessEntityId: job.businessEntityId }),
+        deferred: true,
+        durationMs: Math.max(0, epochNow() - job.firstAttemptAt),
+      },
+      job.portalSessionId,
+    );
     const entry = { chargebeePortalLogout: { deferred: true, ...outcomeFields(outcome) } };
     const text = `${outcome.status}${outcome.reason ? ` (${outcome.reason})` : ''}`;
     if (isConfigurationFault(outcome)) this.deferredLog.error(entry, `${text} (check the Chargebee site and API key)`);
@@ -196,6 +211,13 @@ function isConfigurationFault(o: PortalSessionOutcome): boolean {
 }
 
 function writeLog(log: Log, outcome: PortalLogoutOutcome): void {
+  const configurationFault = outcome.portalSessions.some(isConfigurationFault);
+  const level = configurationFault
+    ? 'error'
+    : outcome.result === 'failed' || outcome.result === 'deferred'
+      ? 'warn'
+      : 'info';
+  if (!log.enabled(level)) return;
   const entry = {
     chargebeePortalLogout: {
       result: outcome.result,
@@ -203,8 +225,5 @@ function writeLog(log: Log, outcome: PortalLogoutOutcome): void {
       portalSessions: outcome.portalSessions.map(outcomeFields),
     },
   };
-  if (outcome.portalSessions.some(isConfigurationFault))
-    log.error(entry, `${outcome.result} (check the Chargebee site and API key)`);
-  else if (outcome.result === 'failed' || outcome.result === 'deferred') log.warn(entry, outcome.result);
-  else log.info(entry, outcome.result);
+  log[level](entry, configurationFault ? `${outcome.result} (check the Chargebee site and API key)` : outcome.result);
 }

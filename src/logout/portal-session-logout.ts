@@ -31,11 +31,11 @@ export const IDEMPOTENCY_KEY_HEADER = 'chargebee-idempotency-key';
 
 const KNOWN_STATUSES = new Set<unknown>(['created', 'logged_in', 'logged_out', 'not_yet_activated', 'activated']);
 
-/** What one portal session's logout came to, before the per-request fields (hash, entity, duration). */
-export type PortalSessionResult = Omit<PortalSessionOutcome, 'idHash' | 'businessEntityId' | 'durationMs'>;
+/** What one portal session's logout came to, before the fields of the call (ID, hash, entity, duration). */
+export type PortalSessionResult = Omit<PortalSessionOutcome, 'id' | 'idHash' | 'businessEntityId' | 'durationMs'>;
 
 /** Reads a 200 answer: `sentAt` is when the first attempt of this logout was made (ms since the epoch). */
-export function resultOfAnswer(id: string, session: PortalSession, sentAt: number): PortalSessionResult {
+export function resultOfAnswer(session: PortalSession, sentAt: number, attempts?: number): PortalSessionResult {
   if (session.status !== 'logged_out') {
     // The status is Chargebee's text: only a known one is quoted.
     const status = KNOWN_STATUSES.has(session.status) ? session.status : 'in an unknown status';
@@ -43,20 +43,24 @@ export function resultOfAnswer(id: string, session: PortalSession, sentAt: numbe
       status: 200,
       message: `Chargebee answered 200 but left the portal session ${status}`,
     });
-    return { status: 'failed', id, httpStatus: 200, error };
+    return attempts === undefined
+      ? { status: 'failed', httpStatus: 200, error }
+      : { status: 'failed', httpStatus: 200, error, attempts };
   }
   const already =
     typeof session.logout_at === 'number' && session.logout_at * 1000 < sentAt - ALREADY_LOGGED_OUT_MARGIN_MS;
-  return { status: already ? 'already_logged_out' : 'logged_out', id, httpStatus: 200 };
+  const status = already ? 'already_logged_out' : 'logged_out';
+  return attempts === undefined ? { status, httpStatus: 200 } : { status, httpStatus: 200, attempts };
 }
 
 /** Reads a failure that no retry will change. */
-export function resultOfError(id: string, error: ChargebeeError): PortalSessionResult {
-  if (!(error instanceof ChargebeeApiError)) return { status: 'failed', id, error };
-  const answered = { id, httpStatus: error.status, apiErrorCode: error.apiErrorCode, error };
+export function resultOfError(error: ChargebeeError): PortalSessionResult {
+  if (!(error instanceof ChargebeeApiError)) return { status: 'failed', error };
   return {
-    ...answered,
     status: error.status === 404 && error.apiErrorCode === 'resource_not_found' ? 'not_found' : 'failed',
+    httpStatus: error.status,
+    apiErrorCode: error.apiErrorCode,
+    error,
   };
 }
 
@@ -96,7 +100,6 @@ export class PortalSessionLogout {
             givenUp: (job, reason, lastError) =>
               this.reportDeferred(job, {
                 status: 'failed',
-                id: job.portalSessionId,
                 reason,
                 attempts: job.attempts,
                 ...(lastError instanceof ChargebeeError ? { error: lastError } : {}),
@@ -168,16 +171,15 @@ export class PortalSessionLogout {
     breaker?.record(result.ok ? 'success' : breakerVerdict(result.error), permit);
     if (result.ok) {
       this.queue?.siteAnswered(this.siteOf(client));
-      return { ...resultOfAnswer(id, result.value, sentAt), attempts: result.attempts };
+      return resultOfAnswer(result.value, sentAt, result.attempts);
     }
     const error = result.error;
     if (!(error instanceof ChargebeeError)) throw error; // a bug, not Chargebee: the middleware logs it
-    if (result.stop === 'not_retryable') return { ...resultOfError(id, error), attempts: result.attempts };
+    if (result.stop === 'not_retryable') return { ...resultOfError(error), attempts: result.attempts };
 
     const reason: DeferReason = result.stop;
     const failed: PortalSessionResult = {
       status: 'failed',
-      id,
       error,
       reason,
       attempts: result.attempts,
@@ -224,7 +226,7 @@ export class PortalSessionLogout {
       );
       breaker?.record('success');
       this.reportDeferred(job, {
-        ...resultOfAnswer(id, session, job.firstAttemptAt),
+        ...resultOfAnswer(session, job.firstAttemptAt),
         attempts: job.attempts,
         ...scheduledReason(job),
       });
@@ -235,8 +237,8 @@ export class PortalSessionLogout {
       if (error instanceof ChargebeeError) breaker?.record('success');
       const result: PortalSessionResult =
         error instanceof ChargebeeError
-          ? resultOfError(id, error)
-          : { status: 'failed', id, error: new ChargebeeError('The deferred logout failed unexpectedly', false) };
+          ? resultOfError(error)
+          : { status: 'failed', error: new ChargebeeError('The deferred logout failed unexpectedly', false) };
       this.reportDeferred(job, { ...result, attempts: job.attempts, ...scheduledReason(job) });
       return 'done';
     }

@@ -166,23 +166,23 @@ export function createPortalLogout(
       );
       return next();
     }
+    const handOver = (outcome: PortalLogoutOutcome): void => {
+      res.locals.chargebeePortalLogout = outcome;
+      if (outcome.result === 'failed' && settings.failClosed)
+        next(
+          new PortalLogoutError(
+            'Could not end the Chargebee portal session(s) of this user; the logout was stopped (failClosed)',
+            outcome,
+          ),
+        );
+      else next();
+    };
     observer
       .logout(() => logoutRequest(settings, core, open, req, res, log))
-      // Everything it calls is caught; reaching here is a bug, and the local logout must still happen.
-      .catch((error: unknown): PortalLogoutOutcome => {
+      .then(handOver, (error: unknown) => {
+        // Everything it calls is caught; reaching here is a bug, and the local logout must still happen.
         log.error({ err: errorFields(error) }, 'unexpected error');
-        return { result: 'failed', portalSessions: [], error: error as Error, durationMs: 0 };
-      })
-      .then((outcome) => {
-        res.locals.chargebeePortalLogout = outcome;
-        if (outcome.result === 'failed' && settings.failClosed)
-          next(
-            new PortalLogoutError(
-              'Could not end the Chargebee portal session(s) of this user; the logout was stopped (failClosed)',
-              outcome,
-            ),
-          );
-        else next();
+        handOver({ result: 'failed', portalSessions: [], error: error as Error, durationMs: 0 });
       })
       .catch((error: unknown) => log.error({ err: errorFields(error) }, 'the next handler threw'));
   } as PortalLogoutMiddleware;
@@ -311,15 +311,17 @@ async function logoutRequest(
   const callDeadline = deadline - bookkeepingMs(settings.budgetMs);
   const elapsed = () => Math.round((now() - startedAt) * 10) / 10;
 
-  const loaded = await loadRemembered(settings.store, req, callDeadline, settings.maxRemembered, log);
+  const loading = loadRemembered(settings.store, req, callDeadline, settings.maxRemembered, log);
+  const loaded = loading instanceof Promise ? await loading : loading;
   if (!loaded.ok)
     return { result: 'failed', portalSessions: [], error: loaded.error, reason: loaded.reason, durationMs: elapsed() };
 
   const { entries } = loaded;
   // At a sign-out everywhere, the customer's portal sessions other app sessions opened, from the registry.
   const elsewhere = open ? await othersToEnd(settings, open, req, entries, callDeadline, log) : undefined;
-  const others = (elsewhere?.entries ?? []).map((e) => ({ ...e, elsewhere: true }));
-  const all = [...entries, ...others];
+  const all = elsewhere?.entries.length
+    ? [...entries, ...elsewhere.entries.map((e) => ({ ...e, elsewhere: true }))]
+    : entries;
   const values =
     all.length === 0
       ? { headers: {} }
@@ -345,7 +347,8 @@ async function logoutRequest(
     if (FORGOTTEN_STATUSES.has(outcome.portalSessions[i].status)) ended.add(entry.id);
   });
   if (loaded.rewrite || ended.size > 0) {
-    const reason = await forgetEnded(settings.store, req, res, ended, deadline, settings.maxRemembered, log);
+    const forgetting = forgetEnded(settings.store, req, res, ended, deadline, settings.maxRemembered, log);
+    const reason = forgetting instanceof Promise ? await forgetting : forgetting;
     if (reason) outcome.reason = reason;
   }
   outcome.durationMs = elapsed();

@@ -1,4 +1,4 @@
-import { deadlineIn, epochNow, runUntil } from '../base/time';
+import { deadlineIn, epochNow, runUntil, type DeadlineSignal } from '../base/time';
 
 /**
  * Bounded transactions on the app's `pg` Pool, shared by the deferred-logout store and the registry. Each
@@ -125,7 +125,7 @@ export function transaction<T>(
  * A client of the pool, or a rejection once `signal` aborts; a client that comes after that goes straight
  * back to the pool.
  */
-function checkOut(pool: PostgresPoolLike, signal: AbortSignal): Promise<PostgresPoolClientLike> {
+function checkOut(pool: PostgresPoolLike, signal: DeadlineSignal): Promise<PostgresPoolClientLike> {
   return new Promise((resolve, reject) => {
     let abandoned = false;
     const onAbort = () => {

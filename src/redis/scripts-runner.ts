@@ -82,7 +82,9 @@ function withDeadline(
 ): Promise<unknown> {
   // The client's abort signal drops a command not sent yet; the deadline gives up on one sent to a Redis
   // that does not answer.
-  return runUntil(deadlineIn(ms), 'Redis', (signal) => call(client.withAbortSignal?.(signal) ?? client));
+  return runUntil(deadlineIn(ms), 'Redis', (signal) =>
+    call(client.withAbortSignal?.(signal.toAbortSignal()) ?? client),
+  );
 }
 
 /** A script's reply that must be an array; `what` names the script's owner in the error. */

@@ -25,17 +25,23 @@ function failure(settled: Exclude<Settled<unknown>, { status: 'ok' }>): { reason
 /**
  * Reads the remembered entries: each malformed item of a list is skipped (logged as a count), an entry
  * repeated is taken once, and past `maxRemembered` the oldest are ignored. `rewrite` says the stored value
- * should be written back cleaned, whatever the logout's result.
+ * should be written back cleaned, whatever the logout's result. A store that answers at once (the built-in
+ * ones) gives the result at once, without a promise.
  */
-export async function loadRemembered(
+export function loadRemembered(
   store: InternalStore,
   req: Request,
   deadline: number,
   maxRemembered: number,
   log: Log,
-): Promise<RememberedLoad> {
+): RememberedLoad | Promise<RememberedLoad> {
   const reading = settle<StoreRead>(() => store.read(req), deadline);
-  const settled = reading instanceof Promise ? await reading : reading;
+  return reading instanceof Promise
+    ? reading.then((settled) => entriesOf(settled, store, maxRemembered, log))
+    : entriesOf(reading, store, maxRemembered, log);
+}
+
+function entriesOf(settled: Settled<StoreRead>, store: InternalStore, maxRemembered: number, log: Log): RememberedLoad {
   if (settled.status !== 'ok') {
     const { reason, error } = failure(settled);
     log.error(
@@ -58,8 +64,11 @@ export async function loadRemembered(
       { chargebeePortalLogout: { store: store.kind, skipped } },
       `${skipped} malformed remembered entries skipped; the others are logged out`,
     );
-  const seen = new Set<unknown>();
-  let entries = (read?.entries ?? []).filter((entry) => !seen.has(entry.id) && seen.add(entry.id));
+  let entries = read?.entries ?? [];
+  if (entries.length > 1) {
+    const seen = new Set<unknown>();
+    entries = entries.filter((entry) => !seen.has(entry.id) && seen.add(entry.id));
+  }
   let rewrite = problem !== undefined || skipped > 0;
   if (entries.length > maxRemembered) {
     log.warn(
@@ -92,9 +101,9 @@ export function logDropped(written: unknown, store: InternalStore, log: Log): vo
 /**
  * After a logout: writes back what the store holds now, less the IDs this logout ended (and anything
  * invalid). The store is read again first, so a portal session remembered while the logout ran survives.
- * Resolves why it could not, or `undefined`.
+ * Gives why it could not, or `undefined`: at once for a store that answers at once, else a promise.
  */
-export async function forgetEnded(
+export function forgetEnded(
   store: InternalStore,
   req: Request,
   res: Response,
@@ -102,28 +111,30 @@ export async function forgetEnded(
   deadline: number,
   maxRemembered: number,
   log: Log,
-): Promise<PortalLogoutReason | undefined> {
+): PortalLogoutReason | undefined | Promise<PortalLogoutReason | undefined> {
   const write = store.write?.bind(store);
   if (!write) return undefined;
-  const reading = settle<StoreRead>(() => store.read(req), deadline);
-  const current = reading instanceof Promise ? await reading : reading;
-  let settled: Settled<unknown> = current;
-  if (current.status === 'ok') {
+  const written = (settled: Settled<unknown>): PortalLogoutReason | undefined => {
+    if (settled.status === 'ok') {
+      logDropped(settled.value, store, log);
+      return undefined;
+    }
+    const { reason, error } = failure(settled);
+    log.warn(
+      { err: errorFields(error), chargebeePortalLogout: { store: store.kind, reason } },
+      'could not forget the ended portal sessions',
+    );
+    return reason;
+  };
+  const writeBack = (current: Settled<StoreRead>) => {
+    if (current.status !== 'ok') return written(current);
     // An unreadable value (a tampered cookie) is replaced: what survives is only what reads as valid.
     const remaining = validEntries(current.value?.problem ? undefined : current.value?.value)
       .filter((entry) => !ended.has(entry.id))
       .slice(-maxRemembered);
     const writing = settle(() => write(req, res, remaining), deadline);
-    settled = writing instanceof Promise ? await writing : writing;
-    if (settled.status === 'ok') {
-      logDropped(settled.value, store, log);
-      return undefined;
-    }
-  }
-  const { reason, error } = failure(settled as Exclude<Settled<unknown>, { status: 'ok' }>);
-  log.warn(
-    { err: errorFields(error), chargebeePortalLogout: { store: store.kind, reason } },
-    'could not forget the ended portal sessions',
-  );
-  return reason;
+    return writing instanceof Promise ? writing.then(written) : written(writing);
+  };
+  const reading = settle<StoreRead>(() => store.read(req), deadline);
+  return reading instanceof Promise ? reading.then(writeBack) : writeBack(reading);
 }

@@ -190,6 +190,24 @@ export function describeStoreContract(name: string, factory: StoreFactory, descr
       expect(ids(await take(store, 10, rate))).toEqual(['p_d']);
     });
 
+    it('hands out no more than the burst at once, even to takers at the same time, then the rate', async () => {
+      const store = await make();
+      const now = Date.now();
+      for (let i = 0; i < 40; i++) await store.add(job(`p_r${i}`, { notBefore: now - 5000 + i }));
+      const rate = drainRate(600); // 10 a second, a burst of 10
+      const started = Date.now();
+      const together = await Promise.all([take(store, 40, rate), take(store, 40, rate), take(store, 40, rate)]);
+      const taken = together.reduce((sum, due) => sum + due.jobs.length, 0);
+      // The burst, and what the rate added while the three took (a busy machine may take a while).
+      expect(taken).toBeGreaterThanOrEqual(10);
+      expect(taken).toBeLessThanOrEqual(10 + Math.floor(((Date.now() - started) * 10) / 1000));
+      await sleep(500);
+      const later = await take(store, 40, rate);
+      // Half a second at 10 a second (one more for the time the first takes themselves took).
+      expect(later.jobs.length).toBeGreaterThanOrEqual(4);
+      expect(later.jobs.length).toBeLessThanOrEqual(Math.floor(((Date.now() - started) * 10) / 1000) + 1);
+    });
+
     it('reports its figures from its indexes: jobs, and the oldest waiting since', async () => {
       const store = await make();
       const now = Date.now();

@@ -226,6 +226,49 @@ describe('the logger', () => {
   });
 });
 
+describe('log levels', () => {
+  it("writes a logout's line only at a level the logger has on", async () => {
+    const logs = captureLogs();
+    logs.logger.level = 'warn';
+    const a = app({ logger: logs.logger });
+    a.held.value = [portal()];
+    expect((await a.logout()).outcome.result).toBe('ended');
+    expect(logs.lines).toEqual([]);
+    a.held.value = ['portal_Unknown1'];
+    emulator.injectFault({ status: 401, apiErrorCode: 'api_authentication_failed', times: 1 });
+    expect((await a.logout()).outcome.result).toBe('failed');
+    expect(logs.lines.map((line) => [line.level, line.msg])).toEqual([
+      [50, 'chargebee portal logout: failed (check the Chargebee site and API key)'],
+    ]);
+  });
+
+  it('a req.log whose isLevelEnabled throws still gets the line', async () => {
+    const lines: unknown[] = [];
+    const a = createTestApp({
+      session: false,
+      before: (req, _res, next) => {
+        const log = {
+          info: (fields: unknown, msg: string) => lines.push([fields, msg]),
+          warn: () => undefined,
+          error: () => undefined,
+          child: () => log,
+          isLevelEnabled: () => {
+            throw new Error('broken');
+          },
+        };
+        (req as unknown as { log?: unknown }).log = log;
+        next();
+      },
+      middleware: { apiKey: API_KEY, baseUrl: emulator.baseUrl('acme-test'), ...FAST, store: () => [portal()] },
+    });
+    open.push(a.portalLogout);
+    expect((await request(a.app).post('/logout')).body.outcome.result).toBe('ended');
+    expect(lines).toEqual([
+      [expect.objectContaining({ chargebeePortalLogout: expect.anything() }), expect.stringMatching(/ended$/)],
+    ]);
+  });
+});
+
 describe('the store of remembered portal sessions', () => {
   it.each<[string, PortalSessionStore['read']]>([
     ['never settles', never],
