@@ -65,7 +65,8 @@ export function sleep(ms: number): Promise<void> {
 export class DeadlineError extends Error {
   override name = 'DeadlineError';
   constructor(what: string, ms: number) {
-    super(`${what} did not answer within ${Math.round(ms)} ms`);
+    // The time left when the wait began, up to the whole ms: a call given 200 ms reads as 200, not 199.
+    super(`${what} did not answer within ${Math.ceil(Math.round(ms * 1000) / 1000)} ms`);
   }
 }
 
