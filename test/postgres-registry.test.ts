@@ -63,10 +63,12 @@ describePostgres('PostgresPortalSessionRegistry', () => {
   });
 
   it("keeps a customer's bound exactly when instances record at once", async () => {
-    const registry = newRegistry({ maxPerCustomer: 5 });
+    // The 40 adds queue on one customer's lock: a loaded CI machine must not turn this into a timing test.
+    const registry = newRegistry({ maxPerCustomer: 5, queryTimeoutMs: 20_000 });
     const others = Array.from(
       { length: 4 },
-      () => new PostgresPortalSessionRegistry(pool, { table: registry.table, maxPerCustomer: 5 }),
+      () =>
+        new PostgresPortalSessionRegistry(pool, { table: registry.table, maxPerCustomer: 5, queryTimeoutMs: 20_000 }),
     );
     const results = await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
