@@ -64,6 +64,7 @@ export type {
   DeferReason,
   ScheduledLogoutReason,
   DueJobs,
+  StoreFigures,
 } from './queue/store';
 export type { DrainRate } from './reliability/rate-limit';
 export { hashPortalSessionId } from './base/identifiers';
