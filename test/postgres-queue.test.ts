@@ -149,7 +149,7 @@ describePostgres('the deferred queue on PostgreSQL', () => {
       // Frozen for longer than a few calls' deadlines: the queue keeps its job meanwhile.
       await new Promise((resolve) => setTimeout(resolve, 1500));
       const { queue } = await h.portalLogout.stats();
-      expect(queue!.inMemory + queue!.inFlight).toBe(1);
+      expect(queue!.inMemory).toBe(1); // under an attempt or on its way to the store, it stays counted
     } finally {
       server.thaw();
     }

@@ -57,7 +57,10 @@ export interface DeferredQueueStats {
   lost: number;
   /** Attempts under way. */
   inFlight: number;
-  /** Jobs kept in this process's memory because the shared store did not answer; moved there once it does. */
+  /**
+   * Jobs kept in this process's memory because the shared store did not answer; moved there once it does.
+   * One whose attempt is under way counts in `inFlight` too.
+   */
   inMemory: number;
   /** Scheduled logouts accepted since start (maximum portal-session age, idle expiry). */
   scheduled: number;
@@ -125,7 +128,7 @@ export class DeferredLogoutQueue {
   }
 
   get stats(): DeferredQueueStats {
-    return { ...this.counts, inFlight: this.pump.inFlight, inMemory: this.link.spill?.size() ?? 0 };
+    return { ...this.counts, inFlight: this.pump.inFlight, inMemory: this.link.inMemory };
   }
 
   /** Whether the store outlives this process. */

@@ -26,6 +26,8 @@ export class StoreLink {
   readonly spill: MemoryDeferredLogoutStore | undefined;
   private downUntil = 0;
   private down = false;
+  /** Jobs out of the spill on their way to the store (put back should the store not take them). */
+  private moving = 0;
   /** Portal sessions that ended while their job waited in the spill: their copy in the store goes too. */
   private readonly pendingRemovals = new Set<string>();
 
@@ -45,6 +47,11 @@ export class StoreLink {
   /** When the store may be asked again. */
   get retryAt(): number {
     return this.downUntil;
+  }
+
+  /** Jobs this process keeps in memory for the store: in the spill (leased ones included) or on their way. */
+  get inMemory(): number {
+    return (this.spill?.size() ?? 0) + this.moving;
   }
 
   /** Whether the store is down and there is something to move to it or remove from it once it answers. */
@@ -167,6 +174,7 @@ export class StoreLink {
     for (;;) {
       const [job] = spill.drain(1);
       if (!job) break;
+      this.moving += 1;
       try {
         const timeoutMs = Math.min(this.timeoutMs, Math.max(MIN_MOVE_MS, deadline - epochNow()));
         const kept = await this.call(() => keepIn(this.store, job), timeoutMs);
@@ -176,6 +184,8 @@ export class StoreLink {
         spill.add(job);
         this.failed(error);
         break;
+      } finally {
+        this.moving -= 1;
       }
     }
     if (moved > 0) {
