@@ -1,7 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
-/** A child process of this repository's TypeScript (one process: node with tsx's loader, no wrapper). */
+/**
+ * A child process of this repository's TypeScript (one process, no wrapper): a file of test/fixtures/ as the
+ * JavaScript jest's global setup made of it (test/helpers/compile-fixtures.ts), anything else (the demo, as
+ * users run it) through tsx's loader.
+ */
 export interface Instance {
   child: ChildProcess;
   /** Its JSON stdout lines so far. */
@@ -16,9 +20,17 @@ export interface Instance {
 }
 
 const ROOT = path.join(__dirname, '..', '..');
+/** Where jest's global setup put the JavaScript of test/fixtures/ (test/helpers/compile-fixtures.ts). */
+export const COMPILED_DIR_ENV = 'CHARGEBEE_PORTAL_LOGOUT_TEST_JS';
+
+function command(script: string): string[] {
+  const compiled = process.env[COMPILED_DIR_ENV];
+  if (compiled && script.startsWith('test/fixtures/')) return [path.join(compiled, script.replace(/\.ts$/, '.js'))];
+  return ['--import', 'tsx', path.join(ROOT, script)];
+}
 
 export function startInstance(script: string, env: Record<string, string>): Instance {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script)], {
+  const child = spawn(process.execPath, command(script), {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
