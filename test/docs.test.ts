@@ -15,7 +15,14 @@ const docFiles = readdirSync(docsDir)
   .filter((name) => name.endsWith('.md'))
   .map((name) => path.join(docsDir, name));
 /** Files whose links are checked. */
-const linkedFiles = ['README.md', 'CONTRIBUTING.md', 'ARCHITECTURE.md']
+const linkedFiles = [
+  'README.md',
+  'CONTRIBUTING.md',
+  'ARCHITECTURE.md',
+  'CHANGELOG.md',
+  'bench/README.md',
+  'examples/demo/README.md',
+]
   .map((name) => path.join(root, name))
   .concat(docFiles);
 /** Files whose code blocks are checked. */
