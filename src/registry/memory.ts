@@ -26,10 +26,12 @@ export class MemoryPortalSessionRegistry implements PortalSessionRegistry {
   readonly maxPerCustomer: number;
   readonly maxEntries: number;
   readonly ttlMs: number;
-  // Both maps keep insertion order, which is the order of remembering: the first entry is the oldest.
-  // Keys hold the site first: a site's portal-session IDs and customer IDs are its own.
-  private readonly byId = new Map<string, RegisteredPortalSession>();
-  private readonly byCustomer = new Map<string, Map<string, RegisteredPortalSession>>();
+  // Each map keeps insertion order, which is the order of remembering: the first entry is the oldest. A
+  // site's portal-session IDs and customer IDs are its own, so each site has its maps (no key per entry
+  // built from site and ID: an app has one site or a few).
+  private readonly sites = new Map<string, Site>();
+  /** Every entry, oldest first, for the total bound and the time to live. */
+  private readonly all = new Set<RegisteredPortalSession>();
 
   constructor(options: MemoryPortalSessionRegistryOptions = {}) {
     const bounds = registryBounds('MemoryPortalSessionRegistry', options, DEFAULT_MEMORY_REGISTRY_MAX_ENTRIES);
@@ -40,32 +42,37 @@ export class MemoryPortalSessionRegistry implements PortalSessionRegistry {
 
   /** Portal sessions kept, all sites and customers together (expired ones not yet swept included). */
   get size(): number {
-    return this.byId.size;
+    return this.all.size;
   }
 
   add(entry: RegisteredPortalSession): RegistryAddResult {
     this.sweep(epochNow());
-    const key = idKey(entry.site, entry.id);
-    this.forget(key);
     const kept: RegisteredPortalSession = copy(entry);
-    this.byId.set(key, kept);
-    const customer = customerKey(kept.site, kept.customerId);
-    let mine = this.byCustomer.get(customer);
-    if (!mine) {
-      mine = new Map();
-      this.byCustomer.set(customer, mine);
+    let site = this.sites.get(kept.site);
+    if (!site) {
+      site = { byId: new Map(), byCustomer: new Map() };
+      this.sites.set(kept.site, site);
     }
-    mine.set(key, kept);
+    const previous = site.byId.get(kept.id);
+    if (previous) this.forget(previous);
+    site.byId.set(kept.id, kept);
+    this.all.add(kept);
+    let mine = site.byCustomer.get(kept.customerId);
+    if (!mine) {
+      mine = new Set();
+      site.byCustomer.set(kept.customerId, mine);
+    }
+    mine.add(kept);
     const dropped: string[] = [];
-    for (const [old, e] of mine) {
+    for (const old of mine) {
       if (mine.size <= this.maxPerCustomer) break;
       this.forget(old);
-      dropped.push(e.id);
+      dropped.push(old.id);
     }
-    for (const [old, e] of this.byId) {
-      if (this.byId.size <= this.maxEntries) break;
+    for (const old of this.all) {
+      if (this.all.size <= this.maxEntries) break;
       this.forget(old);
-      dropped.push(e.id);
+      dropped.push(old.id);
     }
     return { dropped };
   }
@@ -73,13 +80,18 @@ export class MemoryPortalSessionRegistry implements PortalSessionRegistry {
   list(site: string, customerId: string): RegisteredPortalSession[] {
     const now = epochNow();
     this.sweep(now);
-    const mine = this.byCustomer.get(customerKey(site, customerId));
+    const mine = this.sites.get(site)?.byCustomer.get(customerId);
     if (!mine) return [];
-    return [...mine.values()].filter((entry) => !this.expired(entry, now)).map(copy);
+    return [...mine].filter((entry) => !this.expired(entry, now)).map(copy);
   }
 
   remove(site: string, portalSessionIds: readonly string[]): void {
-    for (const id of portalSessionIds) this.forget(idKey(site, id));
+    const byId = this.sites.get(site)?.byId;
+    if (!byId) return;
+    for (const id of portalSessionIds) {
+      const entry = byId.get(id);
+      if (entry) this.forget(entry);
+    }
   }
 
   private expired(entry: RegisteredPortalSession, now: number): boolean {
@@ -88,26 +100,29 @@ export class MemoryPortalSessionRegistry implements PortalSessionRegistry {
 
   /** Forgets the expired entries at the front (the oldest); a later one behind a clock step back waits its turn. */
   private sweep(now: number): void {
-    for (const [key, entry] of this.byId) {
+    for (const entry of this.all) {
       if (!this.expired(entry, now)) break;
-      this.forget(key);
+      this.forget(entry);
     }
   }
 
-  private forget(key: string): void {
-    const entry = this.byId.get(key);
-    if (!entry) return;
-    this.byId.delete(key);
-    const customer = customerKey(entry.site, entry.customerId);
-    const mine = this.byCustomer.get(customer);
-    mine?.delete(key);
-    if (mine?.size === 0) this.byCustomer.delete(customer);
+  /** Forgets an entry this registry holds (the very object kept). */
+  private forget(entry: RegisteredPortalSession): void {
+    if (!this.all.delete(entry)) return;
+    const site = this.sites.get(entry.site)!;
+    site.byId.delete(entry.id);
+    const mine = site.byCustomer.get(entry.customerId);
+    mine?.delete(entry);
+    if (mine?.size === 0) site.byCustomer.delete(entry.customerId);
+    if (site.byId.size === 0) this.sites.delete(entry.site);
   }
 }
 
-// IDs, sites and customer IDs hold no spaces: a space separates them.
-const idKey = (site: string, id: string) => `${site} ${id}`;
-const customerKey = (site: string, customerId: string) => `${site} ${customerId}`;
+/** The entries of one site: by portal-session ID, and each customer's, oldest first. */
+interface Site {
+  byId: Map<string, RegisteredPortalSession>;
+  byCustomer: Map<string, Set<RegisteredPortalSession>>;
+}
 
 function copy(entry: RegisteredPortalSession): RegisteredPortalSession {
   const { id, customerId, site, businessEntityId, rememberedAt } = entry;
