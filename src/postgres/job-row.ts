@@ -1,5 +1,13 @@
 import { isValidBusinessEntityId, isValidPortalSessionId } from '../base/identifiers';
 import type { DeferredLogoutJob } from '../queue/store';
+import {
+  isIdempotencyKey,
+  isKeptReason,
+  isSiteTag,
+  readStoredHeaders,
+  storedSite,
+  storedTraceparent,
+} from '../queue/stored-fields';
 import { fromOffset, offset } from './connection';
 
 /**
@@ -8,39 +16,20 @@ import { fromOffset, offset } from './connection';
  * A row read back is checked field by field: one that this package did not write is refused.
  */
 
-const SITE = /^[0-9a-f]{1,64}$/;
-const HEADER_NAME = /^chargebee-[a-z0-9-]{1,60}$/;
-// eslint-disable-next-line no-control-regex
-const HEADER_VALUE = /^[^\u0000-\u0008\u000a-\u001f\u007f]{0,2048}$/;
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,100}$/;
-const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
-const REASONS: ReadonlySet<string> = new Set<DeferredLogoutJob['reason']>([
-  'budget_exhausted',
-  'attempts_exhausted',
-  'circuit_open',
-  'portal_max_age',
-  'idle',
-]);
-const MAX_HEADERS = 20;
-
-/** The site as the store keeps it: its hex tag, or '' (one shared bucket). */
-export function storedSite(site: string | undefined): string {
-  return site !== undefined && SITE.test(site) ? site : '';
-}
+export { storedSite };
 
 /** Whether the store may keep `job`: its ID, key, reason and counts are what the queue writes. */
 export function isStorable(job: DeferredLogoutJob): boolean {
   return (
     isValidPortalSessionId(job.portalSessionId) &&
-    typeof job.idempotencyKey === 'string' &&
-    IDEMPOTENCY_KEY.test(job.idempotencyKey) &&
-    REASONS.has(job.reason) &&
+    isIdempotencyKey(job.idempotencyKey) &&
+    isKeptReason(job.reason) &&
     Number.isSafeInteger(job.attempts) &&
     job.attempts >= 0 &&
     job.attempts < 2 ** 31 &&
     [job.notBefore, job.firstAttemptAt, job.latestAt ?? 0].every(Number.isFinite) &&
     (job.businessEntityId === undefined || isValidBusinessEntityId(job.businessEntityId)) &&
-    readHeaders(job.headers) !== undefined
+    readStoredHeaders(job.headers) !== undefined
   );
 }
 
@@ -61,7 +50,7 @@ export function jobValues(job: DeferredLogoutJob, base: number): unknown[] {
     job.idempotencyKey,
     job.businessEntityId ?? null,
     JSON.stringify(job.headers),
-    job.traceparent !== undefined && TRACEPARENT.test(job.traceparent) ? job.traceparent : null,
+    storedTraceparent(job.traceparent) ?? null,
   ];
 }
 
@@ -90,12 +79,11 @@ export function readJob(row: Record<string, unknown>, base: number): DeferredLog
   const attempts = row.attempts;
   const trace = row.traceparent;
   if (!isValidPortalSessionId(id)) return undefined;
-  if (typeof site !== 'string' || (site !== '' && !SITE.test(site))) return undefined;
+  if (site !== '' && !isSiteTag(site)) return undefined;
   if (entity !== null && !isValidBusinessEntityId(entity)) return undefined;
-  if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) return undefined;
-  if (typeof reason !== 'string' || !REASONS.has(reason)) return undefined;
+  if (!isIdempotencyKey(key) || !isKeptReason(reason)) return undefined;
   if (typeof attempts !== 'number' || !Number.isSafeInteger(attempts) || attempts < 0) return undefined;
-  const headers = readHeaders(row.headers);
+  const headers = readStoredHeaders(row.headers);
   const notBefore = fromOffset(row.due_ms, base);
   const firstAttemptAt = fromOffset(row.first_ms, base);
   const latestAt = fromOffset(row.latest_ms, base);
@@ -108,22 +96,9 @@ export function readJob(row: Record<string, unknown>, base: number): DeferredLog
     firstAttemptAt,
     attempts,
     notBefore,
-    reason: reason as DeferredLogoutJob['reason'],
+    reason,
     ...(site === '' ? {} : { site }),
-    // Only a link for a span: a malformed one is left out, the job kept.
-    ...(typeof trace === 'string' && TRACEPARENT.test(trace) ? { traceparent: trace } : {}),
+    ...(storedTraceparent(trace) === undefined ? {} : { traceparent: trace as string }),
     ...(latestAt === undefined ? {} : { latestAt }),
   };
-}
-
-function readHeaders(value: unknown): Record<string, string> | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const entries = Object.entries(value);
-  if (entries.length > MAX_HEADERS) return undefined;
-  const headers: Record<string, string> = {};
-  for (const [name, text] of entries) {
-    if (!HEADER_NAME.test(name) || typeof text !== 'string' || !HEADER_VALUE.test(text)) return undefined;
-    headers[name] = text;
-  }
-  return headers;
 }

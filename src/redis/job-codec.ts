@@ -1,5 +1,12 @@
 import { isValidBusinessEntityId, isValidPortalSessionId } from '../base/identifiers';
 import type { DeferredLogoutJob } from '../queue/store';
+import {
+  isIdempotencyKey,
+  isKeptReason,
+  readStoredHeaders,
+  storedSite,
+  storedTraceparent,
+} from '../queue/stored-fields';
 
 /**
  * A deferred logout as Redis keeps it. The portal-session ID is the hash field and the due time a lane's
@@ -23,34 +30,12 @@ interface StoredBody {
   t?: string;
 }
 
-const SITE = /^[0-9a-f]{1,64}$/;
-const HEADER_NAME = /^chargebee-[a-z0-9-]{1,60}$/;
-// eslint-disable-next-line no-control-regex
-const HEADER_VALUE = /^[^\u0000-\u0008\u000a-\u001f\u007f]{0,2048}$/;
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,100}$/;
-const REASONS: ReadonlySet<string> = new Set<DeferredLogoutJob['reason']>([
-  'budget_exhausted',
-  'attempts_exhausted',
-  'circuit_open',
-  'portal_max_age',
-  'idle',
-]);
-const MAX_HEADERS = 20;
-const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const STORED = /^(\d{1,9}) ([a-z_]{1,40}) ([0-9a-f]{1,64}|-) (-?\d{1,16}) (-?\d{1,16}|-) (\{[\s\S]*\})$/;
 /** Offsets further than this (about 300 years) are clamped: a time that far is a bug, not a plan. */
 const MAX_OFFSET_MS = 1e13;
 const MAX_ATTEMPTS = 1e9 - 1;
 
-/** Whether the store can keep a job of this reason (a reason this package knows). */
-export function isKeptReason(reason: unknown): boolean {
-  return typeof reason === 'string' && REASONS.has(reason);
-}
-
-/** The site tag as the store may use it in a key or a field: hex, or '' (one shared bucket). */
-export function storedSite(site: string | undefined): string {
-  return site !== undefined && SITE.test(site) ? site : '';
-}
+export { isKeptReason, storedSite };
 
 /**
  * How far a reply may show the skew estimate off before it is taken again: more than a call's usual time
@@ -144,13 +129,13 @@ export class StoreClock {
  * package does not know).
  */
 export function jobArguments(job: DeferredLogoutJob, clock: StoreClock): Array<string | number> | undefined {
-  if (!REASONS.has(job.reason)) return undefined;
+  if (!isKeptReason(job.reason)) return undefined;
   const attempts = Number.isFinite(job.attempts) ? Math.min(MAX_ATTEMPTS, Math.max(0, Math.round(job.attempts))) : 0;
   const body: StoredBody = {
     h: job.headers,
     k: job.idempotencyKey,
     ...(job.businessEntityId === undefined ? {} : { b: job.businessEntityId }),
-    ...(job.traceparent !== undefined && TRACEPARENT.test(job.traceparent) ? { t: job.traceparent } : {}),
+    ...(storedTraceparent(job.traceparent) === undefined ? {} : { t: job.traceparent }),
   };
   const latest = job.latestAt === undefined || !Number.isFinite(job.latestAt) ? '' : clock.offset(job.latestAt);
   return [
@@ -178,7 +163,7 @@ export function decodeJob(
   const header = STORED.exec(text);
   if (!header || !Number.isSafeInteger(due)) return undefined;
   const [, attempts, reason, site, first, latest, json] = header;
-  if (!REASONS.has(reason)) return undefined;
+  if (!isKeptReason(reason)) return undefined;
   let value: unknown;
   try {
     value = JSON.parse(json);
@@ -188,8 +173,8 @@ export function decodeJob(
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const v = value as Partial<Record<keyof StoredBody, unknown>>;
   if (v.b !== undefined && !isValidBusinessEntityId(v.b)) return undefined;
-  if (typeof v.k !== 'string' || !IDEMPOTENCY_KEY.test(v.k)) return undefined;
-  const headers = readHeaders(v.h);
+  if (!isIdempotencyKey(v.k)) return undefined;
+  const headers = readStoredHeaders(v.h);
   if (!headers) return undefined;
   return {
     portalSessionId: id,
@@ -199,22 +184,10 @@ export function decodeJob(
     firstAttemptAt: toCaller(Number(first)),
     attempts: Number(attempts),
     notBefore: toCaller(due),
-    reason: reason as DeferredLogoutJob['reason'],
+    reason,
     ...(site === '-' ? {} : { site }),
     // Only a link for a span: a malformed one is left out, the job kept.
-    ...(typeof v.t === 'string' && TRACEPARENT.test(v.t) ? { traceparent: v.t } : {}),
+    ...(storedTraceparent(v.t) === undefined ? {} : { traceparent: v.t as string }),
     ...(latest === '-' ? {} : { latestAt: toCaller(Number(latest)) }),
   };
-}
-
-function readHeaders(value: unknown): Record<string, string> | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const entries = Object.entries(value);
-  if (entries.length > MAX_HEADERS) return undefined;
-  const headers: Record<string, string> = {};
-  for (const [name, text] of entries) {
-    if (!HEADER_NAME.test(name) || typeof text !== 'string' || !HEADER_VALUE.test(text)) return undefined;
-    headers[name] = text;
-  }
-  return headers;
 }
