@@ -108,8 +108,8 @@ export class MemoryPortalSessionRegistry implements PortalSessionRegistry {
 
   /** Forgets an entry this registry holds (the very object kept). */
   private forget(entry: RegisteredPortalSession): void {
-    if (!this.all.delete(entry)) return;
-    const site = this.sites.get(entry.site)!;
+    const site = this.sites.get(entry.site);
+    if (!this.all.delete(entry) || !site) return;
     site.byId.delete(entry.id);
     const mine = site.byCustomer.get(entry.customerId);
     mine?.delete(entry);
