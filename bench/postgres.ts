@@ -17,43 +17,18 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'pg';
-import pino from 'pino';
 import { PostgresDeferredLogoutStore } from '../src/postgres';
-import { type DeferredLogoutJob, type DeferredLogoutStore } from '../src/queue/store';
-import { MemoryDeferredLogoutStore } from '../src/queue/memory-store';
-import { DeferredLogoutQueue } from '../src/queue/queue';
-import { drainRate, siteKey } from '../src/reliability/rate-limit';
+import { siteKey } from '../src/reliability/rate-limit';
 import { ChargebeeEmulator } from '../src/testing';
 import { startInstance, type Instance } from '../test/helpers/instances';
 import { startPostgresServer } from '../test/helpers/postgres-server';
-import { median, quantile, runLoad } from './load';
+import { deferralTimes, drainFigures, loadInTurns, portOf, seedBacklog } from './shared-store';
 
 const JOBS = Number(process.env.BENCH_POSTGRES_JOBS ?? 10_000);
 const RATE = Number(process.env.BENCH_POSTGRES_RATE ?? 10_000);
-const HEALTHY_ROUNDS = 7;
-const HEALTHY_REQUESTS = 1500;
-const CONNECTIONS = 10;
-const DEFERRALS = 3000;
 const ROOT = path.resolve(__dirname, '..');
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
-const round2 = (x: number) => Math.round(x * 100) / 100;
-
-async function sleep(ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function waitUntil(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const started = Date.now();
-  while (!predicate()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`${what} not done within ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
-
-async function portOf(instance: Instance): Promise<number> {
-  return Number((await instance.waitForLine((l) => 'port' in l, 30_000)).port);
-}
 
 async function healthyPath(databaseUrl: string) {
   const apps = {
@@ -63,106 +38,35 @@ async function healthyPath(databaseUrl: string) {
   try {
     const base = {
       memory: `http://127.0.0.1:${await portOf(apps.memory)}`,
-      postgres: `http://127.0.0.1:${await portOf(apps.postgres)}`,
+      shared: `http://127.0.0.1:${await portOf(apps.postgres)}`,
     };
     const queries = async () =>
-      (await (await fetch(`${base.postgres}/queries`)).json()) as { transactions: number; statements: number };
-    const run = async (store: 'memory' | 'postgres', requests: number) => {
-      const ids = (await (await fetch(`${base[store]}/seed?n=${requests}`, { method: 'POST' })).json()) as string[];
-      const result = await runLoad(
-        `${base[store]}/logout`,
-        ids.map((id) => `p=${id}`),
-        CONNECTIONS,
-      );
-      if (result.errors > 0) throw new Error(`${store}: ${result.errors} errors`);
-      return result;
-    };
-    for (let i = 0; i < 2; i++) {
-      await run('memory', 500);
-      await run('postgres', 500);
-    }
-    const rps = { memory: [] as number[], postgres: [] as number[] };
-    const p99 = { memory: [] as number[], postgres: [] as number[] };
-    const ratios: number[] = [];
-    const before = await queries();
-    const started = performance.now();
-    let logouts = 0;
-    for (let round = 0; round < HEALTHY_ROUNDS; round++) {
-      for (const store of round % 2 ? (['memory', 'postgres'] as const) : (['postgres', 'memory'] as const)) {
-        const result = await run(store, HEALTHY_REQUESTS);
-        rps[store].push(result.rps);
-        p99[store].push(result.p99Ms);
-        if (store === 'postgres') logouts += result.requests;
-      }
-      ratios.push(rps.postgres[round] / rps.memory[round]);
-    }
+      (await (await fetch(`${base.shared}/queries`)).json()) as { transactions: number; statements: number };
+    let before = { transactions: 0, statements: 0 };
+    const { sharedRps, sharedP99Ms, sharedLogouts, ...load } = await loadInTurns(base, async () => {
+      before = await queries();
+    });
     const after = await queries();
-    const seconds = (performance.now() - started) / 1000;
     return {
-      memoryRps: Math.round(median(rps.memory)),
-      postgresRps: Math.round(median(rps.postgres)),
-      // Each round's two runs back to back: the machine's drift cancels out in their ratio.
-      ratio: round2(median(ratios)),
-      memoryP99Ms: round2(median(p99.memory)),
-      postgresP99Ms: round2(median(p99.postgres)),
-      logouts,
-      seconds: round2(seconds),
+      ...load,
+      postgresRps: sharedRps,
+      postgresP99Ms: sharedP99Ms,
+      logouts: sharedLogouts,
       // The queue's look for other instances' jobs (every 5 s) is all: none per logout.
       databaseTransactions: after.transactions - before.transactions,
       databaseStatements: after.statements - before.statements,
-      rounds: { rps, p99, ratios },
     };
   } finally {
     await Promise.all([apps.memory.kill(), apps.postgres.kill()]);
   }
 }
 
-function job(id: string, now: number, extra: Partial<DeferredLogoutJob> = {}): DeferredLogoutJob {
-  return {
-    portalSessionId: id,
-    headers: {
-      'chargebee-request-origin-ip': '203.0.113.19',
-      'chargebee-request-origin-device': 'Mozilla/5.0 (X11; Linux x86_64) bench/1.0',
-      'chargebee-request-origin-user': 'customer.name@example.com',
-    },
-    idempotencyKey: `c2a4f1e0-5b7d-4e8a-9f3c-${id.slice(-12).padStart(12, '0')}`,
-    firstAttemptAt: now,
-    attempts: 4,
-    notBefore: now,
-    reason: 'budget_exhausted',
-    ...extra,
-  };
-}
-
 async function deferralTime(pool: Pool) {
-  const measure = async (store: DeferredLogoutStore) => {
-    const queue = new DeferredLogoutQueue({
-      store,
-      maxAgeMs: 3_600_000,
-      baseDelayMs: 1000,
-      maxDelayMs: 60_000,
-      concurrency: 4,
-      timeoutMs: 5000,
-      attempt: async () => 'done',
-      givenUp: () => undefined,
-      log: pino({ level: 'silent' }),
-    });
-    const times: number[] = [];
-    const later = Date.now() + 3_000_000;
-    for (let i = 0; i < DEFERRALS + 300; i++) {
-      const started = performance.now();
-      await queue.enqueue(job(`portal_deferral_${i}`, Date.now(), { notBefore: later }));
-      if (i >= 300) times.push(performance.now() - started);
-    }
-    await queue.close(0);
-    times.sort((a, b) => a - b);
-    const ms = (x: number) => Math.round(x * 1000) / 1000;
-    return { p50Ms: ms(quantile(times, 0.5)), p99Ms: ms(quantile(times, 0.99)), maxMs: ms(times[times.length - 1]) };
-  };
-  const memory = await measure(new MemoryDeferredLogoutStore(DEFERRALS + 1000));
-  const postgres = await measure(new PostgresDeferredLogoutStore(pool, { table: 'bench_deferral_jobs' }));
+  const { shared, ...times } = await deferralTimes(
+    new PostgresDeferredLogoutStore(pool, { table: 'bench_deferral_jobs' }),
+  );
   await pool.query('DROP TABLE bench_deferral_jobs, bench_deferral_jobs_sites');
-  return { deferrals: DEFERRALS, memory, postgres };
+  return { ...times, postgres: shared };
 }
 
 async function drain(databaseUrl: string, pool: Pool) {
@@ -176,17 +80,7 @@ async function drain(databaseUrl: string, pool: Pool) {
   try {
     const site = siteKey(emulator.baseUrl('acme-test'));
     const store = new PostgresDeferredLogoutStore(pool, { table, maxQueued: JOBS * 2, queryTimeoutMs: 10_000 });
-    const now = Date.now();
-    const ids: string[] = [];
-    for (let i = 0; i < JOBS; i++) {
-      const portal = emulator.createSession({ customerId: `cus_${i}` });
-      emulator.openSession(portal.id);
-      ids.push(portal.id);
-    }
-    for (let i = 0; i < JOBS; i += 100) {
-      const kept = await Promise.all(ids.slice(i, i + 100).map((id) => store.add(job(id, now, { site }))));
-      if (kept.includes(false)) throw new Error('the store refused a job');
-    }
+    const ids = await seedBacklog(emulator, store, JOBS, site, 100);
     await pool.query(`VACUUM ANALYZE ${table}`);
     const size = (
       await pool.query<{ bytes: string; indexes: string; rows: string }>(
@@ -199,35 +93,8 @@ async function drain(databaseUrl: string, pool: Pool) {
     const env = { DATABASE_URL: databaseUrl, TABLE: table, BASE_URL: emulator.baseUrl('acme-test'), API_KEY: apiKey };
     instances.push(startInstance('test/fixtures/postgres-instance.ts', { ...env, RATE: String(RATE) }));
     instances.push(startInstance('test/fixtures/postgres-instance.ts', { ...env, RATE: String(RATE) }));
-    await Promise.all(instances.map(portOf));
-    const finals = () => instances.reduce((n, i) => n + i.lines.filter((l) => 'final' in l).length, 0);
-    const idealS = JOBS / (RATE / 60);
-    await waitUntil(() => finals() >= JOBS, idealS * 1500 + 60_000, 'the drain');
-    await sleep(500);
-
-    const requests = emulator.logoutRequests();
-    const perId = new Map<string, number>();
-    for (const r of requests) {
-      const id = /portal_sessions\/([^/]+)\/logout/.exec(r.path)?.[1] ?? r.path;
-      perId.set(id, (perId.get(id) ?? 0) + 1);
-    }
-    const times = requests.map((r) => r.at).sort((a, b) => a - b);
-    const tookS = (times[times.length - 1] - times[0]) / 1000;
-    // The first burst of the bucket goes at once; the rest at the rate.
-    const paceS = (JOBS - drainRate(RATE).burst) / (RATE / 60);
     return {
-      jobs: JOBS,
-      ratePerMinute: RATE,
-      processes: 2,
-      tookS: round2(tookS),
-      idealS: round2(paceS),
-      vsIdeal: round2(tookS / paceS),
-      measuredPerMinute: Math.round(((times.length - 1) * 60) / tookS),
-      requests: requests.length,
-      duplicates: [...perId.values()].reduce((n, c) => n + c - 1, 0),
-      lost: ids.filter((id) => emulator.getSession(id)?.status !== 'logged_out').length,
-      finals: finals(),
-      finalsPerProcess: instances.map((i) => i.lines.filter((l) => 'final' in l).length),
+      ...(await drainFigures(emulator, ids, instances, RATE)),
       tableBytesPerJob: Math.round(Number(size.bytes) / Number(size.rows)),
       indexBytesPerJob: Math.round(Number(size.indexes) / Number(size.rows)),
       leftInTable: Number((await pool.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n),
