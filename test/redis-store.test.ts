@@ -118,7 +118,7 @@ describeRedis('RedisDeferredLogoutStore', () => {
     const args = jobArguments(
       job('portal_t', { traceparent: '00-not-a-trace-01' }),
       new StoreClock(Date.now(), new ClockSkew()),
-    )!;
+    );
     const body = JSON.parse(String(args[6])) as object;
     expect(body).not.toHaveProperty('t');
     const text = `1 budget_exhausted ${SITE} 1000 - ${JSON.stringify({ ...body, t: '<script>' })}`;

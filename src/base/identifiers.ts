@@ -49,6 +49,12 @@ export function checkCustomerId(value: unknown, where: string): asserts value is
   if (problem !== undefined) throw new TypeError(`${where}: the customer ID ${problem} (a Chargebee customer ID)`);
 }
 
+/** Throws a TypeError naming `where` unless `value` is `undefined` or a valid business-entity ID. */
+export function checkBusinessEntityId(value: unknown, where: string): asserts value is string | undefined {
+  if (value !== undefined && !isValidBusinessEntityId(value))
+    throw new TypeError(`${where}: businessEntityId must be letters, digits, "_" or "-" (at most 100)`);
+}
+
 /**
  * A short, stable, non-reversible tag for a portal-session ID, for logs: the raw ID is a bearer
  * reference to a customer's portal and never goes to a log.

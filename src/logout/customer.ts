@@ -1,4 +1,4 @@
-import { checkCustomerId, isValidBusinessEntityId } from '../base/identifiers';
+import { checkBusinessEntityId, checkCustomerId } from '../base/identifiers';
 import {
   deviceFromUserAgent,
   emailHeaders,
@@ -38,8 +38,7 @@ export function customerLogoutHeaders(
   for (const key of Object.keys(options))
     if (key !== 'businessEntityId' && key !== 'originHeaders')
       fail(`unknown option ${key} (known: businessEntityId, originHeaders)`);
-  if (options.businessEntityId !== undefined && !isValidBusinessEntityId(options.businessEntityId))
-    fail('businessEntityId must be letters, digits, "_" or "-" (at most 100)');
+  checkBusinessEntityId(options.businessEntityId, 'logoutCustomer');
   const headers: Record<string, string> = { ...eventSuppressionHeaders(suppressEvents) };
   const origin = options.originHeaders;
   if (origin === undefined) return headers;

@@ -4,7 +4,6 @@ import { errorFields, type Log } from '../base/logging';
 import { eventSuppressionHeaders, ORIGIN_HEADERS } from '../base/origin-headers';
 import { type DeferredLogoutJob, type ScheduledLogoutReason } from '../queue/store';
 import { MIN_DEFERRAL_WAIT_MS, type DeferredLogoutQueue } from '../queue/queue';
-import { siteKey } from '../reliability/rate-limit';
 import { readRememberedList } from '../remembered/list';
 import type { ExpiryContext, ExpirySettings } from './settings';
 import { epochNow, remaining, settleWithin } from '../base/time';
@@ -92,7 +91,7 @@ export class PortalSessionExpiry {
       attempts: 0,
       notBefore: dueAt,
       reason,
-      site: siteKey(this.settings.clientFor(businessEntityId).baseUrl),
+      site: this.settings.siteFor(businessEntityId),
       ...(latestAt === undefined ? {} : { latestAt }),
     };
     const scheduled = await this.queue.schedule(job, Math.max(remaining(deadline), MIN_DEFERRAL_WAIT_MS));

@@ -11,7 +11,6 @@ import {
 import { DeferredLogoutQueue, MIN_DEFERRAL_WAIT_MS, type JobAttemptResult } from '../queue/queue';
 import { ChargebeeApiError, ChargebeeCircuitOpenError, ChargebeeError } from '../base/errors';
 import type { PortalSessionOutcome } from '../base/outcome';
-import { siteKey } from '../reliability/rate-limit';
 import { isRetryable, queueRetryDelay, retryAfterMs, withRetries } from '../reliability/retry';
 import type { CoreSettings, DeferredSettings } from './settings';
 import { epochNow, remaining } from '../base/time';
@@ -35,7 +34,7 @@ const KNOWN_STATUSES = new Set<unknown>(['created', 'logged_in', 'logged_out', '
 export type PortalSessionResult = Omit<PortalSessionOutcome, 'id' | 'idHash' | 'businessEntityId' | 'durationMs'>;
 
 /** Reads a 200 answer: `sentAt` is when the first attempt of this logout was made (ms since the epoch). */
-export function resultOfAnswer(session: PortalSession, sentAt: number, attempts?: number): PortalSessionResult {
+export function resultOfAnswer(session: PortalSession, sentAt: number, attempts: number): PortalSessionResult {
   if (session.status !== 'logged_out') {
     // The status is Chargebee's text: only a known one is quoted.
     const status = KNOWN_STATUSES.has(session.status) ? session.status : 'in an unknown status';
@@ -43,14 +42,12 @@ export function resultOfAnswer(session: PortalSession, sentAt: number, attempts?
       status: 200,
       message: `Chargebee answered 200 but left the portal session ${status}`,
     });
-    return attempts === undefined
-      ? { status: 'failed', httpStatus: 200, error }
-      : { status: 'failed', httpStatus: 200, error, attempts };
+    return { status: 'failed', httpStatus: 200, error, attempts };
   }
   const already =
     typeof session.logout_at === 'number' && session.logout_at * 1000 < sentAt - ALREADY_LOGGED_OUT_MARGIN_MS;
   const status = already ? 'already_logged_out' : 'logged_out';
-  return attempts === undefined ? { status, httpStatus: 200 } : { status, httpStatus: 200, attempts };
+  return { status, httpStatus: 200, attempts };
 }
 
 /** Reads a failure that no retry will change. */
@@ -80,7 +77,6 @@ function breakerVerdict(error: unknown): 'success' | 'failure' | 'neutral' {
 /** The machinery shared by every logout of one middleware: breakers, the queue and how results are reported. */
 export class PortalSessionLogout {
   readonly breakers = new Map<ChargebeeClient, CircuitBreaker>();
-  private readonly sites = new Map<ChargebeeClient, string>();
   readonly queue: DeferredLogoutQueue | undefined;
 
   constructor(
@@ -109,16 +105,6 @@ export class PortalSessionLogout {
               }),
             log,
           });
-  }
-
-  /** The drain-rate tag of a client's site, computed once per client. */
-  private siteOf(client: ChargebeeClient): string {
-    let site = this.sites.get(client);
-    if (site === undefined) {
-      site = siteKey(client.baseUrl);
-      this.sites.set(client, site);
-    }
-    return site;
   }
 
   breakerFor(client: ChargebeeClient): CircuitBreaker | undefined {
@@ -170,7 +156,7 @@ export class PortalSessionLogout {
           });
     breaker?.record(result.ok ? 'success' : breakerVerdict(result.error), permit);
     if (result.ok) {
-      this.queue?.siteAnswered(this.siteOf(client));
+      this.queue?.siteAnswered(this.settings.siteOf(client));
       return resultOfAnswer(result.value, sentAt, result.attempts);
     }
     const error = result.error;
@@ -187,7 +173,7 @@ export class PortalSessionLogout {
     };
     if (!this.queue) return failed;
     const now = epochNow();
-    const site = this.siteOf(client);
+    const site = this.settings.siteOf(client);
     // Not before Chargebee's Retry-After (within the queue's limits), nor (breaker open) before the
     // cool-off ends, nor straight away.
     const backoffOrAsked = queueRetryDelay(result.retryAfterMs, 1, this.settings.deferred as DeferredSettings);
@@ -226,8 +212,7 @@ export class PortalSessionLogout {
       );
       breaker?.record('success');
       this.reportDeferred(job, {
-        ...resultOfAnswer(session, job.firstAttemptAt),
-        attempts: job.attempts,
+        ...resultOfAnswer(session, job.firstAttemptAt, job.attempts),
         ...scheduledReason(job),
       });
       return 'done';

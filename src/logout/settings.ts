@@ -16,6 +16,8 @@ export interface CoreSettings {
   clientFor: (entityId: string | undefined) => ChargebeeClient;
   /** Every client in use, one per site and key. */
   clients: ChargebeeClient[];
+  /** The drain-rate and registry tag of a client's Chargebee site (see `siteKey`), made once per client. */
+  siteOf: (client: ChargebeeClient) => string;
   /** Longest time one Chargebee call may take. */
   timeoutMs: number;
   retry: RetryPolicy | false;
@@ -50,6 +52,8 @@ export interface ExpirySettings {
 /** What scheduled logouts need besides the expiry settings. */
 export interface ExpiryContext {
   clientFor: CoreSettings['clientFor'];
+  /** The drain-rate tag of a business entity's Chargebee site. */
+  siteFor: (entityId: string | undefined) => string;
   suppressEvents: EventSuppression;
   /** Most portal sessions remembered per app session. */
   maxRemembered: number;

@@ -25,8 +25,9 @@ export async function customerOfRequest(
  * At a logout with `everywhere`, the customer's portal sessions registered by other app sessions. The
  * customer is only ever the app's `customerId(req)`: never one named by what the user's own store holds (a
  * cookie the user may edit or replay). The sites are those of this app session's portal sessions and of the
- * request's default entity. `own` (this app session's entries) are left out. `undefined` when this logout
- * is not one for everywhere.
+ * request's default entity. `own` (this app session's entries) are left out. `entity` is what the app's
+ * `businessEntityId(req)` gave, for the rest of the logout to use rather than ask again. `undefined` when
+ * this logout is not one for everywhere.
  */
 export async function othersToEnd(
   settings: Settings,
@@ -35,7 +36,7 @@ export async function othersToEnd(
   own: ReadonlyArray<{ id: unknown; businessEntityId?: string }>,
   deadline: number,
   log: Log,
-): Promise<Awaited<ReturnType<OpenPortalSessions['ofCustomer']>> | undefined> {
+): Promise<(Awaited<ReturnType<OpenPortalSessions['ofCustomer']>> & { entity: unknown }) | undefined> {
   if (!settings.everywhere) return undefined;
   const wanted = await appValue(
     settings.everywhere,
@@ -56,7 +57,7 @@ export async function othersToEnd(
       {},
       "sign-out everywhere without a known customer (customerId gave none); only this app session's portal sessions are ended",
     );
-    return { entries: [] };
+    return { entries: [], entity };
   }
   const requestEntity = isValidBusinessEntityId(entity) ? entity : undefined;
   const sites = new Set([
@@ -65,5 +66,5 @@ export async function othersToEnd(
   ]);
   const ownIds = new Set(own.map((e) => e.id));
   const found = await open.ofCustomer([...sites], customer, deadline, log);
-  return { ...found, entries: found.entries.filter((e) => !ownIds.has(e.id)) };
+  return { ...found, entries: found.entries.filter((e) => !ownIds.has(e.id)), entity };
 }

@@ -2,7 +2,12 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { ChargebeeClient, PortalSession } from '../chargebee/client';
 import { PortalLogoutError } from '../base/outcome';
-import { checkCustomerId, isValidBusinessEntityId, isValidPortalSessionId } from '../base/identifiers';
+import {
+  checkBusinessEntityId,
+  checkCustomerId,
+  isValidBusinessEntityId,
+  isValidPortalSessionId,
+} from '../base/identifiers';
 import { errorFields, safeLog, type Log } from '../base/logging';
 import { LogoutCore, type EndedHook } from '../logout/core';
 import { checkLogoutCustomerId, customerLogoutHeaders, type LogoutCustomerOptions } from '../logout/customer';
@@ -132,7 +137,9 @@ export function createPortalLogout(
           for (const o of outcomes) {
             if (!ENDED_STATUSES.has(o.status) || o.id === undefined) continue;
             const site = settings.siteFor(o.businessEntityId);
-            bySite.set(site, [...(bySite.get(site) ?? []), o.id]);
+            const ids = bySite.get(site);
+            if (ids) ids.push(o.id);
+            else bySite.set(site, [o.id]);
           }
           if (bySite.size === 0) return;
           await Promise.all([
@@ -192,8 +199,7 @@ export function createPortalLogout(
     if (!isValidPortalSessionId(id))
       throw new TypeError('remember: portal-session ID must be 1 to 70 letters, digits, "_" or "-"');
     const entity = rememberOptions.businessEntityId;
-    if (entity !== undefined && !isValidBusinessEntityId(entity))
-      throw new TypeError('remember: businessEntityId must be letters, digits, "_" or "-" (at most 100)');
+    checkBusinessEntityId(entity, 'remember');
     const given =
       rememberOptions.customerId ?? (typeof portalSession === 'object' ? portalSession?.customer_id : undefined);
     if (given !== undefined) checkCustomerId(given, 'remember');
@@ -252,8 +258,7 @@ export function createPortalLogout(
   middleware.openPortalSessions = async (customerId, listOptions = {}) => {
     checkCustomerId(customerId, 'openPortalSessions');
     const entity = listOptions?.businessEntityId;
-    if (entity !== undefined && !isValidBusinessEntityId(entity))
-      throw new TypeError('openPortalSessions: businessEntityId must be letters, digits, "_" or "-" (at most 100)');
+    checkBusinessEntityId(entity, 'openPortalSessions');
     if (!open) throw new TypeError(`openPortalSessions: ${NO_REGISTRY}`);
     const found = await open.ofCustomer([settings.siteFor(entity)], customerId, now() + settings.budgetMs);
     if (found.failure) throw found.failure.error;
@@ -331,6 +336,7 @@ async function logoutRequest(
           callDeadline,
           log,
           all.some((entry) => entry.businessEntityId === undefined),
+          elsewhere,
         );
   const outcome = await core.logout({
     portalSessions: all,

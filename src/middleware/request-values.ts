@@ -51,8 +51,9 @@ const asString = (value: unknown): string | undefined => (typeof value === 'stri
 
 /**
  * The origin headers (IP, device, email) and event headers of this request, and the default business
- * entity when `needsEntity`. The app's functions run at once, each bounded by `deadline`; when they all
- * answer with plain values (the default rules do), no promise is made.
+ * entity when `needsEntity` (the value in `known` when the logout already asked for it). The app's functions
+ * run at once, each bounded by `deadline`; when they all answer with plain values (the default rules do), no
+ * promise is made.
  */
 export function requestValues(
   settings: Settings,
@@ -60,13 +61,16 @@ export function requestValues(
   deadline: number,
   log: Log,
   needsEntity: boolean,
+  known?: { entity: unknown },
 ): RequestValues | Promise<RequestValues> {
   const ip = appValue(settings.ip, req, deadline, log, 'ip', true);
   const device = appValue(settings.device, req, deadline, log, 'device', true);
   const email = appValue(settings.email, req, deadline, log, 'email', true);
-  const entity = needsEntity
-    ? appValue(settings.defaultEntity, req, deadline, log, 'businessEntityId', false)
-    : undefined;
+  const entity = !needsEntity
+    ? undefined
+    : known
+      ? known.entity
+      : appValue(settings.defaultEntity, req, deadline, log, 'businessEntityId', false);
   if (ip instanceof Promise || device instanceof Promise || email instanceof Promise || entity instanceof Promise)
     return Promise.all([ip, device, email, entity]).then(([i, d, e, b]) => build(settings, log, i, d, e, b));
   return build(settings, log, ip, device, email, entity);

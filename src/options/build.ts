@@ -71,9 +71,11 @@ export function buildSettings(o: ValidatedOptions, tuning: Tuning): Settings {
   const clientFor = (entityId: string | undefined): ChargebeeClient =>
     (entityId !== undefined && entityClients.get(entityId)) || defaultClient;
   const sites = new Map([...clients.values()].map((client) => [client, siteKey(client.baseUrl)]));
+  const siteOf = (client: ChargebeeClient): string => sites.get(client) ?? siteKey(client.baseUrl);
   return {
     clientFor,
-    siteFor: (entityId) => sites.get(clientFor(entityId)) as string,
+    siteOf,
+    siteFor: (entityId) => siteOf(clientFor(entityId)),
     hashCustomer: customerHasher(o.apiKey),
     clients: [...clients.values()],
     timeoutMs: tuning.attemptTimeoutMs ?? o.budgetMs,

@@ -8,15 +8,13 @@ import {
   storedSite,
   storedTraceparent,
 } from '../queue/stored-fields';
-import { fromOffset, offset } from './connection';
+import { fromOffset, offset, toOffset } from './connection';
 
 /**
  * A deferred logout as a row of the jobs table: its times as `timestamptz` on the database's clock, its
  * fields as columns, the headers as `jsonb`. No last error and no lease are kept in the job's columns.
  * A row read back is checked field by field: one that this package did not write is refused.
  */
-
-export { storedSite };
 
 /** Whether the store may keep `job`: its ID, key, reason and counts are what the queue writes. */
 export function isStorable(job: DeferredLogoutJob): boolean {
@@ -42,9 +40,9 @@ export function jobValues(job: DeferredLogoutJob, base: number): unknown[] {
   return [
     job.portalSessionId,
     storedSite(job.site),
-    Math.round(job.notBefore - base),
-    Math.round(job.firstAttemptAt - base),
-    job.latestAt === undefined ? null : Math.round(job.latestAt - base),
+    toOffset(job.notBefore, base),
+    toOffset(job.firstAttemptAt, base),
+    job.latestAt === undefined ? null : toOffset(job.latestAt, base),
     job.attempts,
     job.reason,
     job.idempotencyKey,

@@ -1,5 +1,4 @@
 import { checkCustomerId, isValidBusinessEntityId, isValidPortalSessionId } from '../base/identifiers';
-import { deadlineIn, remaining, within } from '../base/time';
 import type { OptionCheck } from '../base/validate';
 import {
   registryBounds,
@@ -8,7 +7,7 @@ import {
   type RegistryAddResult,
   type RegistryBounds,
 } from '../registry/registry';
-import { at, fromOffset, offset, POSTGRES, transaction, type PostgresPoolLike, type Transaction } from './connection';
+import { at, fromOffset, offset, toOffset, type PostgresPoolLike, type Transaction } from './connection';
 import { identifier, postgresCommon, type PostgresCommonOptions } from './options';
 import { DEFAULT_REGISTRY_TABLE, registryNames, registryTableSql, TableSetup } from './schema';
 
@@ -32,7 +31,6 @@ const REMOVE_BATCH = 1000;
 const EXACT_COUNT_LIMIT = 10_000;
 /** Most entries past `maxEntries` deleted per recording (a bound lowered between runs is reached over time). */
 const TRIM_LIMIT = 1000;
-const SETUP_TIMEOUT_MS = 10_000;
 /** Sites are short hashes of a Chargebee base URL (`siteKey`). */
 const SITE = /^[0-9A-Za-z_-]{1,64}$/;
 /** First key of the registry's advisory locks (one per customer of a site): "cbpl". */
@@ -59,10 +57,7 @@ export class PostgresPortalSessionRegistry implements PortalSessionRegistry {
   private readonly names: ReturnType<typeof registryNames>;
   private readonly tables: TableSetup;
 
-  constructor(
-    private readonly pool: PostgresPoolLike,
-    options: PostgresPortalSessionRegistryOptions = {},
-  ) {
+  constructor(pool: PostgresPoolLike, options: PostgresPortalSessionRegistryOptions = {}) {
     const owner = 'PostgresPortalSessionRegistry';
     const common = postgresCommon(owner, pool, options, ['table', 'maxEntries', 'maxPerCustomer', 'ttlMs']);
     this.check = common.check;
@@ -129,7 +124,7 @@ export class PostgresPortalSessionRegistry implements PortalSessionRegistry {
           entry.id,
           entry.customerId,
           entry.businessEntityId ?? null,
-          Math.round(entry.rememberedAt - base),
+          toOffset(entry.rememberedAt, base),
           this.ttlMs,
         ],
       );
@@ -209,11 +204,8 @@ export class PostgresPortalSessionRegistry implements PortalSessionRegistry {
   }
 
   /** One bounded transaction (the table made on first use within the same deadline). */
-  private async call<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
-    const deadline = deadlineIn(this.queryTimeoutMs);
-    const setup = this.tables.ready(SETUP_TIMEOUT_MS);
-    if (setup) await within(setup, deadline, POSTGRES);
-    return transaction(this.pool, Math.max(1, remaining(deadline)), work);
+  private call<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+    return this.tables.call(this.queryTimeoutMs, work);
   }
 }
 

@@ -1,5 +1,6 @@
+import { deadlineIn, remaining, within } from '../base/time';
 import { OptionCheck } from '../base/validate';
-import { transaction, type PostgresPoolLike } from './connection';
+import { POSTGRES, transaction, type PostgresPoolLike, type Transaction, type TransactionOptions } from './connection';
 import { DEFAULT_SCHEMA, identifier, quoted } from './options';
 
 /**
@@ -144,6 +145,9 @@ export const POSTGRES_SCHEMA_SQL: string = postgresSchemaSql();
 /** Key of the advisory lock under which instances create the tables, one at a time. */
 const SCHEMA_LOCK = 'chargebee-portal-logout:schema';
 
+/** How long the tables' setup may take, across the calls that wait for it. */
+const SETUP_TIMEOUT_MS = 10_000;
+
 /**
  * Makes sure the tables exist, once per store or registry: a look (no DDL, no lock) when they do; when a
  * table is missing, `sql` under a transaction-level advisory lock (instances starting together wait for
@@ -162,8 +166,23 @@ export class TableSetup {
     private readonly owner: string,
   ) {}
 
+  /**
+   * One transaction within `timeoutMs` in all, the tables made first on first use within the same deadline
+   * (the setup itself may go on for up to 10 s for the next call, whatever this one's deadline).
+   */
+  async call<T>(
+    timeoutMs: number,
+    work: (tx: Transaction) => Promise<T>,
+    options: TransactionOptions = {},
+  ): Promise<T> {
+    const deadline = deadlineIn(timeoutMs);
+    const setup = this.ready(SETUP_TIMEOUT_MS);
+    if (setup) await within(setup, deadline, POSTGRES);
+    return transaction(this.pool, Math.max(1, remaining(deadline)), work, options);
+  }
+
   /** Resolves once the tables exist; `timeoutMs` bounds each of its transactions. */
-  ready(timeoutMs: number): Promise<void> | undefined {
+  private ready(timeoutMs: number): Promise<void> | undefined {
     if (this.done) return undefined;
     this.pending ??= this.setUp(timeoutMs).then(
       () => {

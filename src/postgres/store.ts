@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { hashPortalSessionId, isValidPortalSessionId } from '../base/identifiers';
 import { safeLog, type Log } from '../base/logging';
-import { deadlineIn, epochNow, remaining, within } from '../base/time';
+import { epochNow } from '../base/time';
 import {
   scheduleLimit,
   type DeferredLogoutJob,
@@ -10,19 +10,19 @@ import {
   type DueJobs,
   type StoreFigures,
 } from '../queue/store';
-import { NO_RATE_LIMIT, type DrainRate } from '../reliability/rate-limit';
+import { NO_RATE_LIMIT, tokenWait, type DrainRate } from '../reliability/rate-limit';
 import {
   at,
   fromOffset,
   offset,
-  POSTGRES,
-  transaction,
+  toOffset,
   type PostgresPoolLike,
   type Query,
   type Transaction,
   type TransactionOptions,
 } from './connection';
-import { isStorable, JOB_COLUMNS, jobValues, readJob, storedSite } from './job-row';
+import { storedSite } from '../queue/stored-fields';
+import { isStorable, JOB_COLUMNS, jobValues, readJob } from './job-row';
 import { identifier, postgresCommon, type PostgresCommonOptions } from './options';
 import { DEFAULT_JOBS_TABLE, jobsNames, jobsTablesSql, TableSetup } from './schema';
 
@@ -52,8 +52,6 @@ const SWEEP_INTERVAL_MS = 60_000;
 const SWEEP_LIMIT = 500;
 /** Up to this bound, `maxQueued` is checked by an exact count; above it, once the table's estimate nears half. */
 const EXACT_COUNT_LIMIT = 10_000;
-/** Longest wait for the tables' creation on first use (under the lock that other instances may hold). */
-const SETUP_TIMEOUT_MS = 10_000;
 /** Counts walk the `waiting_since` index, never the jobs' rows. */
 const INDEX_ONLY = { indexOnly: true } as const;
 /**
@@ -99,10 +97,7 @@ export class PostgresDeferredLogoutStore implements DeferredLogoutStore {
   private nextSweepAt = 0;
   private log: Log | undefined;
 
-  constructor(
-    private readonly pool: PostgresPoolLike,
-    options: PostgresDeferredLogoutStoreOptions = {},
-  ) {
+  constructor(pool: PostgresPoolLike, options: PostgresDeferredLogoutStoreOptions = {}) {
     const common = postgresCommon('PostgresDeferredLogoutStore', pool, options, ['table', 'maxQueued', 'leaseMs']);
     const { check } = common;
     this.schema = common.schema;
@@ -151,7 +146,7 @@ export class PostgresDeferredLogoutStore implements DeferredLogoutStore {
             // Handed over: the taker's give-up will leave it due again, its maximum age counting from here.
             await query(
               `UPDATE ${this.names.jobs} SET renewed_at = GREATEST(renewed_at, ${at(2)}) WHERE portal_session_id = $1`,
-              [job.portalSessionId, Math.round(job.firstAttemptAt - base)],
+              [job.portalSessionId, toOffset(job.firstAttemptAt, base)],
             );
           } else if (current.pendingSchedule) {
             await this.replace(tx, job);
@@ -162,7 +157,7 @@ export class PostgresDeferredLogoutStore implements DeferredLogoutStore {
               `UPDATE ${this.names.jobs} SET first_attempt_at = ${first}, waiting_since = ${first},
               expires_at = GREATEST(due_at, ${first}) + $3::float8 * interval '1 millisecond'
              WHERE portal_session_id = $1`,
-              [job.portalSessionId, Math.round(job.firstAttemptAt - base), this.ttlMs],
+              [job.portalSessionId, toOffset(job.firstAttemptAt, base), this.ttlMs],
             );
           }
         }),
@@ -267,7 +262,7 @@ export class PostgresDeferredLogoutStore implements DeferredLogoutStore {
         `UPDATE ${this.names.jobs} SET due_at = ${target}, waiting_since = ${target},
            expires_at = GREATEST(expires_at, ${target} + $3::float8 * interval '1 millisecond')
          WHERE portal_session_id = ANY($1::text[]) AND lease IS NULL AND pending_schedule AND ${target} > due_at`,
-        [ids, Math.round(to - base), this.ttlMs],
+        [ids, toOffset(to, base), this.ttlMs],
       ),
     );
   }
@@ -483,7 +478,7 @@ export class PostgresDeferredLogoutStore implements DeferredLogoutStore {
         query(
           `INSERT INTO ${this.names.sites} AS s (site, paused_until) VALUES ($1, ${at(2)})
          ON CONFLICT (site) DO UPDATE SET paused_until = GREATEST(s.paused_until, EXCLUDED.paused_until)`,
-          [storedSite(site), Math.round(until - base)],
+          [storedSite(site), toOffset(until, base)],
         ),
       ASYNC_COMMIT,
     );
@@ -545,16 +540,7 @@ export class PostgresDeferredLogoutStore implements DeferredLogoutStore {
   }
 
   /** One bounded transaction (the tables made on first use within the same deadline). */
-  private async call<T>(work: (tx: Transaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    const deadline = deadlineIn(this.queryTimeoutMs);
-    const setup = this.tables.ready(SETUP_TIMEOUT_MS);
-    if (setup) await within(setup, deadline, POSTGRES);
-    return transaction(this.pool, Math.max(1, remaining(deadline)), work, options);
+  private call<T>(work: (tx: Transaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    return this.tables.call(this.queryTimeoutMs, work, options);
   }
-}
-
-/** Milliseconds until a bucket holding `tokens` has one again. */
-function tokenWait(tokens: number, perMinute: number): number {
-  if (perMinute <= 0 || tokens >= 1) return 0;
-  return Math.ceil(((1 - tokens) * 60_000) / perMinute);
 }

@@ -35,8 +35,6 @@ const STORED = /^(\d{1,9}) ([a-z_]{1,40}) ([0-9a-f]{1,64}|-) (-?\d{1,16}) (-?\d{
 const MAX_OFFSET_MS = 1e13;
 const MAX_ATTEMPTS = 1e9 - 1;
 
-export { isKeptReason, storedSite };
-
 /**
  * How far a reply may show the skew estimate off before it is taken again: more than a call's usual time
  * to Redis and back (a first call slower than the next ones must not move the times written after it), and
@@ -125,11 +123,10 @@ export class StoreClock {
 
 /**
  * A job as the scripts take it (argJob in scripts/store/includes.ts): attempts, reason, site, first attempt,
- * due and latest time (offsets), the JSON body. `undefined` for a job that cannot be kept (a reason this
- * package does not know).
+ * due and latest time (offsets), the JSON body. For a job the store can keep (its reason is one this package
+ * knows: the store checks first).
  */
-export function jobArguments(job: DeferredLogoutJob, clock: StoreClock): Array<string | number> | undefined {
-  if (!isKeptReason(job.reason)) return undefined;
+export function jobArguments(job: DeferredLogoutJob, clock: StoreClock): Array<string | number> {
   const attempts = Number.isFinite(job.attempts) ? Math.min(MAX_ATTEMPTS, Math.max(0, Math.round(job.attempts))) : 0;
   const body: StoredBody = {
     h: job.headers,

@@ -11,7 +11,8 @@ import {
   type StoreFigures,
 } from '../queue/store';
 import type { DrainRate } from '../reliability/rate-limit';
-import { ClockSkew, decodeJob, isKeptReason, jobArguments, StoreClock, storedSite } from './job-codec';
+import { isKeptReason, storedSite } from '../queue/stored-fields';
+import { ClockSkew, decodeJob, jobArguments, StoreClock } from './job-codec';
 import { redisCommon } from './options';
 import { ADD } from './scripts/store/add-7';
 import { CANCEL } from './scripts/store/cancel-7';
@@ -268,7 +269,7 @@ export class RedisDeferredLogoutStore implements DeferredLogoutStore {
 
   /** keepMs, the call's clock, then the ID and the job as the scripts take them (see canKeep). */
   private jobArgs(job: DeferredLogoutJob, clock: StoreClock): Array<string | number> {
-    return [this.keepMs, ...clock.arguments, job.portalSessionId, ...(jobArguments(job, clock) ?? [])];
+    return [this.keepMs, ...clock.arguments, job.portalSessionId, ...jobArguments(job, clock)];
   }
 
   /**

@@ -67,8 +67,7 @@ export class SiteRateLimiter {
   wait(site: string, now: number): number {
     const s = this.state(site, now);
     if (s.pausedUntil > now) return s.pausedUntil - now;
-    if (this.rate.perMinute <= 0 || s.tokens >= 1) return 0;
-    return Math.ceil(((1 - s.tokens) * 60_000) / this.rate.perMinute);
+    return tokenWait(s.tokens, this.rate.perMinute);
   }
 
   /** Takes one request for `site`; call only when {@link wait} is 0. */
@@ -81,4 +80,10 @@ export class SiteRateLimiter {
     const s = this.state(site, now);
     s.pausedUntil = Math.max(s.pausedUntil, until);
   }
+}
+
+/** Milliseconds until a bucket holding `tokens` has one again, at `perMinute` (0: now, or no limit). */
+export function tokenWait(tokens: number, perMinute: number): number {
+  if (perMinute <= 0 || tokens >= 1) return 0;
+  return Math.ceil(((1 - tokens) * 60_000) / perMinute);
 }
