@@ -19,7 +19,6 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import express from 'express';
@@ -31,8 +30,10 @@ import { DEFAULT_CIRCUIT_BREAKER } from '../src/reliability/circuit-breaker';
 import { DEFAULT_BUDGET_MS, DEFAULT_MAX_ATTEMPTS } from '../src/reliability/retry';
 import { ChargebeeEmulator, type EmulatorFault } from '../src/testing';
 import { startInstance, type Instance } from '../test/helpers/instances';
+import { listen } from '../test/helpers/listen';
 import { postLogout } from '../test/helpers/post-logout';
 import { startRedisServer } from '../test/helpers/redis-server';
+import { portOf, round2, sleep } from './shared-store';
 
 const env = process.env;
 const ONLY = env.BENCH_RECOVERY_ONLY;
@@ -56,8 +57,6 @@ const SITE = 'acme-test';
 const ROOT = path.resolve(__dirname, '..');
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
-const round2 = (x: number) => Math.round(x * 100) / 100;
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -269,9 +268,8 @@ async function memoryRound(): Promise<RoundFigures> {
   });
   const app = express();
   app.post('/logout', portalLogout, (_req, res) => void res.json(res.locals.chargebeePortalLogout));
-  const server = http.createServer(app).listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as AddressInfo;
+  const served = await listen(app);
+  const port = Number(new URL(served.url).port);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   try {
     const ids = openSessions(emulator, MEMORY.users);
@@ -283,7 +281,7 @@ async function memoryRound(): Promise<RoundFigures> {
   } finally {
     agent.destroy();
     await portalLogout.close({ timeoutMs: 1000 });
-    await new Promise((resolve) => server.close(resolve));
+    await served.close();
     await emulator.close();
   }
 }
@@ -306,9 +304,7 @@ async function redisRound(redisUrl: string, round: number): Promise<RoundFigures
       RATE: String(REDIS.rate),
     };
     for (let i = 0; i < REDIS.processes; i++) instances.push(startInstance('bench/recovery-instance.ts', instanceEnv));
-    const ports = await Promise.all(
-      instances.map(async (instance) => Number((await instance.waitForLine((l) => 'port' in l, 30_000)).port)),
-    );
+    const ports = await Promise.all(instances.map(portOf));
     const ids = openSessions(emulator, REDIS.users);
     const finalsOf = (instance: Instance): Final[] =>
       instance.lines.filter((l) => 'final' in l).map((l) => ({ at: Number(l.at), status: String(l.status) }));

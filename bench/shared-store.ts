@@ -10,6 +10,7 @@ import { DeferredLogoutQueue } from '../src/queue/queue';
 import type { DeferredLogoutJob, DeferredLogoutStore } from '../src/queue/store';
 import { drainRate } from '../src/reliability/rate-limit';
 import type { ChargebeeEmulator } from '../src/testing';
+import { waitFor } from '../test/helpers/harness';
 import type { Instance } from '../test/helpers/instances';
 import { median, quantile, runLoad } from './load';
 
@@ -22,14 +23,6 @@ export const round2 = (x: number) => Math.round(x * 100) / 100;
 
 export async function sleep(ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-export async function waitUntil(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const started = Date.now();
-  while (!predicate()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`${what} not done within ${timeoutMs} ms`);
-    await sleep(20);
-  }
 }
 
 export async function portOf(instance: Instance): Promise<number> {
@@ -86,7 +79,7 @@ export async function loadInTurns(base: { memory: string; shared: string }, roun
 }
 
 /** A deferred logout with the three origin headers a real one carries. */
-export function benchJob(id: string, now: number, extra: Partial<DeferredLogoutJob> = {}): DeferredLogoutJob {
+function benchJob(id: string, now: number, extra: Partial<DeferredLogoutJob> = {}): DeferredLogoutJob {
   return {
     portalSessionId: id,
     headers: {
@@ -167,7 +160,7 @@ export async function drainFigures(emulator: ChargebeeEmulator, ids: string[], i
   const finalsOf = (i: Instance) => i.lines.filter((l) => 'final' in l).length;
   const finals = () => instances.reduce((n, i) => n + finalsOf(i), 0);
   const jobs = ids.length;
-  await waitUntil(() => finals() >= jobs, (jobs / (rate / 60)) * 1500 + 60_000, 'the drain');
+  await waitFor(() => finals() >= jobs, (jobs / (rate / 60)) * 1500 + 60_000, 'the drain');
   await sleep(500);
   const requests = emulator.logoutRequests();
   const perId = new Map<string, number>();

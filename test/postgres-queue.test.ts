@@ -5,10 +5,11 @@
  * are deferred: each logout stays within its budget, jobs wait in the queue's memory and move to the
  * database when it answers, nothing is lost.
  */
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { PostgresDeferredLogoutStore, type PostgresPoolLike } from '../src/postgres';
 import { emulatorSuite, FAST, waitFor } from './helpers/harness';
-import { startPostgresServer, type PostgresServer } from './helpers/postgres-server';
+import type { PostgresServer } from './helpers/postgres-server';
+import { usePostgres } from './helpers/postgres-suite';
 import { describeWithServer } from './helpers/servers';
 
 const describePostgres = describeWithServer('postgres');
@@ -21,16 +22,7 @@ let server: PostgresServer;
 let pool: Pool;
 let tableCount = 0;
 
-beforeAll(async () => {
-  server = await startPostgresServer();
-  // pg's defaults: a connection to a frozen server waits for ever; the store's own deadlines bound its calls.
-  pool = new Pool({ connectionString: server.url, max: 10 });
-  pool.on('error', () => undefined);
-});
-afterAll(async () => {
-  await pool?.end();
-  await server?.close();
-});
+usePostgres((started) => ({ server, pool } = started));
 
 /** A middleware on a PostgreSQL store of its own table; `calls` counts the store's transactions and statements. */
 function setup(storeOptions: ConstructorParameters<typeof PostgresDeferredLogoutStore>[1] = {}) {

@@ -3,29 +3,20 @@
  * contract (test/contracts/registry.ts), then what is the registry's own: times on the database's clock,
  * bounds kept exactly by instances recording at once, hostile customer IDs as data, and its table.
  */
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { PostgresPortalSessionRegistry, type PostgresPortalSessionRegistryOptions } from '../src/postgres';
 import { describeRegistryContract, entry, SITE_A } from './contracts/registry';
-import { startPostgresServer, type PostgresServer } from './helpers/postgres-server';
+import { usePostgres } from './helpers/postgres-suite';
 import { describeWithServer } from './helpers/servers';
 
 const describePostgres = describeWithServer('postgres');
 
 jest.setTimeout(30_000);
 
-let server: PostgresServer;
 let pool: Pool;
 let tableCount = 0;
 
-beforeAll(async () => {
-  server = await startPostgresServer();
-  pool = new Pool({ connectionString: server.url, max: 10 });
-  pool.on('error', () => undefined);
-});
-afterAll(async () => {
-  await pool?.end();
-  await server?.close();
-});
+usePostgres((started) => ({ pool } = started));
 
 function newRegistry(options: PostgresPortalSessionRegistryOptions = {}) {
   return new PostgresPortalSessionRegistry(pool, { table: `sessions_${++tableCount}`, ...options });

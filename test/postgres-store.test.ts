@@ -16,7 +16,8 @@ import {
 import { drainRate } from '../src/reliability/rate-limit';
 import { describeStoreContract, job, scheduled } from './contracts/deferred-store';
 import { captureLogs } from './helpers/log-capture';
-import { startPostgresServer, type PostgresServer } from './helpers/postgres-server';
+import type { PostgresServer } from './helpers/postgres-server';
+import { usePostgres } from './helpers/postgres-suite';
 import { describeWithServer } from './helpers/servers';
 
 const describePostgres = describeWithServer('postgres');
@@ -27,15 +28,7 @@ let server: PostgresServer;
 let pool: Pool;
 let tableCount = 0;
 
-beforeAll(async () => {
-  server = await startPostgresServer();
-  pool = new Pool({ connectionString: server.url, max: 10 });
-  pool.on('error', () => undefined);
-});
-afterAll(async () => {
-  await pool?.end();
-  await server?.close();
-});
+usePostgres((started) => ({ server, pool } = started));
 
 /** A store on a table of its own, so that tests do not see each other's jobs. */
 function newStore(options: PostgresDeferredLogoutStoreOptions = {}, on: PostgresPoolLike = pool) {
