@@ -11,8 +11,9 @@ import type { AddressInfo } from 'node:net';
 import { Pool } from 'pg';
 import pino from 'pino';
 import { chargebeePortalLogout, type DeferredLogoutStore } from '../src';
-import { PostgresDeferredLogoutStore, type PostgresPoolLike } from '../src/postgres';
+import { PostgresDeferredLogoutStore } from '../src/postgres';
 import { ChargebeeEmulator } from '../src/testing';
+import { watchedPool } from '../test/helpers/postgres-suite';
 
 async function main(): Promise<void> {
   const apiKey = 'test_bench_postgres';
@@ -21,16 +22,11 @@ async function main(): Promise<void> {
   pool.on('error', () => undefined);
   await pool.query('SELECT 1'); // both processes hold a connected pool
   const counts = { transactions: 0, statements: 0 };
-  const counting: PostgresPoolLike = {
-    connect: async () => {
-      counts.transactions++;
-      const client = await pool.connect();
-      return Object.assign(Object.create(client) as typeof client, {
-        query: (text: string, values?: unknown[]) => (counts.statements++, client.query(text, values)),
-        release: (error?: Error | boolean) => client.release(error),
-      });
-    },
-  };
+  const counting = watchedPool(
+    pool,
+    () => counts.statements++,
+    () => counts.transactions++,
+  );
   const store: DeferredLogoutStore | undefined =
     process.env.STORE === 'postgres'
       ? new PostgresDeferredLogoutStore(counting, { table: 'bench_healthy_jobs' })

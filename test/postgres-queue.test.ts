@@ -6,10 +6,10 @@
  * database when it answers, nothing is lost.
  */
 import type { Pool } from 'pg';
-import { PostgresDeferredLogoutStore, type PostgresPoolLike } from '../src/postgres';
+import { PostgresDeferredLogoutStore } from '../src/postgres';
 import { emulatorSuite, FAST, waitFor } from './helpers/harness';
 import type { PostgresServer } from './helpers/postgres-server';
-import { usePostgres } from './helpers/postgres-suite';
+import { usePostgres, watchedPool } from './helpers/postgres-suite';
 import { describeWithServer } from './helpers/servers';
 
 const describePostgres = describeWithServer('postgres');
@@ -28,16 +28,11 @@ usePostgres((started) => ({ server, pool } = started));
 function setup(storeOptions: ConstructorParameters<typeof PostgresDeferredLogoutStore>[1] = {}) {
   let transactions = 0;
   let statements = 0;
-  const counting: PostgresPoolLike = {
-    connect: async () => {
-      transactions++;
-      const client = await pool.connect();
-      return Object.assign(Object.create(client) as typeof client, {
-        query: (text: string, values?: unknown[]) => (statements++, client.query(text, values)),
-        release: (error?: Error | boolean) => client.release(error),
-      });
-    },
-  };
+  const counting = watchedPool(
+    pool,
+    () => statements++,
+    () => transactions++,
+  );
   const table = `queue_${++tableCount}`;
   // A short lease: a take the database ran just before it went down is handed out again after it.
   const store = new PostgresDeferredLogoutStore(counting, {

@@ -17,7 +17,7 @@ import { drainRate } from '../src/reliability/rate-limit';
 import { describeStoreContract, job, scheduled } from './contracts/deferred-store';
 import { captureLogs } from './helpers/log-capture';
 import type { PostgresServer } from './helpers/postgres-server';
-import { usePostgres } from './helpers/postgres-suite';
+import { usePostgres, watchedPool } from './helpers/postgres-suite';
 import { describeWithServer } from './helpers/servers';
 
 const describePostgres = describeWithServer('postgres');
@@ -186,15 +186,7 @@ describePostgres('PostgresDeferredLogoutStore', () => {
 
   it('reads its figures and counts from an index, not the rows (EXPLAIN of its statements, 100 000 jobs)', async () => {
     const statements: string[] = [];
-    const recording: PostgresPoolLike = {
-      connect: async () => {
-        const client = await pool.connect();
-        return Object.assign(Object.create(client) as typeof client, {
-          query: (text: string, values?: unknown[]) => (statements.push(text), client.query(text, values)),
-          release: (error?: Error | boolean) => client.release(error),
-        });
-      },
-    };
+    const recording = watchedPool(pool, (text) => statements.push(text));
     const { store } = newStore({ maxQueued: 150_000 }, recording);
     const table = `"public"."${store.table}"`;
     expect(await store.size()).toBe(0); // its tables made on first use

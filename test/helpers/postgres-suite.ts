@@ -1,4 +1,5 @@
 import { Pool } from 'pg';
+import type { PostgresPoolLike } from '../../src/postgres';
 import { startPostgresServer, type PostgresServer } from './postgres-server';
 
 /**
@@ -19,4 +20,28 @@ export function usePostgres(started: (postgres: { server: PostgresServer; pool: 
     await pool?.end();
     await server?.close();
   });
+}
+
+/**
+ * `pool` as the stores see it, each client it hands out watched: `onConnect` at each check-out, `onQuery`
+ * with each statement's text. Everything else, the `'error'` listeners included, goes straight to the pool's
+ * own client, so that the pool's bookkeeping of its listeners stays its own.
+ */
+export function watchedPool(
+  pool: PostgresPoolLike,
+  onQuery: (text: string) => void,
+  onConnect: () => void = () => undefined,
+): PostgresPoolLike {
+  return {
+    connect: async () => {
+      onConnect();
+      const client = await pool.connect();
+      return {
+        query: (text, values) => (onQuery(text), client.query(text, values)),
+        release: (error) => client.release(error),
+        on: (event, listener) => client.on(event, listener),
+        removeListener: (event, listener) => client.removeListener(event, listener),
+      };
+    },
+  };
 }
